@@ -8,3 +8,7 @@ Importing this package is cheap: it does not import torch.
 """
 
 __version__ = "0.1.0"
+
+from echobench.hookspecs import hookimpl  # noqa: E402  (re-exported for plugins)
+
+__all__ = ["__version__", "hookimpl"]

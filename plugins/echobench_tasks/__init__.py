@@ -1,1 +1,21 @@
-"""placeholder"""
+"""First-party tasks on EchoNet-Dynamic-format data (DESIGN §5).
+
+Tasks are data, not code: a label column, a kind, natural units and a version. How a task is
+trained, evaluated and scored is core code (STYLE rule 2), so rows stay comparable. Bump a task's
+``version`` for any change that can move a score.
+"""
+
+from echobench import hookimpl
+from echobench.specs import TaskSpec
+
+_ECHONET = "EchoNet-Dynamic (Ouyang et al., Nature 2020)"
+
+
+@hookimpl
+def register_tasks(register):
+    register(TaskSpec(name="ef", summary="ejection fraction regression, EF in %", factory="",
+                      label="EF", kind="regression", units="%", version="1", citation=_ECHONET))
+    register(TaskSpec(name="esv", summary="end-systolic volume regression, mL", factory="",
+                      label="ESV", kind="regression", units="mL", version="1", citation=_ECHONET))
+    register(TaskSpec(name="edv", summary="end-diastolic volume regression, mL", factory="",
+                      label="EDV", kind="regression", units="mL", version="1", citation=_ECHONET))

@@ -1,1 +1,52 @@
-"""placeholder"""
+"""First-party plugin: the VideoMAE ViT encoder as backbones ``echo-videomae`` and ``videomae``.
+
+Registered through the same ``echobench`` entry-point group a third-party plugin uses. This entry
+module imports no torch: the specs name the builders in :mod:`echobench_videomae.encoder` lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from echobench import hookimpl
+from echobench.specs import BackboneSpec
+
+_PRESETS = ("tiny", "small", "base", "large")
+_VIDEOMAE = (
+    "Tong Z., Song Y., Wang J., Wang L. VideoMAE: Masked Autoencoders are Data-Efficient Learners for "
+    "Self-Supervised Video Pre-Training. NeurIPS 2022 (arXiv:2203.12602)."
+)
+_ECHOVISIONFM = (
+    "Zhang Z. et al. Echo-Vision-FM: a pre-training and fine-tuning framework for echocardiogram video "
+    "vision foundation model. arXiv 2024."
+)
+_LICENCE = (
+    "architecture follows MCG-NJU/VideoMAE (code CC-BY-NC 4.0); weights: the licence of the file you "
+    "load (random init when none)"
+)
+
+
+@hookimpl
+def register_backbones(register: Callable) -> None:
+    """Register ``echo-videomae`` (no final LayerNorm, as released with EchoVisionFM) and ``videomae``
+    (vanilla VideoMAE encoder with its final LayerNorm)."""
+    register(
+        BackboneSpec(
+            name="echo-videomae",
+            summary="VideoMAE ViT encoder as in EchoVisionFM (tubelet 2x16x16, no final norm)",
+            factory="echobench_videomae.encoder:build_echo_videomae",
+            presets=_PRESETS,
+            citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
+            licence=_LICENCE,
+        )
+    )
+    register(
+        BackboneSpec(
+            name="videomae",
+            summary="Vanilla VideoMAE ViT encoder (tubelet 2x16x16, final LayerNorm)",
+            factory="echobench_videomae.encoder:build_videomae",
+            presets=_PRESETS,
+            citation=_VIDEOMAE,
+            licence=_LICENCE,
+        )
+    )

@@ -1,0 +1,48 @@
+"""Shared CLI plumbing: stderr console for progress/logs, one-line errors, progress bars.
+
+Data goes to stdout, progress and logs to stderr (Typer/Rich convention, STYLE "Typer").
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from echobench.errors import EchobenchError
+
+F = TypeVar("F", bound=Callable)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def user_errors(fn: F) -> F:
+    """Decorator: an :class:`EchobenchError` becomes ``error: <one line>`` on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EchobenchError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
+    """One Rich progress display on stderr; yields ``make(description, total) -> advance(n=1)``."""
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        def make(description: str, total: int | None) -> Callable[[int], None]:
+            task = progress.add_task(description, total=total)
+            return lambda n=1: progress.advance(task, n)
+
+        yield make

@@ -1,0 +1,76 @@
+"""Rendering of a :class:`~echobench.data.echonet.DataReport` for ``echobench data check``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from echobench.data.echonet import DataReport
+
+_SHOW_NAMES = 5
+_SHOW_MESSAGES = 10
+_UNITS = {"EF": "EF (%)", "ESV": "ESV (mL)", "EDV": "EDV (mL)"}
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    return table
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(escape(n) for n in names[:_SHOW_NAMES])
+    return shown + (f", … ({len(names) - _SHOW_NAMES} more)" if len(names) > _SHOW_NAMES else "")
+
+
+def _counts(title: str, rows: Iterable[tuple[str, int]]) -> Table:
+    table = _table(title, "reason", "rows")
+    for reason, count in rows:
+        table.add_row(escape(reason), str(count))
+    return table
+
+
+def render_report(report: DataReport, console: Console) -> None:
+    """Print a compact summary of ``report`` with Rich tables (splits, skips, notes, labels...)."""
+    skipped = sum(report.skipped.values())
+    console.print(
+        f"[bold]{escape(str(report.root))}[/]: {report.rows} rows in FileList.csv, "
+        f"[green]{report.usable()} usable[/], " + (f"[red]{skipped} skipped[/]" if skipped else "0 skipped")
+    )
+    splits = _table("Usable rows per split", "split", "rows")
+    for split, count in report.rows_per_split.items():
+        splits.add_row(split, str(count))
+    splits.add_row("[bold]total[/]", f"[bold]{report.usable()}[/]")
+    console.print(splits)
+    if report.skipped:
+        console.print(_counts("Skipped rows", report.skipped.most_common()))
+    if report.notes:
+        console.print(_counts("Notes (rows kept)", report.notes.most_common()))
+
+    files = _table("Files", "", "count", "first names")
+    files.add_row("listed but missing", str(len(report.missing_videos)), _names(report.missing_videos))
+    files.add_row("present but unlisted", str(len(report.unlisted_videos)), _names(report.unlisted_videos))
+    files.add_row("tracing rows for unlisted files", str(report.tracings_for_unlisted), "")
+    files.add_row("frame-count mismatches", str(report.notes["NumberOfFrames differs from the file"]), "")
+    files.add_row("container fps mismatches", str(report.notes["container fps differs from FileList FPS"]), "")
+    console.print(files)
+
+    traced = _table("Traced frames per video", "traced frames", "videos")
+    for frames, videos in report.traced_frames_hist.items():
+        traced.add_row(str(frames), str(videos))
+    labels = _table("Labels (usable rows)", "label", "min", "mean", "max")
+    for label, (low, mean, high) in report.label_ranges.items():
+        labels.add_row(_UNITS.get(label, label), f"{low:.1f}", f"{mean:.1f}", f"{high:.1f}")
+    console.print(traced)
+    console.print(labels)
+
+    if report.messages:
+        shown = report.messages[:_SHOW_MESSAGES]
+        console.print(f"[bold]Messages[/] (first {len(shown)} of {len(report.messages)} stored):")
+        for message in shown:
+            console.print(f"  {escape(message)}", soft_wrap=True)

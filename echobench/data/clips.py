@@ -1,0 +1,145 @@
+"""Clips for training and evaluation: decode once, sample by protocol, batch as uint8.
+
+A :class:`ClipDataset` item is a dict:
+
+- ``clip``: ``(T, H, W, 3)`` uint8, the sampled frames at the file's resolution (zero frames where a
+  short video is padded);
+- ``frame_indices``: ``(T,)`` int64 source-frame indices;
+- ``target``: float32 training target (protocol-encoded, e.g. EF/100);
+- ``index``: position of the video in the dataset's record list.
+
+Resizing, normalisation and flips happen on the batch, on the device, in
+:func:`echobench.data.transforms.prepare_clips`, so the loader only moves uint8.
+Clips of protocols whose training clip never changes (``echovisionfm``) are decoded once by
+:func:`decode_clips` and kept in memory; the others decode the video on every access.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from echobench.data.echonet import VideoRecord
+from echobench.data.video import read_video
+from echobench.errors import DataError
+from echobench.protocols import Protocol
+
+
+def take_frames(video: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Gather frames ``indices`` from ``video (N, H, W, C)``; indices >= N give zero frames (padding).
+
+    Returns ``(T, H, W, C)`` uint8.
+    """
+    n = video.shape[0]
+    out = np.zeros((len(indices),) + video.shape[1:], dtype=video.dtype)
+    inside = indices < n
+    out[inside] = video[indices[inside]]
+    return out
+
+
+@dataclass
+class DecodedClips:
+    """Result of :func:`decode_clips`: usable records, their cached clips, and what was skipped."""
+
+    records: list[VideoRecord]
+    clips: list[np.ndarray] | None  # (T, H, W, C) uint8 per record, C = 1 for grey videos; None if not cached
+    frame_indices: list[np.ndarray] | None
+    skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    messages: list[str] = field(default_factory=list)
+
+
+def _compact(clip: np.ndarray) -> np.ndarray:
+    """Keep one channel when all three are equal (EchoNet's grey-in-RGB), to save memory."""
+    if clip.shape[-1] == 3 and np.array_equal(clip[..., 0], clip[..., 1]) and np.array_equal(clip[..., 0], clip[..., 2]):
+        return np.ascontiguousarray(clip[..., :1])
+    return clip
+
+
+def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
+                 progress: Callable[[int], None] | None = None) -> DecodedClips:
+    """Decode every video once: validate it, and cache its clip when the protocol's clip is fixed.
+
+    An undecodable video is skipped and counted with its one-line reason, never fatal; a video
+    shorter than one clip is kept, padded, and counted in ``notes``.
+    """
+    cache = protocol.deterministic_train_clip
+    result = DecodedClips(records=[], clips=[] if cache else None, frame_indices=[] if cache else None)
+    for record in records:
+        try:
+            video = read_video(record.path)
+        except DataError as exc:
+            result.skipped["video could not be decoded"] += 1
+            result.messages.append(str(exc))
+            if progress:
+                progress(1)
+            continue
+        if protocol.needs_padding(len(video)):
+            result.notes[f"video shorter than one {protocol.name} clip (zero-padded)"] += 1
+            result.messages.append(f"{record.path}: {len(video)} frames, shorter than one clip of "
+                                   f"{protocol.frames}x{protocol.period}; padded with zero frames")
+        result.records.append(record)
+        if cache:
+            indices = protocol.frame_indices(len(video))
+            result.clips.append(_compact(take_frames(video, indices)))
+            result.frame_indices.append(indices)
+        if progress:
+            progress(1)
+    return result
+
+
+class ClipDataset(Dataset):
+    """Torch dataset of protocol clips for a list of videos (see module docstring for items).
+
+    Args:
+        records: the videos.
+        targets: ``(N,)`` protocol-encoded training targets, aligned with ``records``.
+        protocol: sampling protocol.
+        train: random clip start (contiguous protocols); flips are applied later on the batch.
+        clips, frame_indices: cached clips from :func:`decode_clips` (required for linspace protocols).
+        seed: base seed for random clip starts (combined with the epoch and index).
+        start: fixed clip start for evaluation of contiguous protocols (default 0).
+    """
+
+    def __init__(self, records: Sequence[VideoRecord], targets: np.ndarray, protocol: Protocol, *,
+                 train: bool, clips: Sequence[np.ndarray] | None = None,
+                 frame_indices: Sequence[np.ndarray] | None = None, seed: int = 0, start: int = 0) -> None:
+        if protocol.deterministic_train_clip and clips is None:
+            raise ValueError(f"protocol {protocol.name} needs decoded clips (decode_clips)")
+        self.records = list(records)
+        self.targets = np.asarray(targets, dtype=np.float32)
+        self.protocol = protocol
+        self.train = train
+        self.clips = clips
+        self.cached_indices = frame_indices
+        self.seed = seed
+        self.start = start
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.clips is not None:
+            clip, indices = self.clips[i], self.cached_indices[i]
+        else:
+            video = read_video(self.records[i].path)
+            if self.train:
+                rng = np.random.default_rng((self.seed, self.epoch, i))
+                indices = self.protocol.frame_indices(len(video), rng=rng)
+            else:
+                indices = self.protocol.frame_indices(len(video), start=self.start)
+            clip = take_frames(video, indices)
+        if clip.shape[-1] == 1:
+            clip = np.repeat(clip, 3, axis=-1)
+        return {
+            "clip": torch.from_numpy(np.ascontiguousarray(clip)),
+            "frame_indices": torch.from_numpy(np.asarray(indices, dtype=np.int64)),
+            "target": torch.tensor(self.targets[i]),
+            "index": torch.tensor(i),
+        }

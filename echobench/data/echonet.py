@@ -1,0 +1,342 @@
+"""Reader for EchoNet-Dynamic-format directories.
+
+EchoNet-Dynamic (Ouyang et al., "Video-based AI for beat-to-beat assessment of cardiac function",
+Nature 580, 2020; reference loader: github.com/echonet/dynamic, ``echonet/datasets/echo.py``) ships
+as (DESIGN §6)::
+
+    root/FileList.csv        FileName, EF (%), ESV (mL), EDV (mL), FrameHeight, FrameWidth,
+                             FPS (frames/s), NumberOfFrames, Split (TRAIN | VAL | TEST)
+    root/VolumeTracings.csv  FileName, X1, Y1, X2, Y2, Frame (per traced frame: the long axis,
+                             then the disc chords; two traced frames per video)
+    root/Videos/<FileName>.avi
+
+:func:`read_echonet` takes real-world variation in its stride and never drops a row silently: every
+row not used is counted in :attr:`DataReport.skipped` under its reason, every row used but adjusted
+or odd is counted in :attr:`DataReport.notes`, and each such event gets one message line naming the
+file. Only a directory that cannot be used at all raises :class:`~echobench.errors.DataError`.
+FileList's FPS is trusted over the container's; the frame count comes from the file itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from echobench.data.video import VideoInfo, probe_video
+from echobench.errors import DataError
+
+SPLITS = ("TRAIN", "VAL", "TEST")
+MESSAGES_PER_REASON = 200  # stored message lines per reason; the counters are never capped
+_FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
+_REQUIRED = ("FileName", "EF", "Split")
+_TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One usable FileList row.
+
+    Attributes:
+        file_name: the stem, without ``.avi``.
+        path: the video file actually present (``Videos/<stem>.avi`` in whatever extension case).
+        split: ``"TRAIN"``, ``"VAL"`` or ``"TEST"``.
+        ef: ejection fraction in %; esv, edv: volumes in mL (NaN when absent from FileList).
+        fps: frames/s from FileList (container value only when FileList has none).
+        num_frames: frames actually in the file (FileList's NumberOfFrames when not probed).
+        frame_height, frame_width: pixels, from FileList.
+        traced_frames: sorted distinct ``Frame`` values in VolumeTracings.csv (may be empty).
+    """
+
+    file_name: str
+    path: Path
+    split: str
+    ef: float
+    esv: float
+    edv: float
+    fps: float
+    num_frames: int
+    frame_height: int
+    frame_width: int
+    traced_frames: tuple[int, ...]
+
+
+@dataclass
+class DataReport:
+    """What :func:`read_echonet` found: counts by reason, plus one message line per event."""
+
+    root: Path
+    rows: int = 0
+    rows_per_split: dict[str, int] = field(default_factory=dict)
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
+    notes: collections.Counter[str] = field(default_factory=collections.Counter)
+    messages: list[str] = field(default_factory=list)
+    missing_videos: list[str] = field(default_factory=list)
+    unlisted_videos: list[str] = field(default_factory=list)
+    tracings_for_unlisted: int = 0
+    traced_frames_hist: dict[int, int] = field(default_factory=dict)
+    label_ranges: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+    def usable(self) -> int:
+        """Number of rows kept (summed over splits)."""
+        return sum(self.rows_per_split.values())
+
+    def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
+        counter[reason] += 1
+        if counter[reason] <= MESSAGES_PER_REASON:
+            self.messages.append(f"{kind}: {name}: {detail}")
+        elif counter[reason] == MESSAGES_PER_REASON + 1:
+            self.messages.append(f"{kind}: ...: further '{reason}' messages not stored (see the count)")
+
+    def skip(self, reason: str, name: str, detail: str) -> None:
+        """Count a row not used under ``reason`` and store a message naming ``name``."""
+        self._log(self.skipped, "skipped", reason, name, detail)
+
+    def note(self, reason: str, name: str, detail: str) -> None:
+        """Count a row used but adjusted/odd under ``reason`` and store a message naming ``name``."""
+        self._log(self.notes, "note", reason, name, detail)
+
+
+@dataclass
+class EchoNetData:
+    """Usable records of an EchoNet-format directory and the report of how they were read."""
+
+    root: Path
+    records: list[VideoRecord]
+    report: DataReport
+
+    def split(self, name: str) -> list[VideoRecord]:
+        """Records of one split (``"train"``/``"TRAIN"``...). Raises ValueError for another name."""
+        key = name.upper()
+        if key not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        return [r for r in self.records if r.split == key]
+
+
+def _stem(name: str) -> str:
+    name = name.strip()
+    return name[:-4] if name.lower().endswith(".avi") else name
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Read every cell as a stripped string; keep known columns (header case-insensitive)."""
+    try:
+        df = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
+    except Exception as exc:  # polars raises several error types for malformed CSV
+        raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {exc})") from exc
+    by_lower = {c.strip().lstrip("\ufeff").lower(): c for c in df.columns}
+    present = {name: by_lower[name.lower()] for name in columns if name.lower() in by_lower}
+    return df.select([pl.col(src).str.strip_chars().alias(name) for name, src in present.items()])
+
+
+def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
+    if name not in df.columns:
+        return [None] * df.height
+    return df[name].cast(pl.Float64, strict=False).to_list()
+
+
+def _count(value: float | None) -> int | None:
+    """A positive whole number from a CSV cell, else None."""
+    if value is None or not math.isfinite(value) or value <= 0 or value != int(value):
+        return None
+    return int(value)
+
+
+def _volume_ok(value: float | None) -> bool:
+    """NaN (a missing volume) or a finite non-negative number of mL."""
+    return value is not None and (math.isnan(value) or 0 <= value < math.inf)
+
+
+def _index_videos(videos: Path) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for entry in sorted(os.scandir(videos), key=lambda e: e.name):
+        if entry.name.lower().endswith(".avi") and not entry.name.startswith(".") and entry.is_file():
+            index.setdefault(entry.name[:-4], Path(entry.path))
+    return index
+
+
+def _probe_reason(exc: DataError) -> str:
+    text = str(exc)
+    if "empty (0 bytes)" in text:
+        return "video empty (0 bytes)"
+    if "truncated" in text:
+        return "video truncated"
+    return "video unreadable"
+
+
+def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]], dict[str, int]]:
+    """Traced frames per stem, and tracing row counts per stem (for the unlisted count)."""
+    path = root / "VolumeTracings.csv"
+    if not path.is_file():
+        report.messages.append(f"note: {path}: not found; no video has traced frames")
+        return {}, {}
+    try:
+        df = _read_csv(path, _TRACING_COLUMNS)
+    except DataError as exc:
+        report.messages.append(f"note: {exc}; no video has traced frames")
+        return {}, {}
+    if "FileName" not in df.columns or "Frame" not in df.columns:
+        report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
+        return {}, {}
+    df = df.select(
+        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", "").alias("stem"),
+        pl.col("Frame").cast(pl.Float64, strict=False).alias("frame"),
+    )
+    rows = dict(df.group_by("stem").len().iter_rows())
+    valid = pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
+    for stem, count in df.filter(~valid).group_by("stem", maintain_order=True).len().iter_rows():
+        report.note("tracing row without a valid Frame", stem or "(no FileName)", f"{count} row(s) in {path.name} ignored")
+    frames: dict[str, set[int]] = collections.defaultdict(set)
+    for stem, frame in df.filter(valid).unique().iter_rows():
+        frames[stem].add(int(frame))
+    return frames, rows
+
+
+def read_echonet(
+    root: str | os.PathLike, *, probe: bool = True, progress: Callable[[int], None] | None = None
+) -> EchoNetData:
+    """Read an EchoNet-Dynamic-format directory.
+
+    Args:
+        root: directory holding ``FileList.csv``, ``VolumeTracings.csv`` and ``Videos/``.
+        probe: demux every listed video (:func:`~echobench.data.video.probe_video`) to catch
+            empty/truncated/unreadable files and count its frames. With ``probe=False`` a video is
+            probed only when FileList lacks its FPS, NumberOfFrames or frame size.
+        progress: called with ``1`` after each video probed.
+
+    Returns:
+        :class:`EchoNetData` with the usable records (FileList order) and a :class:`DataReport`.
+
+    Raises:
+        DataError: no directory, no ``FileList.csv`` or ``Videos/``, unparsable FileList, missing
+            required columns (FileName, EF, Split), or no usable row.
+    """
+    root = Path(root)
+    filelist = root / "FileList.csv"
+    if not root.is_dir():
+        raise DataError(f"{root}: data directory not found")
+    if not filelist.is_file():
+        raise DataError(f"{filelist}: not found (not an EchoNet-Dynamic-format directory)")
+    if not (root / "Videos").is_dir():
+        raise DataError(f"{root / 'Videos'}: video directory not found")
+    df = _read_csv(filelist, _FILELIST_COLUMNS)
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(f"{filelist}: missing required column(s) {', '.join(missing)}")
+    report = DataReport(root=root, rows=df.height)
+    if df.height == 0:
+        raise DataError(f"{filelist}: has no rows")
+    videos = _index_videos(root / "Videos")
+    traced, tracing_rows = _read_tracings(root, report)
+    for col in ("ESV", "EDV"):
+        if col not in df.columns:
+            report.messages.append(f"note: {filelist}: no {col} column; volumes are NaN (volume tasks unavailable)")
+
+    names = df["FileName"].fill_null("").to_list()
+    splits = df["Split"].fill_null("").to_list()
+    raw = {c: df[c].to_list() if c in df.columns else [None] * df.height for c in ("EF", "ESV", "EDV")}
+    num = {c: _floats(df, c) for c in ("EF", "ESV", "EDV", "FPS", "NumberOfFrames", "FrameHeight", "FrameWidth")}
+    seen: dict[str, int] = {}
+    records: list[VideoRecord] = []
+    for i, name in enumerate(names):
+        line = i + 2  # 1-based, after the header
+        stem = _stem(name)
+        if not stem:
+            report.skip("FileName missing", f"{filelist.name} line {line}", "empty FileName")
+            continue
+        if stem in seen:
+            report.skip("duplicate FileName", stem, f"line {line} repeats line {seen[stem]}; first kept")
+            continue
+        seen[stem] = line
+        notes: list[tuple[str, str]] = []  # committed only if the row is kept
+        if not name.lower().endswith(".avi"):
+            notes.append(("FileName without .avi", f"FileName {name!r} read as {stem}.avi"))
+        split = splits[i].upper()
+        if split not in SPLITS:
+            report.skip("unknown Split", stem, f"Split {splits[i]!r} is not TRAIN/VAL/TEST (line {line})")
+            continue
+        if split != splits[i]:
+            notes.append(("split written in lower case", f"Split {splits[i]!r} read as {split}"))
+        ef = num["EF"][i]
+        if ef is None or not math.isfinite(ef) or not 0 <= ef <= 100:
+            report.skip("EF missing or outside 0-100", stem, f"EF {raw['EF'][i]!r} missing or outside 0-100 (line {line})")
+            continue
+        bad = next((c for c in ("ESV", "EDV") if raw[c][i] is not None and not _volume_ok(num[c][i])), None)
+        if bad:
+            report.skip("ESV/EDV non-numeric or negative", stem, f"{bad} {raw[bad][i]!r} is not a volume in mL (line {line})")
+            continue
+        volumes = {c: math.nan if num[c][i] is None else num[c][i] for c in ("ESV", "EDV")}
+        for col in ("ESV", "EDV"):
+            if col in df.columns and math.isnan(volumes[col]):
+                notes.append(("ESV/EDV missing", f"{col} is missing; kept (only volume tasks need it)"))
+        path = videos.get(stem)
+        if path is None:
+            report.missing_videos.append(stem)
+            report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi not found (line {line})")
+            continue
+
+        fps, frames = num["FPS"][i], _count(num["NumberOfFrames"][i])
+        height, width = _count(num["FrameHeight"][i]), _count(num["FrameWidth"][i])
+        fps_ok = fps is not None and math.isfinite(fps) and fps > 0
+        info: VideoInfo | None = None
+        if probe or not fps_ok or frames is None or height is None or width is None:
+            try:
+                info = probe_video(path)
+            except DataError as exc:
+                report.skip(_probe_reason(exc), stem, str(exc))
+                continue
+            finally:
+                if progress is not None:
+                    progress(1)
+        if not fps_ok:
+            if not info or info.fps <= 0:
+                report.skip("FPS missing", stem, "no FPS in FileList nor in the container")
+                continue
+            notes.append(("FPS missing in FileList (container fps used)", f"FPS {fps!r}; container says {info.fps:g}"))
+            fps = info.fps
+        elif info and abs(info.fps - fps) > max(0.01, 1e-3 * fps):
+            notes.append(("container fps differs from FileList FPS", f"container {info.fps:g} fps, FileList {fps:g} (FileList used)"))
+        if info and frames is not None and frames != info.frames:
+            notes.append(("NumberOfFrames differs from the file", f"FileList {frames}, file has {info.frames}"))
+        num_frames = info.frames if info else frames
+        if height is None or width is None:
+            notes.append(("FrameHeight/FrameWidth missing (file size used)", f"file is {info.height}x{info.width}"))
+            height, width = info.height, info.width
+        if (height, width) != (112, 112):
+            notes.append(("FrameHeight/FrameWidth not 112", f"FileList says {height}x{width}"))
+        if info and (info.height, info.width) != (height, width):
+            notes.append(("frame size in the file differs from FileList", f"file {info.height}x{info.width}, FileList {height}x{width}"))
+        frames_traced = tuple(sorted(traced.get(stem, ())))
+        if len(frames_traced) < 2:
+            notes.append(("no traced frames" if not frames_traced else "one traced frame", f"traced frames {list(frames_traced)}"))
+        if frames_traced and num_frames is not None and frames_traced[-1] >= num_frames:
+            notes.append(("traced frame beyond the video", f"frame {frames_traced[-1]} of {num_frames}"))
+        for reason, detail in notes:
+            report.note(reason, stem, detail)
+        records.append(
+            VideoRecord(stem, path, split, ef, volumes["ESV"], volumes["EDV"], float(fps), int(num_frames),
+                        int(height), int(width), frames_traced)
+        )
+
+    for stem, count in tracing_rows.items():
+        if stem not in seen:
+            report.tracings_for_unlisted += count
+            report.note("tracings for a file not in FileList", stem or "(no FileName)", f"{count} row(s) in VolumeTracings.csv ignored")
+    report.unlisted_videos = sorted(s for s in videos if s not in seen)
+    report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
+    report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
+    for label, values in (("EF", [r.ef for r in records]), ("ESV", [r.esv for r in records]), ("EDV", [r.edv for r in records])):
+        arr = np.asarray(values, dtype=float)
+        arr = arr[np.isfinite(arr)]
+        if arr.size:
+            report.label_ranges[label] = (float(arr.min()), float(arr.mean()), float(arr.max()))
+    if not records:
+        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
+        raise DataError(f"{filelist}: no usable rows ({reasons})")
+    return EchoNetData(root=root, records=records, report=report)

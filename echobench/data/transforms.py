@@ -1,0 +1,71 @@
+"""Batch transforms of a protocol, run on the device: uint8 clips -> model input.
+
+``prepare_clips(clip (B, T, H, W, 3) uint8) -> (B, 3, T, S, S) float32`` resizes each frame to the
+protocol's size (bilinear, ``align_corners=False``, as ``torch.nn.functional.interpolate`` in the
+EchoVisionFM release), scales to [0, 1] or normalises with TRAIN mean/std, and in training applies
+the protocol's random horizontal/vertical flips (one draw per clip, the same for all its frames).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from echobench.protocols import Protocol
+
+
+def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Turn a uint8 batch ``(B, T, H, W, 3)`` into model input ``(B, 3, T, S, S)`` float32.
+
+    Args:
+        mean, std: per-channel statistics in [0, 1] units; required for ``train-mean-std``.
+        generator: CPU generator for the flip draws (seeded by the engine).
+
+    Raises:
+        ValueError: ``train-mean-std`` protocol without ``mean``/``std``.
+    """
+    b, t, h, w, c = clip.shape
+    x = clip.permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float().div_(255.0)
+    if (h, w) != (protocol.size, protocol.size):
+        x = F.interpolate(x, size=(protocol.size, protocol.size), mode="bilinear", align_corners=False)
+    x = x.reshape(b, t, c, protocol.size, protocol.size).permute(0, 2, 1, 3, 4)
+    if protocol.normalization == "train-mean-std":
+        if mean is None or std is None:
+            raise ValueError(f"protocol {protocol.name} needs TRAIN mean/std")
+        m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
+        s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
+        x = (x - m) / s
+    if train and protocol.train_flips:
+        draws = torch.rand((b, 2), generator=generator).to(x.device)
+        hflip = (draws[:, 0] < 0.5).view(b, 1, 1, 1, 1)
+        vflip = (draws[:, 1] < 0.5).view(b, 1, 1, 1, 1)
+        x = torch.where(hflip, x.flip(-1), x)
+        x = torch.where(vflip, x.flip(-2), x)
+    return x.contiguous()
+
+
+def channel_stats(videos: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
+
+    EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
+    """
+    if callable(videos):
+        videos = videos()
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    count = 0
+    for v in videos:
+        v = v.reshape(-1, v.shape[-1]).astype(np.float64) / 255.0
+        if v.shape[1] == 1:
+            v = np.repeat(v, 3, axis=1)
+        total += v.sum(0)
+        total_sq += (v * v).sum(0)
+        count += v.shape[0]
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 1e-12))
+    return mean.tolist(), std.tolist()

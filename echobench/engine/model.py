@@ -1,0 +1,63 @@
+"""Backbone + head + task adapter, assembled from registry names (DESIGN §3).
+
+::
+
+    clip (B, 3, T, H, W) --backbone--> Features tokens (B, L, D), grid (t, h, w)
+                         --head------> (B, E)
+                         --adapter---> (B, 1)   (Linear: regression value or one logit)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from echobench.errors import PluginError
+from echobench.registry import Registry
+
+
+class EchoModel(nn.Module):
+    """The model a run trains: ``forward(clip (B,3,T,H,W), frame_indices (B,T)) -> (B,)``."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, *, outputs: int = 1) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.adapter = nn.Linear(int(head.out_dim), outputs)
+
+    def forward(self, clip: torch.Tensor, frame_indices: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(clip, frame_indices)
+        return self.adapter(self.head(features)).squeeze(-1)
+
+
+def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
+                weights: str | None = None, backbone_options: dict[str, Any] | None = None) -> EchoModel:
+    """Instantiate backbone and head by registry name.
+
+    Raises:
+        UnknownNameError: unknown backbone/head/preset name.
+        PluginError: the plugin's factory fails or breaks the contract (no ``embed_dim``/``out_dim``).
+        WeightsError: ``weights`` missing or not matching (raised by the backbone factory).
+    """
+    bspec = registry.get("backbone", backbone)
+    hspec = registry.get("head", head)
+    options = dict(bspec.defaults)
+    options.update(backbone_options or {})
+    if preset is not None:
+        if bspec.presets and preset not in bspec.presets:
+            from echobench.errors import UnknownNameError
+
+            raise UnknownNameError(f"backbone {backbone!r} has no preset {preset!r}; presets: {', '.join(bspec.presets)}")
+        options["preset"] = preset
+    if weights is not None:
+        options["weights"] = weights
+    net = bspec.load()(**options)
+    dim = getattr(net, "embed_dim", None)
+    if not isinstance(dim, int):
+        raise PluginError(f"backbone {backbone!r} does not expose an integer `embed_dim` (the Features dim D)")
+    head_module = hspec.load()(dim=dim, **hspec.defaults)
+    if not isinstance(getattr(head_module, "out_dim", None), int):
+        raise PluginError(f"head {head!r} does not expose an integer `out_dim` (the embedding size E)")
+    return EchoModel(net, head_module)

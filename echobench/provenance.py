@@ -1,0 +1,71 @@
+"""Provenance every number carries (STYLE rule 6): config hash, dataset hash, git SHA, versions,
+device. Small pure helpers; the runner assembles them into run records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable
+
+import echobench
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """SHA-256 (hex, truncated) of the canonical JSON of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
+    """Hash of an EchoNet-format directory: the bytes of FileList.csv and VolumeTracings.csv plus the
+    (FileName, frames) of every usable video. Cheap (no video bytes are read) and changes whenever
+    the labels, the splits or the set of usable videos change."""
+    digest = hashlib.sha256()
+    for name in ("FileList.csv", "VolumeTracings.csv"):
+        path = Path(root) / name
+        if path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    for file_name, frames in sorted(videos):
+        digest.update(f"{file_name}:{frames};".encode())
+    return digest.hexdigest()[:16]
+
+
+def git_sha() -> str:
+    """Git commit of the echobench source tree, ``"unknown"`` outside a checkout; ``+dirty`` if modified."""
+    where = Path(echobench.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        if not sha:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment() -> dict[str, str]:
+    """Versions of the packages a score depends on, plus Python and platform."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("echobench", "torch", "torchvision", "timm", "av", "numpy", "polars", "lightning", "torchmetrics"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "absent"
+    return versions
+
+
+def device_name(device) -> str:
+    """Human-readable device, e.g. ``cuda:0 (NVIDIA H200)`` or ``cpu (x86_64, 2 threads)``."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"

@@ -1,0 +1,334 @@
+"""VideoMAE ViT encoder: the backbone of EchoVisionFM (``echo-videomae``) and vanilla ``videomae``.
+
+Paper: Tong et al., "VideoMAE: Masked Autoencoders are Data-Efficient Learners for Self-Supervised
+Video Pre-Training", NeurIPS 2022; used as the echo encoder by Zhang et al., EchoVisionFM (arXiv 2024).
+Reference code followed (read, not copied): MCG-NJU/VideoMAE ``modeling_finetune.py`` and
+``modeling_pretrain.py`` (CC-BY-NC 4.0); checked numerically against Hugging Face
+``transformers.models.videomae.modeling_videomae`` (tests/plugins/test_videomae_encoder.py).
+Parameter names follow MCG-NJU, so its checkpoints map key-for-key (see ``convert.py``).
+
+Shapes (base preset, the paper's 16x224x224 clips)::
+
+    clip (B, 3, T=16, H=224, W=224)
+      -> patch_embed.proj  Conv3d k=s=(2, 16, 16)        (B, D, 8, 14, 14)
+      -> flatten t-major + fixed sin-cos position table  (B, L=1568, D)
+      -> depth x Block (pre-norm attention + MLP)        (B, L, D)
+      -> norm (LayerNorm; ``videomae`` only)             (B, L, D)
+      -> Features(tokens, grid=(8, 14, 14), frame_indices (B, T))
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import logging
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath, Mlp, trunc_normal_
+from torch import nn
+
+from echobench.errors import ConfigError, WeightsError
+from echobench.models.features import Features
+
+log = logging.getLogger(__name__)
+
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"embed_dim": 64, "depth": 2, "num_heads": 2},  # CPU tests only
+    "small": {"embed_dim": 384, "depth": 12, "num_heads": 6},
+    "base": {"embed_dim": 768, "depth": 12, "num_heads": 12},  # the paper's encoder
+    "large": {"embed_dim": 1024, "depth": 24, "num_heads": 16},
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _sinusoid_table_cpu(n_position: int, dim: int) -> torch.Tensor:
+    position = torch.arange(n_position, dtype=torch.float64)[:, None]
+    exponent = 2 * (torch.arange(dim, dtype=torch.float64) // 2) / dim
+    angles = position / torch.pow(10000.0, exponent)[None, :]
+    table = torch.empty_like(angles)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.to(torch.float32)
+
+
+def sinusoid_position_table(n_position: int, dim: int) -> torch.Tensor:
+    """Fixed 1-D sin-cos position table ``(n_position, dim)`` float32 on the CPU (not trainable).
+
+    ``table[p, j] = sin(p / 10000**(2*(j//2)/dim))`` for even ``j`` and ``cos(...)`` for odd ``j``,
+    computed in float64; as ``get_sinusoid_encoding_table`` in MCG-NJU/VideoMAE
+    ``modeling_finetune.py``. Cached per ``(n_position, dim)``; callers must not modify it in place.
+    """
+    return _sinusoid_table_cpu(int(n_position), int(dim))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a bias-free ``qkv`` Linear plus learnable ``q_bias``/``v_bias``
+    (the key bias is fixed at zero), as in MCG-NJU/VideoMAE ``modeling_finetune.Attention``.
+
+    ``(B, N, D) -> (B, N, D)``; computed with ``F.scaled_dot_product_attention`` (scale
+    ``head_dim**-0.5``).
+    """
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ConfigError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+        self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
+        qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.num_heads, d // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, d)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block ``(B, N, D) -> (B, N, D)``: ``x + γ1·attn(norm1(x))`` then
+    ``x + γ2·mlp(norm2(x))`` with stochastic depth; ``γ`` (layer scale, ``gamma_1``/``gamma_2``)
+    only when ``init_values > 0``. Source: MCG-NJU/VideoMAE ``modeling_finetune.Block``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0,
+                 init_values: float = 0.0, norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
+        if init_values > 0:
+            self.gamma_1 = nn.Parameter(torch.full((dim,), float(init_values)))
+            self.gamma_2 = nn.Parameter(torch.full((dim,), float(init_values)))
+        else:
+            self.gamma_1 = self.gamma_2 = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.attn(self.norm1(x))
+        x = x + self.drop_path(a if self.gamma_1 is None else self.gamma_1 * a)
+        m = self.mlp(self.norm2(x))
+        return x + self.drop_path(m if self.gamma_2 is None else self.gamma_2 * m)
+
+
+class VideoMAEEncoder(nn.Module):
+    """VideoMAE ViT encoder: clip ``(B, 3, T, H, W)`` -> :class:`Features` with tokens ``(B, L, D)``.
+
+    ``L = (T/tubelet) * (H/patch) * (W/patch)`` in t-major order; any input size divisible by the
+    tubelet/patch works (the position table is built for the actual ``L``). ``final_norm=True`` keeps
+    the final LayerNorm ``norm`` (vanilla VideoMAE, ``use_mean_pooling=False``); ``False`` makes it an
+    Identity (EchoVisionFM's encoder). Attribute ``embed_dim`` is ``D``.
+
+    Source: MCG-NJU/VideoMAE ``modeling_finetune.VisionTransformer`` / ``modeling_pretrain.
+    PretrainVisionTransformerEncoder`` (init: trunc-normal std 0.02 Linear weights, zero biases).
+
+    Raises:
+        ConfigError: ``embed_dim`` not divisible by ``num_heads``.
+    """
+
+    def __init__(self, *, embed_dim: int = 768, depth: int = 12, num_heads: int = 12,
+                 mlp_ratio: float = 4.0, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3,
+                 qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, init_values: float = 0.0, final_norm: bool = True,
+                 norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=(tubelet_size, patch_size, patch_size),
+                                          stride=(tubelet_size, patch_size, patch_size))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()  # stochastic depth decay rule
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                  attn_drop=attn_drop_rate, drop_path=rates[i], init_values=init_values, norm_eps=norm_eps)
+            for i in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def embed(self, clip: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """Tubelet-embed a clip and add the fixed position table.
+
+        Args:
+            clip: ``(B, 3, T, H, W)`` float; ``T`` divisible by ``tubelet_size``, ``H, W`` by ``patch_size``.
+        Returns:
+            tokens ``(B, L, D)`` in t-major order and the grid ``(t, h, w)``.
+        Raises:
+            ValueError: wrong rank or a size not divisible by the tubelet/patch size.
+        """
+        if clip.ndim != 5:
+            raise ValueError(f"clip has shape {tuple(clip.shape)}, expected (B, 3, T, H, W)")
+        _, _, t, h, w = clip.shape
+        if t % self.tubelet_size or h % self.patch_size or w % self.patch_size:
+            raise ValueError(f"clip (T, H, W) = {(t, h, w)} must be divisible by "
+                             f"({self.tubelet_size}, {self.patch_size}, {self.patch_size})")
+        x = self.patch_embed.proj(clip)  # (B, D, t, h, w)
+        grid = (int(x.shape[2]), int(x.shape[3]), int(x.shape[4]))
+        x = x.flatten(2).transpose(1, 2)  # (B, L, D), t-major
+        pos = sinusoid_position_table(x.shape[1], x.shape[2]).to(device=x.device, dtype=x.dtype)
+        return x + pos, grid
+
+    def forward_tokens(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the transformer on embedded tokens.
+
+        Args:
+            tokens: ``(B, L, D)`` from :meth:`embed` (position table already added).
+            mask: optional ``(B, L)`` bool, True = masked (dropped, MAE pre-training); every sample must
+                mask the same number of tokens, as in the reference ``x[~mask].reshape(B, -1, C)``.
+        Returns:
+            ``(B, L_visible, D)``: the visible tokens in their original order, after the final norm.
+        """
+        if mask is not None:
+            b, _, d = tokens.shape
+            tokens = tokens[~mask].reshape(b, -1, d)
+        x = self.pos_drop(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward(self, clip: torch.Tensor, frame_indices: torch.Tensor | None = None) -> Features:
+        """Encode a clip.
+
+        Args:
+            clip: ``(B, 3, T, H, W)`` float (values as the protocol says).
+            frame_indices: ``(B, T)`` source-frame indices; ``None`` means ``arange(T)`` for every sample.
+        Returns:
+            :class:`Features` with tokens ``(B, t*h*w, D)``, grid ``(T/2, H/16, W/16)`` for the default
+            tubelet/patch, and ``frame_indices`` ``(B, T)`` long.
+        Raises:
+            ValueError: bad clip shape (see :meth:`embed`) or ``frame_indices`` not ``(B, T)``.
+        """
+        tokens, grid = self.embed(clip)
+        b, t = clip.shape[0], clip.shape[2]
+        if frame_indices is None:
+            frame_indices = torch.arange(t, device=clip.device).expand(b, -1)
+        elif tuple(frame_indices.shape) != (b, t):
+            raise ValueError(f"frame_indices has shape {tuple(frame_indices.shape)}, expected {(b, t)}")
+        return Features(tokens=self.forward_tokens(tokens), grid=grid, frame_indices=frame_indices.long())
+
+
+class LoadReport(NamedTuple):
+    """What :func:`_load_weights` did: keys of the model not in the file, and file keys not used."""
+
+    missing: list[str]
+    unexpected: list[str]
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    return obj
+
+
+def _load_weights(model: nn.Module, path: str | Path,
+                  convert: Callable[[dict[str, Any]], dict[str, torch.Tensor]] | None = None) -> LoadReport:
+    """Load a local weights file into ``model`` (non-strict) and report unmatched keys.
+
+    ``.safetensors`` files are read with safetensors, anything else with
+    ``torch.load(weights_only=True)``. ``convert`` maps the file's key layout to ours (e.g.
+    :func:`echobench_videomae.convert.convert_mcg_nju_state_dict`); None = already our layout.
+
+    Raises:
+        WeightsError: the file is missing or unreadable, no key matches the model, or a matching key has
+            the wrong shape. The message is one line naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        state = _read_state_dict(path)
+    except WeightsError:
+        raise
+    except Exception as exc:  # unpickling refused, corrupt file, ...
+        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    if convert is not None:
+        state = convert(state)
+    ours = model.state_dict()
+    if not any(k in ours for k in state):
+        raise WeightsError(f"{path}: no key matches the model (file keys start {sorted(state)[:3]})")
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: does not fit the model: {exc}") from exc
+    report = LoadReport(list(result.missing_keys), list(result.unexpected_keys))
+    if report.missing or report.unexpected:
+        log.warning("%s: %d missing keys %s; %d unexpected keys %s", path, len(report.missing),
+                    report.missing[:5], len(report.unexpected), report.unexpected[:5])
+    return report
+
+
+def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, final_norm: bool,
+           overrides: dict[str, Any]) -> VideoMAEEncoder:
+    if preset not in PRESETS:
+        near = difflib.get_close_matches(preset, PRESETS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else f"; choose from {', '.join(PRESETS)}"
+        raise ConfigError(f"unknown VideoMAE preset {preset!r}{hint}")
+    allowed = set(inspect.signature(VideoMAEEncoder.__init__).parameters) - {"self"}
+    bad = sorted(set(overrides) - allowed)
+    if bad:
+        raise ConfigError(f"unknown VideoMAE option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
+    kwargs: dict[str, Any] = {**PRESETS[preset], "drop_path_rate": drop_path_rate, "final_norm": final_norm}
+    model = VideoMAEEncoder(**{**kwargs, **overrides})
+    if weights is not None:
+        _load_weights(model, weights)
+    return model
+
+
+def build_echo_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
+                        drop_path_rate: float = 0.0, **overrides: Any) -> VideoMAEEncoder:
+    """Echo-VideoMAE encoder as in the EchoVisionFM release: no final LayerNorm.
+
+    Args:
+        preset: ``tiny`` (64/2/2, CPU tests), ``small`` (384/12/6), ``base`` (768/12/12, the paper),
+            ``large`` (1024/24/16) as embed_dim/depth/heads.
+        weights: local state-dict file in our key layout (None = random init).
+        drop_path_rate: stochastic-depth rate of the last block (linear from 0).
+        **overrides: any :class:`VideoMAEEncoder` argument (e.g. ``init_values``, ``embed_dim``).
+    Raises:
+        ConfigError: unknown preset or option. WeightsError: see :func:`_load_weights`.
+    """
+    return _build(preset=preset, weights=weights, drop_path_rate=drop_path_rate, final_norm=False,
+                  overrides=overrides)
+
+
+def build_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
+                   drop_path_rate: float = 0.0, **overrides: Any) -> VideoMAEEncoder:
+    """Vanilla VideoMAE encoder (keeps the final LayerNorm ``norm``); arguments and errors as
+    :func:`build_echo_videomae`."""
+    return _build(preset=preset, weights=weights, drop_path_rate=drop_path_rate, final_norm=True,
+                  overrides=overrides)
+
+
+__all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "sinusoid_position_table",
+           "build_echo_videomae", "build_videomae", "LoadReport"]
