@@ -28,7 +28,8 @@ def list_plugins(
             raise typer.Exit(2)
         table = Table(title=f"{k}s", title_justify="left", expand=False)
         for column in ("name", "summary", "plugin", "distribution", "version"):
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold", no_wrap=column != "summary",
+                             ratio=1 if column == "summary" else None)
         for name in registry.names(k):  # type: ignore[arg-type]
             e = registry.entries[k][name]  # type: ignore[index]
             table.add_row(name, e.spec.summary, e.plugin, e.distribution, e.version)

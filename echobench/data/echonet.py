@@ -90,7 +90,7 @@ class DataReport:
     def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
         counter[reason] += 1
         if counter[reason] <= MESSAGES_PER_REASON:
-            self.messages.append(f"{kind}: {name}: {detail}")
+            self.messages.append(f"{kind}: {name}: {reason}" + (f": {detail}" if detail else ""))
         elif counter[reason] == MESSAGES_PER_REASON + 1:
             self.messages.append(f"{kind}: ...: further '{reason}' messages not stored (see the count)")
 
@@ -240,7 +240,7 @@ def read_echonet(
 
     names = df["FileName"].fill_null("").to_list()
     splits = df["Split"].fill_null("").to_list()
-    raw = {c: df[c].to_list() if c in df.columns else [None] * df.height for c in ("EF", "ESV", "EDV")}
+    raw = {c: df[c].to_list() if c in df.columns else [None] * df.height for c in ("EF", "ESV", "EDV", "FPS")}
     num = {c: _floats(df, c) for c in ("EF", "ESV", "EDV", "FPS", "NumberOfFrames", "FrameHeight", "FrameWidth")}
     seen: dict[str, int] = {}
     records: list[VideoRecord] = []
@@ -248,7 +248,7 @@ def read_echonet(
         line = i + 2  # 1-based, after the header
         stem = _stem(name)
         if not stem:
-            report.skip("FileName missing", f"{filelist.name} line {line}", "empty FileName")
+            report.skip("FileName missing", f"{filelist.name} line {line}", "")
             continue
         if stem in seen:
             report.skip("duplicate FileName", stem, f"line {line} repeats line {seen[stem]}; first kept")
@@ -259,22 +259,22 @@ def read_echonet(
             notes.append(("FileName without .avi", f"FileName {name!r} read as {stem}.avi"))
         split = splits[i].upper()
         if split not in SPLITS:
-            report.skip("unknown Split", stem, f"Split {splits[i]!r} is not TRAIN/VAL/TEST (line {line})")
+            report.skip("unknown Split", stem, f"{splits[i]!r} is not TRAIN/VAL/TEST (line {line})")
             continue
         if split != splits[i]:
             notes.append(("split written in lower case", f"Split {splits[i]!r} read as {split}"))
         ef = num["EF"][i]
         if ef is None or not math.isfinite(ef) or not 0 <= ef <= 100:
-            report.skip("EF missing or outside 0-100", stem, f"EF {raw['EF'][i]!r} missing or outside 0-100 (line {line})")
+            report.skip("EF missing or outside 0-100", stem, f"EF {raw['EF'][i]!r} (line {line})")
             continue
         bad = next((c for c in ("ESV", "EDV") if raw[c][i] is not None and not _volume_ok(num[c][i])), None)
         if bad:
-            report.skip("ESV/EDV non-numeric or negative", stem, f"{bad} {raw[bad][i]!r} is not a volume in mL (line {line})")
+            report.skip("ESV/EDV non-numeric or negative", stem, f"{bad} {raw[bad][i]!r} (line {line})")
             continue
         volumes = {c: math.nan if num[c][i] is None else num[c][i] for c in ("ESV", "EDV")}
         for col in ("ESV", "EDV"):
             if col in df.columns and math.isnan(volumes[col]):
-                notes.append(("ESV/EDV missing", f"{col} is missing; kept (only volume tasks need it)"))
+                notes.append(("ESV/EDV missing", f"{col} is empty; kept (only volume tasks need it)"))
         path = videos.get(stem)
         if path is None:
             report.missing_videos.append(stem)
@@ -296,12 +296,12 @@ def read_echonet(
                     progress(1)
         if not fps_ok:
             if not info or info.fps <= 0:
-                report.skip("FPS missing", stem, "no FPS in FileList nor in the container")
+                report.skip("FPS missing", stem, f"FileList FPS {raw['FPS'][i]!r} and no container fps")
                 continue
-            notes.append(("FPS missing in FileList (container fps used)", f"FPS {fps!r}; container says {info.fps:g}"))
+            notes.append(("FPS missing in FileList (container fps used)", f"FileList FPS {raw['FPS'][i]!r}, container {info.fps:g} fps"))
             fps = info.fps
         elif info and abs(info.fps - fps) > max(0.01, 1e-3 * fps):
-            notes.append(("container fps differs from FileList FPS", f"container {info.fps:g} fps, FileList {fps:g} (FileList used)"))
+            notes.append(("container fps differs from FileList FPS", f"container {info.fps:g} fps, FileList {fps:g} fps (FileList used)"))
         if info and frames is not None and frames != info.frames:
             notes.append(("NumberOfFrames differs from the file", f"FileList {frames}, file has {info.frames}"))
         num_frames = info.frames if info else frames
@@ -314,7 +314,7 @@ def read_echonet(
             notes.append(("frame size in the file differs from FileList", f"file {info.height}x{info.width}, FileList {height}x{width}"))
         frames_traced = tuple(sorted(traced.get(stem, ())))
         if len(frames_traced) < 2:
-            notes.append(("no traced frames" if not frames_traced else "one traced frame", f"traced frames {list(frames_traced)}"))
+            notes.append(("one traced frame", f"frame {frames_traced[0]}") if frames_traced else ("no traced frames", ""))
         if frames_traced and num_frames is not None and frames_traced[-1] >= num_frames:
             notes.append(("traced frame beyond the video", f"frame {frames_traced[-1]} of {num_frames}"))
         for reason, detail in notes:

@@ -2,7 +2,8 @@
 
 ``make_echonet(n=6)`` writes FileList.csv (FileName without ``.avi``, as in the official release),
 VolumeTracings.csv (FileName with ``.avi``, two traced frames of 4 chords each) and ``n`` random
-112x112 AVIs of 40 frames at 50 fps. Tests edit ``d.rows`` / ``d.tracings`` and call ``d.write()``.
+112x112 AVIs of 40 frames at 50 fps. Tests edit ``d.rows`` / ``d.tracings`` and call ``d.write()``;
+``d.names[i]`` is row i's stem.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ class EchoNetDir:
     tracings: list[dict[str, str]]
     index_column: bool = False
     header: list[str] = field(default_factory=list)
+    frames: int = FRAMES
+
+    @property
+    def names(self) -> list[str]:
+        """Stems of the rows as first written (``0XTEST0000``...)."""
+        return [stem(i) for i in range(len(self.rows))]
+
+    @staticmethod
+    def tracing_rows(name: str, frames=TRACED) -> list[dict[str, str]]:
+        return tracing_rows(name, frames)
 
     @property
     def filelist(self) -> Path:

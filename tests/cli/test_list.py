@@ -1,0 +1,64 @@
+"""`echobench list`: provenance columns, no torch import, and a pip-installed third-party plugin
+that shows up and is usable by `echobench run` with no change to echobench."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from echobench.cli.main import app
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "echobench-example-plugin"
+
+
+def test_list_shows_every_kind_with_distribution_and_version():
+    result = CliRunner().invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for word in ("backbones", "heads", "tasks", "pretrainers", "echo-videomae", "maxpool", "ef", "echobench", "0.1.0"):
+        assert word in result.output
+
+
+def test_list_does_not_import_torch():
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom echobench.cli.main import app\n"
+            "r = CliRunner().invoke(app, ['list'])\nassert r.exit_code == 0, r.output\n"
+            "assert 'echo-videomae' in r.output\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory) -> Path:
+    """pip-install the example plugin package (its own pyproject.toml) into a private target dir."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(FIXTURE)], check=True,
+                   capture_output=True, text=True)
+    assert any(p.name.startswith("echobench_example_plugin-0.3.1") for p in target.iterdir())
+    return target
+
+
+def _echobench(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "echobench", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_third_party_plugin_is_listed(installed_example, tmp_path):
+    result = _echobench(["list", "backbone"], installed_example, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "example-c3d" in result.stdout and "echobench-example-plugin" in result.stdout and "0.3.1" in result.stdout
+
+
+@pytest.mark.slow
+def test_third_party_backbone_runs(installed_example, synth_small, tmp_path):
+    result = _echobench(["run", "--backbone", "example-c3d", "--head", "maxpool", "--task", "ef",
+                         "--data", str(synth_small), "--epochs", "1", "--gpus", "0"], installed_example, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "example-c3d+maxpool" in result.stdout and "TEST" in result.stdout
+    assert list((tmp_path / "leaderboard" / "records").glob("*example-c3d*.parquet"))

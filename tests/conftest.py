@@ -1,0 +1,34 @@
+"""Shared fixtures: small synthetic EchoNet-format datasets (session-scoped, built once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory) -> Path:
+    """36 synthetic videos (seed 0): enough for every split to be non-empty."""
+    from echobench.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synth_small") / "data"
+    synthesize(root, videos=36, seed=0)
+    return root
+
+
+def write_dist(site: Path, name: str, version: str, entry_points: dict[str, str],
+               modules: dict[str, str]) -> Path:
+    """Make a distribution visible through a ``*.dist-info`` folder on ``site`` (a sys.path entry)."""
+    site.mkdir(parents=True, exist_ok=True)
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = ["[echobench]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source)
+    return site

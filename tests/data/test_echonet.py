@@ -1,0 +1,301 @@
+"""EchoNet-Dynamic reader: every bad input is counted with a one-line message, never dropped silently."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from echobench.cli.data import app
+from echobench.data.echonet import read_echonet
+from echobench.data.video import write_avi
+from echobench.errors import DataError
+
+N = 6
+FRAMES = 40
+
+
+def stem(i: int) -> str:
+    return f"0XTEST{i:04d}"  # as written by the make_echonet fixture (tests/data/conftest.py)
+
+
+def cli(*args: str):
+    root = typer.Typer()
+    root.add_typer(app, name="data")
+    return CliRunner().invoke(root, ["data", *args])
+
+
+def messages_about(report, name: str) -> list[str]:
+    return [m for m in report.messages if name in m]
+
+
+def assert_one_message(report, name: str, *words: str) -> str:
+    found = [m for m in messages_about(report, name) if all(w in m for w in words)]
+    assert len(found) == 1, report.messages
+    assert "\n" not in found[0]
+    return found[0]
+
+
+def assert_others_kept(data, expected: int, gone: set[str] = frozenset()) -> None:
+    names = [r.file_name for r in data.records]
+    assert len(names) == expected == data.report.usable()
+    assert set(names) == {stem(i) for i in range(N)} - gone
+    assert data.report.rows == N
+    assert data.report.usable() + sum(data.report.skipped.values()) == N
+
+
+def test_good_dir(make_echonet):
+    d = make_echonet(N)
+    assert d.names == [stem(i) for i in range(N)] and d.frames == FRAMES
+    data = read_echonet(d.root)
+    report = data.report
+    assert report.rows_per_split == {"TRAIN": 3, "VAL": 2, "TEST": 1}
+    assert not report.skipped and not report.unlisted_videos and report.tracings_for_unlisted == 0
+    assert report.notes == {"FileName without .avi": N}  # the official FileList form: normalised, noted
+    assert report.traced_frames_hist == {2: N}
+    r = data.records[0]
+    assert (r.file_name, r.path, r.split) == (stem(0), d.video(stem(0)), "TRAIN")
+    assert (r.fps, r.num_frames, r.frame_height, r.frame_width, r.traced_frames) == (50.0, FRAMES, 112, 112, (5, 20))
+    assert r.ef == 40.0 and r.edv == 100.0 and r.esv == 60.0
+    assert [x.file_name for x in data.split("val")] == [stem(3), stem(4)]
+    low, mean, high = report.label_ranges["EF"]
+    assert (low, high) == (40.0, 60.0) and math.isclose(mean, 50.0)
+
+
+def test_no_filelist_raises_one_line(make_echonet):
+    d = make_echonet(N)
+    d.filelist.unlink()
+    with pytest.raises(DataError) as err:
+        read_echonet(d.root)
+    assert str(d.filelist) in str(err.value) and "not found" in str(err.value)
+    result = cli("check", str(d.root))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "FileList.csv" in lines[0]
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_missing_required_column_raises(make_echonet):
+    d = make_echonet(N)
+    d.header = ["FileName", "ESV", "EDV", "Split"]
+    d.write()
+    with pytest.raises(DataError, match="missing required column.*EF"):
+        read_echonet(d.root)
+
+
+def test_listed_video_missing(make_echonet):
+    d = make_echonet(N)
+    d.video(stem(2)).unlink()
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"video missing": 1}
+    assert "not found" in assert_one_message(data.report, stem(2), "skipped")
+    assert data.report.missing_videos == [stem(2)]
+    assert_others_kept(data, N - 1, {stem(2)})
+
+
+def test_zero_byte_video(make_echonet):
+    d = make_echonet(N)
+    d.video(stem(1)).write_bytes(b"")
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"video empty (0 bytes)": 1}
+    assert "empty" in assert_one_message(data.report, stem(1), "skipped")
+    assert_others_kept(data, N - 1, {stem(1)})
+
+
+def test_truncated_video(make_echonet):
+    d = make_echonet(N)
+    blob = d.video(stem(4)).read_bytes()
+    d.video(stem(4)).write_bytes(blob[: len(blob) // 2])
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"video truncated": 1}
+    assert "truncated" in assert_one_message(data.report, stem(4), "skipped")
+    assert_others_kept(data, N - 1, {stem(4)})
+
+
+def test_ef_nan_and_out_of_range(make_echonet):
+    d = make_echonet(N)
+    d.rows[0]["EF"] = "nan"
+    d.rows[3]["EF"] = "150"
+    d.rows[5]["EF"] = ""
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"EF missing or outside 0-100": 3}
+    for i in (0, 3, 5):
+        assert "EF" in assert_one_message(data.report, stem(i), "skipped", "outside 0-100")
+    assert_others_kept(data, N - 3, {stem(0), stem(3), stem(5)})
+
+
+def test_volumes_nan_kept_bad_skipped(make_echonet):
+    d = make_echonet(N)
+    d.rows[1]["ESV"] = ""
+    d.rows[2]["EDV"] = "-3"
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"ESV/EDV non-numeric or negative": 1}
+    assert data.report.notes["ESV/EDV missing"] == 1
+    assert math.isnan(next(r for r in data.records if r.file_name == stem(1)).esv)
+    assert_others_kept(data, N - 1, {stem(2)})
+
+
+def test_lowercase_split(make_echonet):
+    d = make_echonet(N)
+    d.rows[0]["Split"] = "train"
+    d.rows[3]["Split"] = "Val"
+    d.rows[4]["Split"] = "holdout"
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["split written in lower case"] == 2
+    assert "'train'" in assert_one_message(data.report, stem(0), "note", "Split")
+    assert data.records[0].split == "TRAIN"
+    assert data.report.skipped == {"unknown Split": 1}
+    assert "holdout" in assert_one_message(data.report, stem(4), "skipped")
+    assert data.report.rows_per_split == {"TRAIN": 3, "VAL": 1, "TEST": 1}
+    assert_others_kept(data, N - 1, {stem(4)})
+
+
+def test_filename_with_and_without_avi(make_echonet):
+    d = make_echonet(N)
+    d.rows[0]["FileName"] = f"{stem(0)}.avi"
+    d.rows[1]["FileName"] = f"{stem(1)}.AVI"
+    for row in d.tracings:  # tracings without .avi this time
+        row["FileName"] = row["FileName"].removesuffix(".avi")
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["FileName without .avi"] == N - 2
+    assert "FileName" in assert_one_message(data.report, stem(2), "note")
+    assert [r.file_name for r in data.records][:2] == [stem(0), stem(1)]
+    assert data.records[1].path == d.video(stem(1))
+    assert data.report.traced_frames_hist == {2: N}
+    assert not data.report.skipped
+    assert_others_kept(data, N)
+
+
+def test_frame_size_not_112(make_echonet):
+    d = make_echonet(N)
+    d.rows[2]["FrameHeight"] = "128"
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["FrameHeight/FrameWidth not 112"] == 1
+    assert "128x112" in assert_one_message(data.report, stem(2), "note", "FrameHeight/FrameWidth not 112")
+    assert data.records[2].frame_height == 128
+    assert_others_kept(data, N)
+
+
+def test_tracings_for_unlisted_file(make_echonet):
+    d = make_echonet(N)
+    d.tracings += d.tracing_rows("0XGHOST.avi")
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.tracings_for_unlisted == 8
+    assert data.report.notes["tracings for a file not in FileList"] == 1
+    assert "8 row(s)" in assert_one_message(data.report, "0XGHOST", "VolumeTracings.csv")
+    assert not data.report.skipped
+    assert_others_kept(data, N)
+
+
+def test_extra_unnamed_index_column(make_echonet):
+    d = make_echonet(N)
+    d.index_column = True
+    d.write()
+    assert d.filelist.read_text().startswith(",FileName,")
+    data = read_echonet(d.root)
+    assert not data.report.skipped
+    assert data.report.notes == {"FileName without .avi": N}
+    assert_others_kept(data, N)
+
+
+def test_container_fps_differs(make_echonet):
+    d = make_echonet(N)
+    frames = np.random.default_rng(1).integers(0, 256, (FRAMES, 112, 112), dtype=np.uint8)
+    write_avi(d.video(stem(3)), frames, 30.0)
+    data = read_echonet(d.root)
+    assert data.report.notes["container fps differs from FileList FPS"] == 1
+    assert "30" in assert_one_message(data.report, stem(3), "note", "fps")
+    assert data.records[3].fps == 50.0  # FileList is trusted
+    assert_others_kept(data, N)
+
+
+def test_fps_missing_falls_back_to_container(make_echonet):
+    d = make_echonet(N)
+    d.rows[0]["FPS"] = "0"
+    d.rows[1]["NumberOfFrames"] = "99"
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["FPS missing in FileList (container fps used)"] == 1
+    assert data.records[0].fps == 50.0
+    assert data.report.notes["NumberOfFrames differs from the file"] == 1
+    assert "99" in assert_one_message(data.report, stem(1), "NumberOfFrames")
+    assert data.records[1].num_frames == FRAMES
+    assert_others_kept(data, N)
+
+
+def test_duplicates_unlisted_and_traced_counts(make_echonet):
+    d = make_echonet(N)
+    d.rows.append(dict(d.rows[0], EF="10"))
+    write_avi(d.root / "Videos" / "0XEXTRA.avi", np.zeros((3, 112, 112), np.uint8), 50.0)
+    d.tracings = [t for t in d.tracings if not t["FileName"].startswith(stem(1))]
+    d.tracings = [t for t in d.tracings if not (t["FileName"].startswith(stem(2)) and t["Frame"] == "20")]
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.skipped == {"duplicate FileName": 1}
+    assert "first kept" in assert_one_message(data.report, stem(0), "skipped")
+    assert data.records[0].ef == 40.0
+    assert data.report.unlisted_videos == ["0XEXTRA"]
+    assert data.report.notes["no traced frames"] == 1 and data.report.notes["one traced frame"] == 1
+    assert data.report.traced_frames_hist == {0: 1, 1: 1, 2: N - 2}
+    assert data.report.rows == N + 1 and data.report.usable() == N
+
+
+def test_no_usable_rows_raises(make_echonet):
+    d = make_echonet(N)
+    for row in d.rows:
+        row["EF"] = "-1"
+    d.write()
+    with pytest.raises(DataError, match="no usable rows.*EF missing or outside 0-100"):
+        read_echonet(d.root)
+
+
+def test_progress_called_per_probed_video(make_echonet):
+    d = make_echonet(N)
+    calls = []
+    read_echonet(d.root, progress=calls.append)
+    assert calls == [1] * N
+    calls.clear()
+    data = read_echonet(d.root, probe=False, progress=calls.append)
+    assert calls == [] and data.report.usable() == N
+
+
+def test_cli_check_good_dir(make_echonet):
+    d = make_echonet(N)
+    d.video(stem(5)).unlink()
+    result = cli("check", str(d.root))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Traceback" not in out
+    for split, count in (("TRAIN", 3), ("VAL", 2), ("TEST", 0)):
+        line = next(line for line in out.splitlines() if line.strip().startswith(split))
+        assert line.split()[-1] == str(count)
+    assert "video missing" in out and stem(5) in out and "EF (%)" in out
+
+
+def test_cli_synth_calls_synthesize(monkeypatch, tmp_path):
+    seen = {}
+
+    def synthesize(out, *, videos, seed, progress):
+        seen.update(out=out, videos=videos, seed=seed)
+        for _ in range(videos):
+            progress(1)
+        return types.SimpleNamespace(videos=videos, ef_mean=55.5, ef_sd=12.3)
+
+    monkeypatch.setitem(sys.modules, "echobench.data.synth", types.SimpleNamespace(synthesize=synthesize))
+    result = cli("synth", str(tmp_path / "syn"), "--videos", "3", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    assert seen == {"out": tmp_path / "syn", "videos": 3, "seed": 7}
+    assert result.stdout.strip().splitlines() == [
+        f"wrote 3 synthetic videos to {tmp_path / 'syn'} (seed 7; EF mean 55.5 %, sd 12.3 %)"
+    ]
