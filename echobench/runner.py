@@ -55,6 +55,7 @@ class RunResult:
     """Metrics (natural units) per split for the model and the constant predictor, and where things went."""
 
     run_id: str
+    model: str  # "backbone+head"
     run_dir: Path
     record: Path
     protocol_tag: str
@@ -246,7 +247,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                 rows.append({**common, "model": model_name, "backbone": backbone, "head": head,
                              "split": split, "metric": metric, "value": value, "n": len(true[split])})
     record = write_record(rows, cfg.results, run_id)
-    return RunResult(run_id=run_id, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
+    return RunResult(run_id=run_id, model=f"{cfg.backbone}+{cfg.head}", run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, metrics=metrics,
                      constant=constant, n={s: len(true[s]) for s in SPLITS}, best_epoch=fitted.best_epoch,
                      skipped=dict(skipped))

@@ -42,6 +42,10 @@ def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], N
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err) as progress:
         def make(description: str, total: int | None) -> Callable[[int], None]:
+            for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
+                if not earlier.finished:
+                    progress.update(earlier.id, total=earlier.completed)
+                    progress.stop_task(earlier.id)
             task = progress.add_task(description, total=total)
             return lambda n=1: progress.advance(task, n)
 

@@ -19,7 +19,7 @@ def render_result(result) -> None:
     for column in ("split", "model", f"MAE ({u})", f"RMSE ({u})", "R²", "n"):
         table.add_column(column, justify="right" if column not in ("split", "model") else "left")
     for split in ("TEST", "VAL"):
-        for name, m in ((result.run_id.split("-s")[0].split("-", 1)[1], result.metrics[split]),
+        for name, m in ((result.model, result.metrics[split]),
                         ("constant (TRAIN mean)", result.constant[split])):
             table.add_row(split, name, f"{m['MAE']:.2f}", f"{m['RMSE']:.2f}", f"{m['R2']:.3f}", str(result.n[split]))
     out.print(table)

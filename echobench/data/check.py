@@ -16,10 +16,11 @@ _SHOW_MESSAGES = 10
 _UNITS = {"EF": "EF (%)", "ESV": "ESV (mL)", "EDV": "EDV (mL)"}
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+def _table(title: str, *columns: str, text_last: bool = False) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, min_width=32)
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
+        left = i == 0 or (text_last and i == len(columns) - 1)
+        table.add_column(column, justify="left" if left else "right")
     return table
 
 
@@ -52,7 +53,7 @@ def render_report(report: DataReport, console: Console) -> None:
     if report.notes:
         console.print(_counts("Notes (rows kept)", report.notes.most_common()))
 
-    files = _table("Files", "", "count", "first names")
+    files = _table("Files", "", "count", "first names", text_last=True)
     files.add_row("listed but missing", str(len(report.missing_videos)), _names(report.missing_videos))
     files.add_row("present but unlisted", str(len(report.unlisted_videos)), _names(report.unlisted_videos))
     files.add_row("tracing rows for unlisted files", str(report.tracings_for_unlisted), "")
@@ -70,7 +71,8 @@ def render_report(report: DataReport, console: Console) -> None:
     console.print(labels)
 
     if report.messages:
-        shown = report.messages[:_SHOW_MESSAGES]
-        console.print(f"[bold]Messages[/] (first {len(shown)} of {len(report.messages)} stored):")
+        skips = [m for m in report.messages if m.startswith("skipped")]
+        shown = (skips + [m for m in report.messages if not m.startswith("skipped")])[:_SHOW_MESSAGES]
+        console.print(f"[bold]Messages[/] (first {len(shown)} of {len(report.messages)} stored, skips first):")
         for message in shown:
             console.print(f"  {escape(message)}", soft_wrap=True)

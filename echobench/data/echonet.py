@@ -129,7 +129,8 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
     try:
         df = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
     except Exception as exc:  # polars raises several error types for malformed CSV
-        raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {exc})") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {first})") from exc
     by_lower = {c.strip().lstrip("\ufeff").lower(): c for c in df.columns}
     present = {name: by_lower[name.lower()] for name in columns if name.lower() in by_lower}
     return df.select([pl.col(src).str.strip_chars().alias(name) for name, src in present.items()])
@@ -191,7 +192,8 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]],
     rows = dict(df.group_by("stem").len().iter_rows())
     valid = pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
     for stem, count in df.filter(~valid).group_by("stem", maintain_order=True).len().iter_rows():
-        report.note("tracing row without a valid Frame", stem or "(no FileName)", f"{count} row(s) in {path.name} ignored")
+        name = stem or "(no FileName)"
+        report.note("tracing row without a valid Frame", name, f"{count} row(s) in {path.name} ignored")
     frames: dict[str, set[int]] = collections.defaultdict(set)
     for stem, frame in df.filter(valid).unique().iter_rows():
         frames[stem].add(int(frame))
@@ -255,8 +257,6 @@ def read_echonet(
             continue
         seen[stem] = line
         notes: list[tuple[str, str]] = []  # committed only if the row is kept
-        if not name.lower().endswith(".avi"):
-            notes.append(("FileName without .avi", f"FileName {name!r} read as {stem}.avi"))
         split = splits[i].upper()
         if split not in SPLITS:
             report.skip("unknown Split", stem, f"{splits[i]!r} is not TRAIN/VAL/TEST (line {line})")
@@ -298,10 +298,12 @@ def read_echonet(
             if not info or info.fps <= 0:
                 report.skip("FPS missing", stem, f"FileList FPS {raw['FPS'][i]!r} and no container fps")
                 continue
-            notes.append(("FPS missing in FileList (container fps used)", f"FileList FPS {raw['FPS'][i]!r}, container {info.fps:g} fps"))
+            detail = f"FileList FPS {raw['FPS'][i]!r}, container {info.fps:g} fps"
+            notes.append(("FPS missing in FileList (container fps used)", detail))
             fps = info.fps
         elif info and abs(info.fps - fps) > max(0.01, 1e-3 * fps):
-            notes.append(("container fps differs from FileList FPS", f"container {info.fps:g} fps, FileList {fps:g} fps (FileList used)"))
+            detail = f"container {info.fps:g} fps, FileList {fps:g} fps (FileList used)"
+            notes.append(("container fps differs from FileList FPS", detail))
         if info and frames is not None and frames != info.frames:
             notes.append(("NumberOfFrames differs from the file", f"FileList {frames}, file has {info.frames}"))
         num_frames = info.frames if info else frames
@@ -311,28 +313,33 @@ def read_echonet(
         if (height, width) != (112, 112):
             notes.append(("FrameHeight/FrameWidth not 112", f"FileList says {height}x{width}"))
         if info and (info.height, info.width) != (height, width):
-            notes.append(("frame size in the file differs from FileList", f"file {info.height}x{info.width}, FileList {height}x{width}"))
+            detail = f"file {info.height}x{info.width}, FileList {height}x{width}"
+            notes.append(("frame size in the file differs from FileList", detail))
         frames_traced = tuple(sorted(traced.get(stem, ())))
-        if len(frames_traced) < 2:
-            notes.append(("one traced frame", f"frame {frames_traced[0]}") if frames_traced else ("no traced frames", ""))
+        if not frames_traced:
+            notes.append(("no traced frames", ""))
+        elif len(frames_traced) == 1:
+            notes.append(("one traced frame", f"frame {frames_traced[0]}"))
         if frames_traced and num_frames is not None and frames_traced[-1] >= num_frames:
             notes.append(("traced frame beyond the video", f"frame {frames_traced[-1]} of {num_frames}"))
         for reason, detail in notes:
             report.note(reason, stem, detail)
         records.append(
-            VideoRecord(stem, path, split, ef, volumes["ESV"], volumes["EDV"], float(fps), int(num_frames),
-                        int(height), int(width), frames_traced)
+            VideoRecord(file_name=stem, path=path, split=split, ef=ef, esv=volumes["ESV"], edv=volumes["EDV"],
+                        fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
+                        frame_width=int(width), traced_frames=frames_traced)
         )
 
     for stem, count in tracing_rows.items():
         if stem not in seen:
             report.tracings_for_unlisted += count
-            report.note("tracings for a file not in FileList", stem or "(no FileName)", f"{count} row(s) in VolumeTracings.csv ignored")
+            detail = f"{count} row(s) in VolumeTracings.csv ignored"
+            report.note("tracings for a file not in FileList", stem or "(no FileName)", detail)
     report.unlisted_videos = sorted(s for s in videos if s not in seen)
     report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
     report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
-    for label, values in (("EF", [r.ef for r in records]), ("ESV", [r.esv for r in records]), ("EDV", [r.edv for r in records])):
-        arr = np.asarray(values, dtype=float)
+    for label in ("EF", "ESV", "EDV"):
+        arr = np.asarray([getattr(r, label.lower()) for r in records], dtype=float)
         arr = arr[np.isfinite(arr)]
         if arr.size:
             report.label_ranges[label] = (float(arr.min()), float(arr.mean()), float(arr.max()))
