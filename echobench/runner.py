@@ -102,7 +102,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.data.video import read_video
     from echobench.engine.devices import make_fabric
     from echobench.engine.loop import TrainSettings, fit, init_output_bias, predict
-    from echobench.engine.model import build_model
+    from echobench.engine.model import build_model, resolve_specs
     from echobench.metrics import regression_metrics
     from echobench.provenance import dataset_hash, device_name, environment, git_sha, stable_hash
     from echobench.registry import get_registry
@@ -111,8 +111,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     log = log or (lambda _msg: None)
     registry = registry or get_registry()
     task = registry.get("task", cfg.task)
-    registry.get("backbone", cfg.backbone)
-    registry.get("head", cfg.head)
+    resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
     protocol = get_protocol(cfg.protocol)
     if task.kind != "regression":
         raise DataError(f"task {task.name!r} is {task.kind}; this version of `run` trains regression tasks")

@@ -11,7 +11,7 @@ from echobench import hookimpl
 from echobench.errors import PluginError, UnknownNameError
 from echobench.registry import ENV_VAR, build_registry
 from echobench.specs import BackboneSpec, HeadSpec
-from tests.conftest import write_dist
+from tests.helpers import write_dist
 
 
 def test_first_party_plugins_come_through_entry_points():

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from echobench.errors import PluginError
+from echobench.errors import PluginError, UnknownNameError
 from echobench.registry import Registry
 
 
@@ -32,6 +32,19 @@ class EchoModel(nn.Module):
         return self.adapter(self.head(features)).squeeze(-1)
 
 
+def resolve_specs(registry: Registry, *, backbone: str, head: str, preset: str | None = None):
+    """Look up the backbone and head specs and check the preset, before any expensive work.
+
+    Raises:
+        UnknownNameError: unknown backbone, head or preset.
+    """
+    bspec = registry.get("backbone", backbone)
+    hspec = registry.get("head", head)
+    if preset is not None and bspec.presets and preset not in bspec.presets:
+        raise UnknownNameError(f"backbone {backbone!r} has no preset {preset!r}; presets: {', '.join(bspec.presets)}")
+    return bspec, hspec
+
+
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None) -> EchoModel:
     """Instantiate backbone and head by registry name.
@@ -41,15 +54,10 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
         PluginError: the plugin's factory fails or breaks the contract (no ``embed_dim``/``out_dim``).
         WeightsError: ``weights`` missing or not matching (raised by the backbone factory).
     """
-    bspec = registry.get("backbone", backbone)
-    hspec = registry.get("head", head)
+    bspec, hspec = resolve_specs(registry, backbone=backbone, head=head, preset=preset)
     options = dict(bspec.defaults)
     options.update(backbone_options or {})
     if preset is not None:
-        if bspec.presets and preset not in bspec.presets:
-            from echobench.errors import UnknownNameError
-
-            raise UnknownNameError(f"backbone {backbone!r} has no preset {preset!r}; presets: {', '.join(bspec.presets)}")
         options["preset"] = preset
     if weights is not None:
         options["weights"] = weights

@@ -1,0 +1,93 @@
+"""`echobench run` end to end on small synthetic data: run directory, run record, provenance,
+user errors as one line, and the leaderboard built from the records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from echobench.cli.main import app
+from echobench.results.records import RECORD_SCHEMA, read_records
+from echobench.runner import RunConfig, run_experiment
+
+
+@pytest.fixture(scope="module")
+def one_run(synth_small, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=synth_small, epochs=1,
+                    gpus=0, results=out / "leaderboard", runs=out / "runs")
+    return run_experiment(cfg), out
+
+
+def test_run_writes_run_directory(one_run, synth_small):
+    result, _ = one_run
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {"config.json", "environment.json", "metrics.json", "predictions.parquet", "best.safetensors"} <= files
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet")
+    filelist = pl.read_csv(synth_small / "FileList.csv")
+    test_names = set(filelist.filter(pl.col("Split") == "TEST")["FileName"])
+    assert set(preds.filter(pl.col("split") == "TEST")["FileName"]) == test_names
+    assert preds["prediction"].is_finite().all()
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics["units"] == "%" and metrics["protocol"] == "echovisionfm@1"
+
+
+def test_test_metrics_are_computed_on_test_predictions(one_run):
+    result, _ = one_run
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter(pl.col("split") == "TEST")
+    mae = (preds["prediction"] - preds["truth"]).abs().mean()
+    assert result.metrics["TEST"]["MAE"] == pytest.approx(mae, rel=1e-9)
+    assert result.n["TEST"] == preds.height
+
+
+def test_run_record_has_provenance(one_run):
+    result, out = one_run
+    records = read_records(out / "leaderboard")
+    assert records.schema == pl.Schema(RECORD_SCHEMA)
+    assert set(records["split"]) == {"VAL", "TEST"}
+    assert set(records["model"]) == {"echo-videomae+maxpool", "constant (TRAIN mean)"}
+    assert set(records["metric"]) == {"MAE", "RMSE", "R2"}
+    row = records.row(0, named=True)
+    for column in ("task_version", "protocol_version", "dataset_hash", "config_hash", "git_sha", "device",
+                   "precision", "echobench_version", "plugin_versions"):
+        assert row[column], column
+    assert row["synthetic"] is True and row["protocol"] == "echovisionfm" and row["units"] == "%"
+    const = records.filter((pl.col("model") == "constant (TRAIN mean)") & (pl.col("split") == "TEST")
+                           & (pl.col("metric") == "MAE"))["value"][0]
+    assert const == pytest.approx(result.constant["TEST"]["MAE"])
+
+
+def test_leaderboard_lists_model_and_constant(one_run):
+    _, out = one_run
+    result = CliRunner().invoke(app, ["leaderboard", "--results", str(out / "leaderboard")])
+    assert result.exit_code == 0, result.output
+    assert "echo-videomae+maxpool" in result.output and "constant (TRAIN mean)" in result.output
+    assert "split TEST" in result.output and "protocol echovisionfm v1" in result.output and "MAE (%)" in result.output
+    assert (out / "leaderboard" / "leaderboard.md").read_text().strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backbone", "echo-videomea", "--head", "maxpool"], "did you mean 'echo-videomae'"),
+    (["--backbone", "echo-videomae", "--head", "maxpool", "--task", "eff"], "unknown task 'eff'"),
+    (["--backbone", "echo-videomae", "--head", "maxpool", "--gpus", "2"], "--gpus 2 requested but this machine has"),
+    (["--backbone", "echo-videomae", "--head", "maxpool", "--preset", "huge"], "no preset 'huge'"),
+])
+def test_run_user_errors_are_one_line(args, message, synth_small, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", *args, "--data", str(synth_small), "--epochs", "1"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_on_missing_directory_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--backbone", "echo-videomae", "--head", "maxpool",
+                                      "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "nowhere: data directory not found" in result.output
+    assert "Traceback" not in result.output
