@@ -1,0 +1,347 @@
+"""Reading echo DICOM cine loops and converting them to EchoNet-format AVIs.
+
+Follows the idea of EchoNet-Dynamic's DICOM-to-AVI notebook (echonet/dynamic,
+``scripts/ConvertDICOMToAVI.ipynb``): keep only the ultrasound sector, pad it square, resize to 112x112.
+From the header: the imaging region is the largest Region Spatial Format 1 (2D) item of the Sequence of
+Ultrasound Regions (DICOM PS3.3 C.8.5.5; Max X1/Y1 are inclusive, our boxes ``(x0, y0, x1, y1)`` are
+half-open); the frame rate is 1000 / Frame Time (ms), else 1000 / mean Frame Time Vector increment,
+else Cine Rate, else Recommended Display Frame Rate (PS3.3 C.7.6.5 Cine module; frames/s).
+
+Pixels are decoded by pydicom's decoders (pylibjpeg/Pillow plugins for JPEG, JPEG-LS, JPEG 2000).
+pydicom 3 converts YBR_FULL(_422) to RGB by default; the decoder's metadata is checked and
+:func:`pydicom.pixels.convert_color_space` applied if it did not. PALETTE COLOR goes through its LUT;
+MONOCHROME1/2 becomes three equal channels (MONOCHROME1 inverted); other than uint8 is stretched
+min..max to uint8. Frames are always ``(T, H, W, 3)`` uint8 RGB.
+
+Every unusable file raises :class:`echobench.errors.DataError`: one line naming the file and the problem.
+No patient identifier from the header appears in a message or return value: pydicom's warnings (which
+can quote values) are swallowed and decoder messages are scrubbed of identifying values.
+``warnings.catch_warnings`` is process-global: read from one thread at a time (processes are fine).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from echobench.errors import DataError
+
+Box = tuple[int, int, int, int]
+
+# Elements identifying a patient, study or person: their values are scrubbed from decoder messages.
+_IDENTIFYING = (
+    "PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "PatientBirthTime", "PatientAddress",
+    "PatientTelephoneNumbers", "AccessionNumber", "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate",
+    "ContentDate", "InstanceCreationDate", "StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime",
+    "AcquisitionDateTime", "InstitutionName", "InstitutionAddress", "ReferringPhysicianName",
+    "PerformingPhysicianName", "OperatorsName", "StationName", "DeviceSerialNumber", "StudyInstanceUID",
+    "SeriesInstanceUID", "SOPInstanceUID",
+)
+
+
+@dataclass(frozen=True)
+class DicomCine:
+    """A decoded cine loop (no header values beyond those below are kept).
+
+    Attributes:
+        frames: ``(T, H, W, 3)`` uint8 RGB.
+        fps: frames/s from the header (see the module docstring), ``None`` if absent.
+        region: half-open ``(x0, y0, x1, y1)`` largest 2D ultrasound region, ``None`` if absent.
+        modality: the Modality attribute (``"US"`` for echo; ``""`` if absent).
+        photometric: the original Photometric Interpretation (before conversion to RGB).
+    """
+
+    frames: np.ndarray
+    fps: float | None
+    region: Box | None
+    modality: str
+    photometric: str
+
+
+def _values(value) -> list:
+    """A header value as a list (multi-valued elements are iterable, single values are not)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+
+
+def _scrub(message: str, ds) -> str:
+    """Remove identifying header values from a message; one line, at most 300 characters."""
+    for keyword in _IDENTIFYING:
+        for text in (str(v) for v in _values(ds.get(keyword))):
+            if len(text.strip()) >= 2:
+                message = message.replace(text, "[redacted]")
+    return " ".join(message.split())[:300]
+
+
+def _positive(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _header_fps(ds) -> float | None:
+    frame_time = _positive(ds.get("FrameTime"))
+    if frame_time:
+        return 1000.0 / frame_time
+    vector = _values(ds.get("FrameTimeVector"))  # ms since the previous frame; the first is 0
+    increments = [v for v in map(_positive, vector[1:] if len(vector) > 1 else vector) if v]
+    if increments:
+        return 1000.0 / (sum(increments) / len(increments))
+    rates = map(_positive, (ds.get("CineRate"), ds.get("RecommendedDisplayFrameRate")))  # frames/s
+    return next((rate for rate in rates if rate), None)
+
+
+def _clip(box, height: int, width: int) -> Box | None:
+    """``box`` clipped to a ``width`` x ``height`` image, or None when nothing is left."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _header_region(ds, height: int, width: int) -> Box | None:
+    boxes = []
+    for item in ds.get("SequenceOfUltrasoundRegions") or []:
+        try:  # Max X1/Y1 are inclusive (PS3.3 C.8.5.5.1.1); 1 = 2D spatial format
+            if item.get("RegionSpatialFormat") == 1:
+                corners = (item.RegionLocationMinX0, item.RegionLocationMinY0,
+                           item.RegionLocationMaxX1 + 1, item.RegionLocationMaxY1 + 1)
+                boxes.append(_clip(corners, height, width))
+        except (AttributeError, TypeError, ValueError):
+            continue
+    boxes = [box for box in boxes if box]
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), default=None)
+
+
+def _ends_short(ds, path: Path) -> bool:
+    """True when the last element read claims more bytes than the file holds (pydicom reads short)."""
+    tags = list(ds.keys())
+    if not tags:
+        return True  # nothing after the preamble/file meta
+    raw = ds.get_item(tags[-1])  # elements are read in tag order: this one was read last
+    tell, length = getattr(raw, "value_tell", None), getattr(raw, "length", None)
+    return tell is not None and length not in (None, 0xFFFFFFFF) and tell + length > path.stat().st_size
+
+
+def _minmax_uint8(arr: np.ndarray) -> np.ndarray:
+    """Stretch any numeric array to uint8 over its global min..max (constant input gives zeros)."""
+    arr = arr.astype(np.float64)
+    low, high = float(arr.min()), float(arr.max())
+    if high <= low:
+        return np.zeros(arr.shape, np.uint8)
+    return np.round((arr - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _to_rgb(arr: np.ndarray, photometric: str, ds, name: str) -> np.ndarray:
+    """``(T, H, W[, S])`` decoded pixels in ``photometric`` -> ``(T, H, W, 3)`` uint8 RGB."""
+    from pydicom.pixels import apply_color_lut, convert_color_space
+
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):  # decoder left it as YCbCr: convert explicitly
+        arr = convert_color_space(arr, "YBR_FULL", "RGB")
+        photometric = "RGB"
+    if photometric == "PALETTE COLOR":
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {_scrub(str(exc), ds)}"
+            raise DataError(f"{name}: cannot apply the palette colour LUT ({problem})") from exc
+        if arr.dtype != np.uint8:  # 16-bit LUT entries: keep the high byte
+            arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
+        return np.ascontiguousarray(arr[..., :3])
+    if photometric in ("MONOCHROME1", "MONOCHROME2"):
+        grey = arr if arr.dtype == np.uint8 else _minmax_uint8(arr)
+        if photometric == "MONOCHROME1":
+            grey = 255 - grey
+        return np.repeat(grey[..., None], 3, axis=-1)
+    # J2K YBR_ICT/YBR_RCT are returned as RGB by the decoder (the inverse MCT is part of decoding).
+    if photometric in ("RGB", "YBR_ICT", "YBR_RCT") and arr.ndim == 4 and arr.shape[-1] == 3:
+        return arr if arr.dtype == np.uint8 else _minmax_uint8(arr)
+    samples = arr.shape[-1] if arr.ndim == 4 else 1
+    raise DataError(f"{name}: unsupported photometric interpretation {photometric!r} ({samples} samples/pixel)")
+
+
+def _read_dataset(path: Path, name: str):
+    """``dcmread`` with pydicom's warnings swallowed (they can quote header values): ``(ds, truncated)``."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if not path.is_file():
+        raise DataError(f"{name}: DICOM file not found")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path)
+        except InvalidDicomError as exc:
+            raise DataError(f"{name}: not a DICOM file (no 'DICM' prefix after the 128-byte preamble)") from exc
+        except (EOFError, OSError) as exc:
+            raise DataError(f"{name}: DICOM file is truncated or unreadable ({type(exc).__name__})") from exc
+        except Exception as exc:  # pydicom's parsing errors; their text may quote header values
+            raise DataError(f"{name}: cannot parse the DICOM header ({type(exc).__name__})") from exc
+    return ds, any("end of file" in str(w.message).lower() for w in caught) or _ends_short(ds, path)
+
+
+def _decode(ds, name: str, truncated: bool):
+    """Decode all frames with pydicom's decoder for the transfer syntax: ``(array, metadata)``."""
+    from pydicom.pixels import get_decoder
+
+    syntax = getattr(ds, "file_meta", None) and ds.file_meta.get("TransferSyntaxUID")
+    if not syntax:
+        raise DataError(f"{name}: DICOM file meta has no Transfer Syntax UID")
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        raise DataError(f"{name}: no pixel data decoder exists for transfer syntax {syntax.name}") from exc
+    if not decoder.is_available:
+        needs = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
+        raise DataError(f"{name}: no installed decoder for transfer syntax {syntax.name}; needs {needs}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return decoder.as_array(ds)  # YBR_FULL(_422) -> RGB by default (as_rgb)
+        except Exception as exc:
+            problem = "pixel data is truncated or corrupt" if truncated else "cannot decode pixel data"
+            raise DataError(f"{name}: {problem} ({type(exc).__name__}: {_scrub(str(exc), ds)})") from exc
+
+
+def read_dicom_cine(path: str | os.PathLike, *, min_frames: int = 2) -> DicomCine:
+    """Read and decode a (multi-frame) DICOM image, e.g. an echo cine loop.
+
+    Args:
+        path: a DICOM Part 10 file.
+        min_frames: fewest frames accepted; pass 1 to accept single-frame stills.
+
+    Returns:
+        :class:`DicomCine` with frames ``(T, H, W, 3)`` uint8 RGB.
+
+    Raises:
+        DataError: missing file, not DICOM, truncated, no pixel data, no installed decoder for the
+            transfer syntax, undecodable pixels, unsupported photometric interpretation, or fewer
+            than ``min_frames`` frames.
+    """
+    path = Path(path)
+    name = str(path)
+    ds, truncated = _read_dataset(path, name)
+    if "PixelData" not in ds:
+        if truncated:
+            raise DataError(f"{name}: DICOM file is truncated (it ends inside a data element)")
+        raise DataError(f"{name}: DICOM file has no pixel data (no PixelData element)")
+    arr, meta = _decode(ds, name, truncated)
+    rows, cols, n_frames = int(meta["rows"]), int(meta["columns"]), int(meta.get("number_of_frames") or 1)
+    if n_frames * rows * cols == 0 or arr.size % (n_frames * rows * cols):
+        raise DataError(f"{name}: decoded pixel data {arr.shape} is not {n_frames} frame(s) of {rows}x{cols}")
+    arr = arr.reshape(n_frames, rows, cols, -1)
+    arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    frames = _to_rgb(arr, str(meta.get("photometric_interpretation", photometric)), ds, name)
+    if len(frames) < min_frames:
+        raise DataError(f"{name}: DICOM image has {len(frames)} frame(s), need at least {min_frames} (a still?)")
+    return DicomCine(
+        frames=np.ascontiguousarray(frames),
+        fps=_header_fps(ds),
+        region=_header_region(ds, rows, cols),
+        modality=str(ds.get("Modality", "")),
+        photometric=photometric,
+    )
+
+
+def crop_to_region(frames: np.ndarray, region: Box) -> np.ndarray:
+    """Crop ``(T, H, W[, C])`` frames to the half-open box ``(x0, y0, x1, y1)``, clipped to the image.
+
+    Raises ValueError if nothing is left."""
+    box = _clip(region, *frames.shape[1:3])
+    if box is None:
+        raise ValueError(f"region {tuple(region)} is empty inside a {frames.shape[2]}x{frames.shape[1]} image")
+    return frames[:, box[1] : box[3], box[0] : box[2]]
+
+
+def estimate_sector_box(frames: np.ndarray, *, threshold: int = 10, min_fraction: float = 0.01) -> Box:
+    """Estimate the imaging sector when the header has no ultrasound region.
+
+    A pixel is "live" when its brightest channel changes by more than ``threshold`` (of 255) over the
+    loop: speckle and moving tissue change, burnt-in vendor text, scales and borders do not. (A
+    single frame falls back to "brighter than ``threshold``".) The box spans the rows and columns in
+    which at least ``min_fraction`` of the pixels are live, which ignores isolated flicker. Moving ECG
+    traces are live too and may widen the box; prefer the header region when present.
+
+    Takes ``(T, H, W, 3)`` or ``(T, H, W)`` uint8; returns a half-open ``(x0, y0, x1, y1)``, the whole
+    image if nothing is live.
+    """
+    frames = np.asarray(frames)
+    grey = frames.max(axis=-1) if frames.ndim == 4 else frames
+    height, width = grey.shape[1:3]
+    mask = (grey.max(axis=0).astype(np.int16) - grey.min(axis=0)) > threshold
+    if not mask.any():
+        mask = grey.max(axis=0) > threshold
+    rows = np.flatnonzero(mask.mean(axis=1) >= min_fraction)
+    cols = np.flatnonzero(mask.mean(axis=0) >= min_fraction)
+    if len(rows) == 0 or len(cols) == 0:
+        return (0, 0, width, height)
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def _pad_square(frames: np.ndarray) -> np.ndarray:
+    """Zero-pad ``(T, H, W, C)`` to ``(T, S, S, C)``, S = max(H, W), the content centred."""
+    t, h, w, c = frames.shape
+    if h == w:
+        return frames
+    out = np.zeros((t, max(h, w), max(h, w), c), frames.dtype)
+    top, left = (max(h, w) - h) // 2, (max(h, w) - w) // 2
+    out[:, top : top + h, left : left + w] = frames
+    return out
+
+
+def to_echonet_frames(cine: DicomCine, *, size: int = 112, chunk: int = 32) -> np.ndarray:
+    """Crop to the imaging region (or :func:`estimate_sector_box`), pad to a centred square, resize.
+
+    Resizing is bilinear with antialiasing (``torch.nn.functional.interpolate``, CPU, deterministic),
+    done ``chunk`` frames at a time to bound memory.
+
+    Returns:
+        ``(T, size, size, 3)`` uint8 RGB.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    box = cine.region or estimate_sector_box(cine.frames)
+    square = _pad_square(crop_to_region(cine.frames, box))
+    out = np.empty((len(square), size, size, 3), np.uint8)
+    for start in range(0, len(square), chunk):
+        block = torch.from_numpy(np.ascontiguousarray(square[start : start + chunk]))
+        block = block.permute(0, 3, 1, 2).float()
+        if block.shape[-1] != size:
+            block = F.interpolate(block, (size, size), mode="bilinear", align_corners=False, antialias=True)
+        out[start : start + chunk] = block.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def dicom_to_echonet_avi(
+    src: str | os.PathLike, dst_avi: str | os.PathLike, *, size: int = 112, fps_default: float = 30.0
+) -> tuple[int, float]:
+    """Convert one DICOM cine loop to an EchoNet-format ``size`` x ``size`` MJPEG AVI (at the header's
+    frame rate, see :class:`DicomCine`, else ``fps_default``).
+
+    Returns:
+        ``(frames written, fps used)``.
+
+    Raises:
+        DataError: the DICOM cannot be used (see :func:`read_dicom_cine`).
+        ValueError: ``fps_default <= 0`` or ``size < 1``.
+    """
+    from echobench.data.video import write_avi
+
+    if not fps_default > 0:
+        raise ValueError(f"fps_default must be > 0, got {fps_default}")
+    cine = read_dicom_cine(src)
+    frames = to_echonet_frames(cine, size=size)
+    fps = float(cine.fps or fps_default)
+    write_avi(dst_avi, frames, fps)
+    return len(frames), fps

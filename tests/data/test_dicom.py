@@ -1,0 +1,316 @@
+"""Tests for echobench.data.dicom on real echo DICOM loops (pydicom-data, deid-data) and tiny
+synthetic files built here with pydicom."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    MPEG2MPML,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    UltrasoundMultiFrameImageStorage,
+    generate_uid,
+)
+
+from echobench.data.dicom import (
+    DicomCine,
+    _scrub,
+    _to_rgb,
+    crop_to_region,
+    dicom_to_echonet_avi,
+    estimate_sector_box,
+    read_dicom_cine,
+    to_echonet_frames,
+)
+from echobench.data.video import probe_video, read_video
+from echobench.errors import DataError
+
+# Patient identifiers planted in synthetic files: none may show up in a message or return value.
+PHI = {"PatientName": "Zyxwoman^Quilla", "PatientID": "PID-7731942", "PatientBirthDate": "19380417",
+       "AccessionNumber": "ACC-55119", "StudyDate": "20190923", "InstitutionName": "Hospital Qwertz"}
+
+
+def _testdata(name: str) -> Path:
+    path = get_testdata_file(name, download=False)  # never touch the network
+    if path is None:
+        pytest.fail(f"{name} not found: install the test dependency pydicom-data")
+    return Path(path)
+
+
+def _deid_ultrasounds() -> Path:
+    try:
+        import deid_data
+    except ImportError:
+        pytest.fail("deid-data is not installed (a test dependency)")
+    return Path(os.path.dirname(deid_data.__file__)) / "data" / "ultrasounds"
+
+
+@pytest.fixture(scope="module")
+def real_path() -> Path:
+    return _testdata("color3d_jpeg_baseline.dcm")
+
+
+@pytest.fixture(scope="module")
+def real_cine(real_path) -> DicomCine:
+    return read_dicom_cine(real_path)
+
+
+def _write(path: Path, pixels: np.ndarray | None = None, *, photometric: str = "MONOCHROME2",
+           bits: int = 8, **attrs) -> Path:
+    """A small Part 10 US file with planted identifiers and, optionally, native pixel data."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.Modality = "US"
+    for key, value in PHI.items():
+        setattr(ds, key, value)
+    if pixels is not None:
+        ds.set_pixel_data(pixels, photometric, bits)
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _region(x0, y0, x1, y1, spatial_format=1) -> Dataset:
+    item = Dataset()
+    item.RegionSpatialFormat, item.RegionDataType, item.RegionFlags = spatial_format, 1, 0
+    item.RegionLocationMinX0, item.RegionLocationMinY0 = x0, y0
+    item.RegionLocationMaxX1, item.RegionLocationMaxY1 = x1, y1
+    return item
+
+
+def _error(path, **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        read_dicom_cine(path, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and Path(path).name in message
+    assert not any(value in message for value in PHI.values())
+    return message
+
+
+# --- the real JPEG Baseline YBR_FULL_422 echo loop from pydicom-data ---------------------------------
+
+
+def test_real_cine_header_and_pixels(real_cine):
+    frames = real_cine.frames
+    assert frames.shape == (120, 480, 640, 3) and frames.dtype == np.uint8
+    assert real_cine.modality == "US" and real_cine.photometric == "YBR_FULL_422"
+    assert real_cine.fps == pytest.approx(1000 / 33.333)  # FrameTime 33.333 ms
+    assert real_cine.region == (84, 31, 596, 415)  # inclusive MaxX1/MaxY1 595/414 -> half-open
+    x0, y0, x1, y1 = real_cine.region
+    sector = frames[:, y0:y1, x0:x1].astype(np.int16)
+    assert 5 < sector.mean() < 250
+    # B-mode is grey: after YCbCr -> RGB the three channels agree; left as YCbCr they would not.
+    assert ((sector.max(-1) - sector.min(-1)) <= 10).mean() > 0.95
+
+
+def test_estimate_sector_box_on_real_cine(real_cine):
+    x0, y0, x1, y1 = estimate_sector_box(real_cine.frames)
+    assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+    assert x1 - x0 > 200 and y1 - y0 > 200
+    rx0, ry0, rx1, ry1 = real_cine.region  # the estimate lies (nearly) within the header's region
+    inter = max(0, min(x1, rx1) - max(x0, rx0)) * max(0, min(y1, ry1) - max(y0, ry0))
+    assert inter / ((x1 - x0) * (y1 - y0)) > 0.9
+
+
+def test_to_echonet_frames_is_deterministic(real_cine):
+    short = dataclasses.replace(real_cine, frames=real_cine.frames[:6])
+    first, second = to_echonet_frames(short), to_echonet_frames(short)
+    assert first.shape == (6, 112, 112, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, second) and first.any()
+    assert to_echonet_frames(short, size=64).shape == (6, 64, 64, 3)
+
+
+def test_dicom_to_echonet_avi_round_trip(real_path, tmp_path):
+    dst = tmp_path / "out" / "loop.avi"
+    count, fps = dicom_to_echonet_avi(real_path, dst)
+    assert count == 120 and fps == pytest.approx(30.0, abs=0.01)
+    video = read_video(dst)
+    assert video.shape == (120, 112, 112, 3)
+    assert 5 < video.mean() < 250 and video.max() > 100
+    assert probe_video(dst).fps == pytest.approx(30.0, abs=0.01)
+
+
+# --- synthetic files: colour handling, timing, regions ---------------------------------------------
+
+
+def test_monochrome1_16bit_is_inverted_and_rescaled(tmp_path):
+    pixels = np.zeros((3, 20, 30), np.uint16)
+    pixels[:, :, 15:] = 4095
+    cine = read_dicom_cine(_write(tmp_path / "m1.dcm", pixels, photometric="MONOCHROME1", bits=12))
+    assert cine.frames.shape == (3, 20, 30, 3) and cine.frames.dtype == np.uint8
+    assert (cine.frames[:, :, :15] == 255).all() and (cine.frames[:, :, 15:] == 0).all()
+    assert cine.fps is None and cine.region is None and cine.photometric == "MONOCHROME1"
+    assert not any(value in repr(dataclasses.replace(cine, frames=None)) for value in PHI.values())
+
+
+@pytest.mark.parametrize(
+    ("attrs", "fps"),
+    [
+        ({"FrameTime": 20.0, "CineRate": 10}, 50.0),
+        ({"FrameTimeVector": [0, 40.0, 40.0]}, 25.0),
+        ({"CineRate": 18}, 18.0),
+        ({"RecommendedDisplayFrameRate": 24}, 24.0),
+    ],
+)
+def test_fps_from_header(tmp_path, attrs, fps):
+    cine = read_dicom_cine(_write(tmp_path / "t.dcm", np.zeros((3, 8, 8), np.uint8), **attrs))
+    assert cine.fps == pytest.approx(fps)
+
+
+def test_largest_2d_region_wins_and_padding_is_centred(tmp_path):
+    pixels = np.full((2, 40, 60), 200, np.uint8)
+    regions = [_region(0, 0, 9, 9), _region(10, 10, 49, 29), _region(0, 0, 59, 39, spatial_format=3)]
+    path = _write(tmp_path / "r.dcm", pixels, SequenceOfUltrasoundRegions=regions)
+    cine = read_dicom_cine(path)
+    assert cine.region == (10, 10, 50, 30)
+    assert crop_to_region(cine.frames, cine.region).shape == (2, 20, 40, 3)
+    out = to_echonet_frames(cine, size=40)  # 40x20 crop padded to 40x40: rows 10..29 hold content
+    assert (out[:, 12:28] == 200).all() and (out[:, :8] == 0).all() and (out[:, 32:] == 0).all()
+
+
+def test_no_header_timing_uses_fps_default(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 30, 30), dtype=np.uint8)
+    count, fps = dicom_to_echonet_avi(_write(tmp_path / "n.dcm", pixels), tmp_path / "n.avi", fps_default=50.0)
+    assert (count, fps) == (4, 50.0) and read_video(tmp_path / "n.avi").shape == (4, 112, 112, 3)
+
+
+def test_ybr_left_by_the_decoder_is_converted():
+    ybr = np.zeros((2, 4, 4, 3), np.uint8)
+    ybr[..., 0], ybr[..., 1:] = 100, 128  # grey in YCbCr
+    assert (_to_rgb(ybr, "YBR_FULL_422", None, "x.dcm") == 100).all()
+
+
+def test_palette_colour_applies_lut():
+    cine = read_dicom_cine(_testdata("OBXXXX1A_2frame.dcm"))
+    assert cine.photometric == "PALETTE COLOR" and cine.frames.shape == (2, 600, 800, 3)
+    spread = cine.frames.max(-1).astype(int) - cine.frames.min(-1)
+    assert spread.max() > 50  # a real colour palette, not grey
+
+
+def test_estimate_sector_box_falls_back_to_whole_image():
+    assert estimate_sector_box(np.zeros((3, 10, 20, 3), np.uint8)) == (0, 0, 20, 10)
+
+
+# --- every failure is one DataError line naming the file, with no identifiers ------------------------
+
+
+def test_not_dicom(tmp_path):
+    path = tmp_path / "noise.dcm"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert "not a DICOM file" in _error(path)
+
+
+def test_missing_file(tmp_path):
+    assert "not found" in _error(tmp_path / "absent.dcm")
+
+
+def test_no_pixel_data(tmp_path):
+    assert "no pixel data" in _error(_write(tmp_path / "nopix.dcm"))
+
+
+@pytest.mark.parametrize("keep", [3000, 0.5])  # cut inside a header element / inside the JPEG frames
+def test_truncated_real_file(real_path, tmp_path, keep):
+    data = real_path.read_bytes()
+    path = tmp_path / "cut_color3d.dcm"
+    path.write_bytes(data[: keep if isinstance(keep, int) else int(len(data) * keep)])
+    assert "truncated" in _error(path)
+
+
+def test_truncated_native_pixel_data(tmp_path):
+    full = _write(tmp_path / "full.dcm", np.zeros((4, 32, 32), np.uint8))
+    path = tmp_path / "cut_native.dcm"
+    path.write_bytes(full.read_bytes()[:-1000])
+    assert "pixel data" in _error(path)
+
+
+def test_single_frame(tmp_path):
+    ds = pydicom.dcmread(_testdata("CT_small.dcm"))
+    for key, value in PHI.items():
+        setattr(ds, key, value)
+    path = tmp_path / "still.dcm"
+    ds.save_as(path)
+    assert "1 frame" in _error(path)
+    cine = read_dicom_cine(path, min_frames=1)  # 16-bit MONOCHROME2 -> uint8, three equal channels
+    assert cine.frames.shape == (1, 128, 128, 3) and cine.frames.dtype == np.uint8
+    assert cine.frames.max() == 255 and (cine.frames[..., 0] == cine.frames[..., 2]).all()
+
+
+def _encapsulated(path: Path, syntax, fragments: list[bytes], photometric: str, samples: int) -> Path:
+    _write(path, Rows=8, Columns=8, SamplesPerPixel=samples, BitsAllocated=8, BitsStored=8, HighBit=7,
+           PixelRepresentation=0, PhotometricInterpretation=photometric, NumberOfFrames=len(fragments),
+           PixelData=encapsulate(fragments))
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_no_decoder_for_transfer_syntax(tmp_path):
+    mpeg_header = b"\x00\x00\x01\xb3" + bytes(60)
+    path = _encapsulated(tmp_path / "mpeg.dcm", MPEG2MPML, [mpeg_header], "YBR_PARTIAL_420", 3)
+    assert "no pixel data decoder" in _error(path)
+
+
+def test_corrupt_jpeg_frames(tmp_path):
+    path = _encapsulated(tmp_path / "bad.dcm", JPEGBaseline8Bit, [b"\xff\xd8junk"] * 2, "MONOCHROME2", 1)
+    assert "cannot decode pixel data" in _error(path)
+
+
+def test_scrub_removes_identifiers(tmp_path):
+    ds = pydicom.dcmread(_write(tmp_path / "s.dcm"))
+    message = _scrub(f"decoder said {PHI['PatientName']} / {PHI['PatientID']}\nbye", ds)
+    assert "\n" not in message and not any(value in message for value in PHI.values())
+
+
+# --- the multi-frame US loops shipped by deid-data (smoke; used later) --------------------------------
+
+DEID_LOOPS = {  # file: (frames, rows, columns, photometric, fps)
+    "ultrasound-multiframe.dcm": (30, 600, 800, "RGB", 1000 / 54.241),
+    "RGB_CINE.zip": (51, 672, 1016, "RGB", 1000 / 57.9671),
+    "GREYSCALE_CINE.zip": (27, 600, 800, "MONOCHROME2", 1000 / 33.333),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEID_LOOPS))
+def test_deid_data_loops(name, tmp_path):
+    path = _deid_ultrasounds() / name
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            path = Path(archive.extract(archive.namelist()[0], tmp_path))
+    try:
+        cine = read_dicom_cine(path)
+    except DataError as exc:
+        if "no installed decoder" in str(exc):
+            pytest.skip(str(exc))
+        raise
+    frames, rows, cols, photometric, fps = DEID_LOOPS[name]
+    assert cine.frames.shape == (frames, rows, cols, 3) and cine.modality == "US"
+    assert cine.photometric == photometric and cine.fps == pytest.approx(fps, rel=1e-4)
+    assert cine.region is not None
+    out = to_echonet_frames(cine)
+    assert out.shape == (frames, 112, 112, 3) and out.mean() > 5
+    if path.parent == tmp_path:
+        path.unlink()  # the RGB loop is 100 MB uncompressed
+
+
+@pytest.mark.parametrize("name", ["GREYSCALE_IMAGE.dcm", "RGB_IMAGE.dcm"])
+def test_deid_data_stills(name):
+    path = _deid_ultrasounds() / name
+    assert "1 frame" in _error(path)
+    assert read_dicom_cine(path, min_frames=1).frames.shape == (1, 768, 1024, 3)
