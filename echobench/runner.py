@@ -101,7 +101,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
     from echobench.engine.devices import make_fabric
-    from echobench.engine.loop import TrainSettings, fit, init_output_bias, predict
+    from echobench.engine.loop import TrainSettings, fit, init_output, predict
     from echobench.engine.model import build_model, resolve_specs
     from echobench.metrics import regression_metrics
     from echobench.provenance import dataset_hash, device_name, environment, git_sha, stable_hash
@@ -174,7 +174,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     with fabric.init_module():
         model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights)
     train_target = protocol.encode_target(true["TRAIN"], task.units)
-    init_output_bias(model, float(train_target.mean()))
+    init_output(model, float(train_target.mean()))
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)

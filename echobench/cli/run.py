@@ -63,7 +63,7 @@ def run(
 
 
 DEMO_VIDEOS = 240
-DEMO_EPOCHS = 10
+DEMO_EPOCHS = 15
 
 
 @user_errors

@@ -127,7 +127,10 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
     return result
 
 
-def init_output_bias(model: torch.nn.Module, value: float) -> None:
-    """Start the regression output at the TRAIN mean target (EchoNet-Dynamic's ``fc.bias = 55.6``)."""
+def init_output(model: torch.nn.Module, value: float) -> None:
+    """Start the regression output at the TRAIN mean target: zero adapter weights, bias = ``value``
+    (EchoNet-Dynamic sets ``fc.bias = 55.6``; VideoMAE scales its head init down to 0.001), so the
+    first steps do not start from a large random offset."""
     with torch.no_grad():
+        model.adapter.weight.zero_()
         model.adapter.bias.fill_(float(value))

@@ -144,9 +144,17 @@ class VideoMAEEncoder(nn.Module):
                  mlp_ratio: float = 4.0, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3,
                  qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, init_values: float = 0.0, final_norm: bool = True,
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-6, input_mean: tuple[float, float, float] | None = None,
+                 input_std: tuple[float, float, float] | None = None) -> None:
         super().__init__()
         self.embed_dim = embed_dim
+        # Input normalisation the weights expect, applied to the protocol's clip (e.g. [0, 1] values):
+        # part of the architecture config like timm's pretrained_cfg mean/std; not in the state dict.
+        self.input_norm = input_mean is not None
+        if self.input_norm:
+            self.register_buffer("input_mean", torch.tensor(input_mean).view(1, 3, 1, 1, 1), persistent=False)
+            self.register_buffer("input_std", torch.tensor(input_std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1, 1),
+                                 persistent=False)
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         self.patch_embed = nn.Module()
@@ -224,6 +232,8 @@ class VideoMAEEncoder(nn.Module):
         Raises:
             ValueError: bad clip shape (see :meth:`embed`) or ``frame_indices`` not ``(B, T)``.
         """
+        if self.input_norm:
+            clip = (clip - self.input_mean) / self.input_std
         tokens, grid = self.embed(clip)
         b, t = clip.shape[0], clip.shape[2]
         if frame_indices is None:
@@ -298,11 +308,18 @@ def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, fi
     bad = sorted(set(overrides) - allowed)
     if bad:
         raise ConfigError(f"unknown VideoMAE option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
-    kwargs: dict[str, Any] = {**PRESETS[preset], "drop_path_rate": drop_path_rate, "final_norm": final_norm}
+    kwargs: dict[str, Any] = {**PRESETS[preset], "drop_path_rate": drop_path_rate, "final_norm": final_norm,
+                              "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD}
     model = VideoMAEEncoder(**{**kwargs, **overrides})
     if weights is not None:
         _load_weights(model, weights)
     return model
+
+
+# VideoMAE's data pipelines normalise [0, 1] frames with the ImageNet statistics before the encoder
+# (MCG-NJU/VideoMAE datasets.py, IMAGENET_DEFAULT_MEAN/STD); its released weights expect that input.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def build_echo_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
@@ -314,7 +331,8 @@ def build_echo_videomae(*, preset: str = "tiny", weights: str | Path | None = No
             ``large`` (1024/24/16) as embed_dim/depth/heads.
         weights: local state-dict file in our key layout (None = random init).
         drop_path_rate: stochastic-depth rate of the last block (linear from 0).
-        **overrides: any :class:`VideoMAEEncoder` argument (e.g. ``init_values``, ``embed_dim``).
+        **overrides: any :class:`VideoMAEEncoder` argument (e.g. ``init_values``, ``embed_dim``;
+            ``input_mean=None`` feeds the protocol's clip values to the tubelet embedding unchanged).
     Raises:
         ConfigError: unknown preset or option. WeightsError: see :func:`_load_weights`.
     """

@@ -117,7 +117,7 @@ def test_hf_equivalence() -> None:
         for name, p in hf.named_parameters():
             p.copy_(torch.randn_like(p) * (0.1 if p.ndim > 1 else 0.5) + (1.0 if "layernorm" in name and
                                                                           name.endswith("weight") else 0.0))
-    ours = build_videomae(preset="tiny").eval()
+    ours = build_videomae(preset="tiny", input_mean=None).eval()  # HF takes normalised pixels
     ours.load_state_dict(convert_hf_videomae_state_dict(hf.state_dict()), strict=True)
     clip = _clip(b=2)
     with torch.no_grad():
