@@ -89,5 +89,6 @@ def test_run_on_missing_directory_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["run", "--backbone", "echo-videomae", "--head", "maxpool",
                                       "--data", str(tmp_path / "nowhere")])
-    assert result.exit_code == 2 and "nowhere: data directory not found" in result.output
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "nowhere: data directory not found" in result.output
     assert "Traceback" not in result.output

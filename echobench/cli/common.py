@@ -40,7 +40,7 @@ def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], N
     """One Rich progress display on stderr; yields ``make(description, total) -> advance(n=1)``."""
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err) as progress:
+    with Progress(*columns, console=err, transient=True) as progress:
         def make(description: str, total: int | None) -> Callable[[int], None]:
             for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
                 if not earlier.finished:
