@@ -34,5 +34,9 @@ class ConfigError(EchobenchError):
     """Options that do not fit together (e.g. more GPUs than the machine has)."""
 
 
+class TrainingError(EchobenchError):
+    """Training produced no usable model (e.g. the loss diverged)."""
+
+
 class WeightsError(EchobenchError):
     """A weights file is missing, unsafe, or does not match the model."""

@@ -6,7 +6,7 @@ it once per spec; first-party plugins use exactly the same hooks. Hooks are call
 arguments and specs only ever gain parameters, so an implementation may accept fewer arguments
 than its spec (pluggy allows it) and keeps working as the contract grows.
 
-Plugins choose *what* is evaluated (backbones, heads, tasks, pretrainers, video readers), never
+Plugins choose *what* is evaluated (backbones, heads, tasks, pretrainers), never
 *how*: the training/evaluation loop, the splits and the metrics are core code, so every leaderboard
 row is comparable. Entry modules must not import torch at top level.
 """
@@ -40,8 +40,3 @@ def register_tasks(register: Callable) -> None:
 def register_pretrainers(register: Callable) -> None:
     """Call ``register(PretrainerSpec(...))`` for each pre-training method this plugin provides."""
 
-
-@hookspec(firstresult=True)
-def read_video(path: str):
-    """Dispatch: return frames ``(T, H, W, 3)`` uint8 for a video format this plugin reads, or
-    ``None`` to let the next plugin (and finally the built-in PyAV reader) try."""

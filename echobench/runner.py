@@ -20,11 +20,11 @@ from typing import Any, Callable
 import numpy as np
 
 from echobench import __version__
-from echobench.errors import DataError
+from echobench.errors import ConfigError, DataError
+from echobench.data.echonet import SPLITS
 from echobench.protocols import get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
-SPLITS = ("TRAIN", "VAL", "TEST")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,10 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     if task.kind != "regression":
         raise DataError(f"task {task.name!r} is {task.kind}; this version of `run` trains regression tasks")
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
+    for folder in (Path(cfg.results), Path(cfg.runs)):  # fail now, not after training
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise ConfigError(f"{folder}: output folder is not writable")
 
     # --- data -----------------------------------------------------------------------------------
     data = read_echonet(cfg.data, probe=True,

@@ -75,9 +75,12 @@ def test_leaderboard_lists_model_and_constant(one_run):
     (["--backbone", "echo-videomae", "--head", "maxpool", "--task", "eff"], "unknown task 'eff'"),
     (["--backbone", "echo-videomae", "--head", "maxpool", "--gpus", "2"], "--gpus 2 requested but this machine has"),
     (["--backbone", "echo-videomae", "--head", "maxpool", "--preset", "huge"], "no preset 'huge'"),
+    (["--backbone", "echo-videomae", "--head", "maxpool", "--precision", "bogus"], "--precision 'bogus'"),
+    (["--backbone", "echo-videomae", "--head", "maxpool", "--results", "FileList.csv"], "FileList.csv"),
 ])
 def test_run_user_errors_are_one_line(args, message, synth_small, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "FileList.csv").write_text("a file where an output folder is expected\n")
     result = CliRunner().invoke(app, ["run", *args, "--data", str(synth_small), "--epochs", "1"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from echobench.cli.common import err, out, user_errors
+from echobench.errors import UnknownNameError
 
 KINDS = ("backbone", "head", "task", "pretrainer")
 
@@ -24,8 +25,7 @@ def list_plugins(
     kinds = KINDS if kind is None else (kind.rstrip("s"),)
     for k in kinds:
         if k not in KINDS:
-            err.print(f"[bold red]error:[/] unknown kind {kind!r}; choose from {', '.join(KINDS)}")
-            raise typer.Exit(2)
+            raise UnknownNameError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
         table = Table(title=f"{k}s", title_justify="left", expand=False)
         for column in ("name", "summary", "plugin", "distribution", "version"):
             table.add_column(column, overflow="fold", no_wrap=column != "summary",

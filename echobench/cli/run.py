@@ -41,10 +41,10 @@ def run(
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    lr: Annotated[float, typer.Option()] = 1e-3,
+    lr: Annotated[float, typer.Option(min=0.0, min_open=True, help="Peak AdamW learning rate.")] = 1e-3,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
@@ -62,36 +62,45 @@ def run(
     render_result(result)
 
 
-DEMO_VIDEOS = 240
-DEMO_EPOCHS = 15
+DEMO_VIDEOS = 600
+DEMO_EPOCHS = 10
 
 
 @user_errors
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo data, runs and leaderboard go.")] = Path("echobench-demo"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the synthetic demo data go.")] = Path("echobench-demo"),
     videos: Annotated[int, typer.Option(min=12, help="Synthetic videos to generate.")] = DEMO_VIDEOS,
     epochs: Annotated[int, typer.Option(min=1)] = DEMO_EPOCHS,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    results: Annotated[Path, typer.Option(help="Leaderboard directory for the run record.")] = Path("leaderboard"),
+    runs: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
 ) -> None:
     """Synthesize a small EchoNet-format dataset, fine-tune echo-videomae (tiny) + maxpool on EF,
-    and print the TEST result next to the constant predictor."""
+    and print the TEST and VAL results next to the constant predictor."""
     import json
 
+    from echobench.data.synth import VERSION as SYNTH_VERSION
     from echobench.data.synth import synthesize
     from echobench.runner import RunConfig, run_experiment
 
     data = out_dir / "data"
     marker = data / "SYNTHETIC.json"
     reuse = False
-    if marker.is_file():
-        meta = json.loads(marker.read_text())
-        reuse = meta.get("seed") == seed and meta.get("videos") == videos
+    filelist = data / "FileList.csv"
+    if marker.is_file() and filelist.is_file() and filelist.stat().st_mtime >= marker.stat().st_mtime:
+        try:  # reuse only a complete dataset written by this generator version with these settings
+            meta = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        reuse = (meta.get("seed") == seed and meta.get("videos") == videos
+                 and str(meta.get("version")) == str(SYNTH_VERSION)
+                 and len(list((data / "Videos").glob("*.avi"))) == videos)
     with progress_factory() as make:
         if not reuse:
             synthesize(data, videos=videos, seed=seed, progress=make("synthesize videos", videos))
         cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, protocol="echovisionfm",
                         preset="tiny", seed=seed, epochs=epochs, batch_size=8, gpus=0,
-                        results=out_dir / "leaderboard", runs=out_dir / "runs")
+                        results=results, runs=runs)
         result = run_experiment(cfg, progress=make, log=_log)
     out.print(f"[dim]synthetic data (not patient data): {data}[/]")
     render_result(result)

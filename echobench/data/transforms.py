@@ -8,7 +8,7 @@ the protocol's random horizontal/vertical flips (one draw per clip, the same for
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -49,13 +49,11 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     return x.contiguous()
 
 
-def channel_stats(videos: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]]) -> tuple[list[float], list[float]]:
+def channel_stats(videos: Sequence[np.ndarray]) -> tuple[list[float], list[float]]:
     """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
 
     EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
     """
-    if callable(videos):
-        videos = videos()
     total = np.zeros(3)
     total_sq = np.zeros(3)
     count = 0

@@ -35,8 +35,11 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         raise ConfigError(f"--gpus {gpus} requested but this machine has {found}")
     if max_devices is not None and gpus > max_devices:
         raise ConfigError(f"--gpus {gpus}: this command runs on at most {max_devices} device(s)")
-    if gpus == 0:
-        return Fabric(accelerator="cpu", devices=1, precision=precision or "32-true")
-    return Fabric(accelerator="cuda", devices=gpus, num_nodes=num_nodes,
-                  strategy="ddp" if gpus * num_nodes > 1 else "auto",
-                  precision=precision or "bf16-mixed")
+    try:
+        if gpus == 0:
+            return Fabric(accelerator="cpu", devices=1, precision=precision or "32-true")
+        return Fabric(accelerator="cuda", devices=gpus, num_nodes=num_nodes,
+                      strategy="ddp" if gpus * num_nodes > 1 else "auto",
+                      precision=precision or "bf16-mixed")
+    except ValueError as exc:  # Lightning rejects the precision string
+        raise ConfigError(f"--precision {precision!r}: {exc}") from None

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from echobench.data.transforms import prepare_clips
+from echobench.errors import TrainingError
 from echobench.protocols import Protocol
 
 
@@ -118,12 +119,14 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         val_pred = protocol.decode_target(predict(fabric, model, val_loader, protocol, stats=stats, advance=advance), units)
         mae = float(np.mean(np.abs(val_pred - val_true)))
         result.val_mae.append(mae)
-        if mae < best:
+        if math.isfinite(mae) and mae < best:
             best = mae
             result.best_epoch = epoch + 1
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    if result.best_state is not None:
-        model.load_state_dict(result.best_state)
+    if result.best_state is None:
+        raise TrainingError(f"training diverged: VAL MAE was not finite in any of {settings.epochs} epochs "
+                            f"(try a lower --lr)")
+    model.load_state_dict(result.best_state)
     return result
 
 

@@ -12,7 +12,9 @@ import polars as pl
 
 from echobench.results.records import read_records
 
-_KEYS = ["task", "task_version", "protocol", "protocol_version", "split", "dataset", "dataset_hash", "units"]
+_KEYS = ["task", "task_version", "protocol", "protocol_version", "split", "dataset", "dataset_hash", "synthetic",
+         "units"]
+_MODEL = ["model", "preset", "weights"]  # runs differing in size preset or weights are never averaged
 
 
 def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str | None = None,
@@ -23,10 +25,10 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
     return (
-        frame.group_by(_KEYS + ["model", "metric"])
+        frame.group_by(_KEYS + _MODEL + ["metric"])
         .agg(pl.col("value").mean().alias("mean"), pl.col("value").std().alias("sd"),
              pl.col("seed").n_unique().alias("seeds"), pl.col("n").first().alias("n"))
-        .sort(_KEYS + ["model", "metric"])
+        .sort(_KEYS + _MODEL + ["metric"])
     )
 
 
@@ -43,19 +45,20 @@ def markdown(summary: pl.DataFrame) -> str:
         return "_no run records yet: run `echobench run` or `echobench demo`_\n"
     parts: list[str] = []
     for key, group in summary.group_by(_KEYS, maintain_order=True):
-        task, tv, protocol, pv, split, dataset, dhash, units = key
+        task, tv, protocol, pv, split, dataset, dhash, synthetic, units = key
         metrics = [m for m in ("MAE", "RMSE", "R2") if m in group["metric"].to_list()]
-        wide = group.pivot(on="metric", index=["model", "seeds", "n"], values=["mean", "sd"])
+        wide = group.pivot(on="metric", index=_MODEL + ["seeds", "n"], values=["mean", "sd"])
         sort_col = "mean_MAE" if "mean_MAE" in wide.columns else wide.columns[-1]
         wide = wide.sort(sort_col)
         parts.append(f"### {task} v{tv} · protocol {protocol} v{pv} · split {split} · "
-                     f"{dataset} ({dhash[:8]}) · {units}\n")
+                     f"{dataset} ({dhash[:8]}{', SYNTHETIC data' if synthetic else ''}) · {units}\n")
         header = "| model | " + " | ".join(f"{m} ({units})" if m != "R2" else "R²" for m in metrics) + " | seeds | n |"
         parts.append(header)
         parts.append("|" + "---|" * (len(metrics) + 3))
         for row in wide.iter_rows(named=True):
             cells = [_cell(row[f"mean_{m}"], row.get(f"sd_{m}"), m) for m in metrics]
-            parts.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['seeds']} | {row['n']} |")
+            label = row["model"] if row["model"].startswith("constant") else f"{row['model']} ({row['preset']}, {row['weights']})"
+            parts.append(f"| {label} | " + " | ".join(cells) + f" | {row['seeds']} | {row['n']} |")
         parts.append("")
     return "\n".join(parts)
 

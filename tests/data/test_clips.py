@@ -1,0 +1,82 @@
+"""Clip decoding, padding and the on-device batch transform of each protocol."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from echobench.data.clips import ClipDataset, decode_clips, take_frames
+from echobench.data.echonet import read_echonet
+from echobench.data.transforms import channel_stats, prepare_clips
+from echobench.data.video import write_avi
+from echobench.protocols import get_protocol
+
+
+def test_take_frames_pads_with_zero_frames():
+    video = np.full((3, 4, 4, 3), 7, np.uint8)
+    out = take_frames(video, np.array([0, 2, 4, 6]))
+    assert out.shape == (4, 4, 4, 3) and out[:2].min() == 7 and out[2:].max() == 0
+
+
+def test_prepare_clips_echovisionfm_resizes_to_224_in_unit_range():
+    p = get_protocol("echovisionfm")
+    clip = torch.randint(0, 256, (2, 16, 112, 112, 3), dtype=torch.uint8)
+    x = prepare_clips(clip, p, train=False)
+    assert x.shape == (2, 3, 16, 224, 224) and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    flat = clip.float().div(255).mean()
+    assert float(x.mean()) == pytest.approx(float(flat), abs=0.01)
+
+
+def test_train_flips_are_one_draw_per_clip():
+    p = get_protocol("echovisionfm")
+    clip = torch.zeros((8, 16, 112, 112, 3), dtype=torch.uint8)
+    clip[:, :, :10, :10] = 255  # a bright top-left corner
+    x = prepare_clips(clip, p, train=True, generator=torch.Generator().manual_seed(0))
+    corners = torch.stack([x[:, 0, :, :20, :20].mean((1, 2, 3)), x[:, 0, :, :20, -20:].mean((1, 2, 3)),
+                           x[:, 0, :, -20:, :20].mean((1, 2, 3)), x[:, 0, :, -20:, -20:].mean((1, 2, 3))], 1)
+    assert (corners.argmax(1).unique().numel() > 1)  # flips happened, differently per clip
+    same_frames = x[:, 0, 0] - x[:, 0, -1]
+    assert float(same_frames.abs().max()) == 0.0  # all frames of a clip flipped alike
+
+
+def test_echonet_protocol_normalises_with_train_stats():
+    p = get_protocol("echonet")
+    videos = [np.random.default_rng(i).integers(0, 256, (10, 112, 112, 1), dtype=np.uint8) for i in range(3)]
+    mean, std = channel_stats(videos)
+    clip = torch.from_numpy(np.repeat(np.stack([v[:, :] for v in videos])[:, :10], 3, -1))
+    x = prepare_clips(clip, p, train=False, mean=mean, std=std)
+    assert x.shape == (3, 3, 10, 112, 112)
+    assert float(x.mean()) == pytest.approx(0.0, abs=1e-3) and float(x.std()) == pytest.approx(1.0, abs=1e-2)
+    with pytest.raises(ValueError, match="TRAIN mean/std"):
+        prepare_clips(clip, p, train=False)
+
+
+def test_short_video_is_padded_and_counted(make_echonet):
+    d = make_echonet(6)
+    short = d.video(d.names[0])
+    write_avi(short, np.full((20, 112, 112), 90, np.uint8), 50.0)
+    data = read_echonet(d.root)
+    record = next(r for r in data.records if r.file_name == d.names[0])
+    decoded = decode_clips(data.records, get_protocol("echonet"))
+    assert record in decoded.records and not decoded.skipped  # kept, never silently dropped
+    assert decoded.notes == {"video shorter than one echonet clip (zero-padded)": 1}
+    (message,) = decoded.messages
+    assert d.names[0] in message and "\n" not in message and "padded" in message
+    ds = ClipDataset([record], np.zeros(1), get_protocol("echonet"), train=False)
+    item = ds[0]
+    assert item["clip"].shape == (32, 112, 112, 3)
+    assert int(item["clip"][:10].min()) > 0 and int(item["clip"][10:].max()) == 0  # frames 0..18 real, then zeros
+
+
+def test_undecodable_video_is_skipped_and_counted(make_echonet):
+    d = make_echonet(6)
+    data = read_echonet(d.root)
+    bad = replace(data.records[0], path=d.root / "Videos" / "gone.avi")
+    decoded = decode_clips([bad, *data.records[1:]], get_protocol("echovisionfm"))
+    assert decoded.skipped == {"video could not be decoded": 1}
+    assert len(decoded.records) == len(data.records) - 1 and len(decoded.clips) == len(decoded.records)
+    assert "gone.avi" in decoded.messages[0]
