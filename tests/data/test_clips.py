@@ -61,8 +61,8 @@ def test_short_video_is_padded_and_counted(make_echonet):
     write_avi(short, np.full((20, 112, 112), 90, np.uint8), 50.0)
     data = read_echonet(d.root)
     record = next(r for r in data.records if r.file_name == d.names[0])
-    decoded = decode_clips(data.records, get_protocol("echonet"))
-    assert record in decoded.records and not decoded.skipped  # kept, never silently dropped
+    decoded = decode_clips([record], get_protocol("echonet"))
+    assert decoded.records == [record] and not decoded.skipped  # kept, never silently dropped
     assert decoded.notes == {"video shorter than one echonet clip (zero-padded)": 1}
     (message,) = decoded.messages
     assert d.names[0] in message and "\n" not in message and "padded" in message
