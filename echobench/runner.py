@@ -41,7 +41,7 @@ class RunConfig:
     seed: int = 0
     epochs: int = 8
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 0.05
     gpus: int | None = None
     precision: str | None = None

@@ -27,7 +27,7 @@ class TrainSettings:
 
     epochs: int = 8
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 0.05
     warmup_fraction: float = 0.1
     seed: int = 0
