@@ -44,7 +44,7 @@ def run(
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    lr: Annotated[float, typer.Option(min=0.0, min_open=True, help="Peak AdamW learning rate.")] = 3e-4,
+    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
