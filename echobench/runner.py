@@ -21,6 +21,7 @@ import numpy as np
 
 from echobench import __version__
 from echobench.errors import ConfigError, DataError
+from echobench.atomic import atomic_write_text
 from echobench.data.echonet import SPLITS
 from echobench.protocols import get_protocol
 
@@ -66,15 +67,6 @@ class RunResult:
     n: dict[str, int]
     best_epoch: int
     skipped: dict[str, int] = field(default_factory=dict)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _labels(records, label: str) -> np.ndarray:
@@ -216,12 +208,12 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     precision = cfg.precision or ("32-true" if fabric.device.type == "cpu" else "bf16-mixed")
     save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
     os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
-    _atomic_write_text(run_dir / "config.json", json.dumps({**config, "config_hash": config_hash,
+    atomic_write_text(run_dir / "config.json", json.dumps({**config, "config_hash": config_hash,
                                                             "protocol_version": protocol.version,
                                                             "task_version": task.version}, indent=2))
-    _atomic_write_text(run_dir / "environment.json", json.dumps(
+    atomic_write_text(run_dir / "environment.json", json.dumps(
         {**env, "git_sha": git_sha(), "device": device, "precision": precision, "plugins": plugins}, indent=2))
-    _atomic_write_text(run_dir / "metrics.json", json.dumps(
+    atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"units": task.units, "protocol": protocol.tag, "model": metrics, "constant_train_mean": constant,
          "train_mean": train_mean, "best_epoch": fitted.best_epoch, "val_mae_per_epoch": fitted.val_mae,
          "train_loss_per_epoch": fitted.train_loss, "skipped": dict(skipped),
@@ -231,7 +223,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     pred_rows = [{"FileName": r.file_name, "split": split, "prediction": float(p), "truth": float(t)}
                  for split in ("VAL", "TEST")
                  for r, p, t in zip(subset(split)[0], predictions[split], true[split])]
-    pl.DataFrame(pred_rows).write_parquet(run_dir / "predictions.parquet")
+    pl.DataFrame(pred_rows).write_parquet(run_dir / ".predictions.tmp")
+    os.replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
 
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",

@@ -41,6 +41,7 @@ import numpy as np
 import polars as pl
 
 from echobench.data.discs import N_DISCS, disc_volume_ml
+from echobench.atomic import atomic_write_text
 from echobench.data.video import write_avi
 from echobench.errors import ConfigError, DataError
 
@@ -338,12 +339,6 @@ def render(p: VideoParams, rng: np.random.Generator) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ write
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    tmp.replace(path)
-
-
 def synthesize(out: str | Path, *, videos: int, seed: int, progress: Callable[[int], None] | None = None,
                workers: int | None = None) -> SynthSummary:
     """Write a synthetic EchoNet-Dynamic-format directory (see the module docstring).
@@ -368,7 +363,7 @@ def synthesize(out: str | Path, *, videos: int, seed: int, progress: Callable[[i
     meta = {"generator": GENERATOR, "version": VERSION, "seed": seed, "videos": videos,
             "cm_per_pixel": CM_PER_PIXEL, "frame_size": [FRAME, FRAME], "discs": N_DISCS,
             "synthetic": True, "note": NOTE}
-    _write_text(out / "SYNTHETIC.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "SYNTHETIC.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     def make(i: int) -> list[str]:
         p = draw_params(seed, i)
@@ -384,12 +379,12 @@ def synthesize(out: str | Path, *, videos: int, seed: int, progress: Callable[[i
             lines += rows
             if progress is not None:
                 progress(1)
-    _write_text(out / "VolumeTracings.csv", "\n".join(lines) + "\n")
+    atomic_write_text(out / "VolumeTracings.csv", "\n".join(lines) + "\n")
 
     rows = ["FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split"]
     rows += [f"{r[0]},{r[1]:.6f},{r[2]:.6f},{r[3]:.6f},{r[4]},{r[5]},{r[6]},{r[7]},{r[8]}"
              for r in filelist.iter_rows()]
-    _write_text(out / "FileList.csv", "\n".join(rows) + "\n")
+    atomic_write_text(out / "FileList.csv", "\n".join(rows) + "\n")
     ef = filelist["EF"].to_numpy()
     counts = filelist["Split"].value_counts()
     count = dict(zip(counts["Split"].to_list(), counts["count"].to_list()))
