@@ -167,6 +167,10 @@ def build_registry() -> Registry:
             continue
         seen.add(ep.name)
         registry.sources[ep.name] = (dist, version)
+    if allowed:
+        known = {ep.name for ep in _entry_points()} | {ep.dist.name for ep in _entry_points() if ep.dist is not None}
+        for name in sorted(allowed - known):
+            registry.load_errors.append(f"{ENV_VAR} names {name!r}, which matches no installed plugin or distribution")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

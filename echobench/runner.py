@@ -196,6 +196,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     run_dir = Path(cfg.runs) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+    config["precision"] = str(getattr(fabric.strategy.precision, "precision", cfg.precision))
     config_hash = stable_hash({k: v for k, v in config.items() if k not in ("data", "results", "runs", "num_workers")})
     dhash = dataset_hash(cfg.data, [(r.file_name, r.num_frames) for r in decoded.records])
     synthetic = (Path(cfg.data) / "SYNTHETIC.json").is_file()
@@ -205,7 +206,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     env = environment()
     device = device_name(fabric.device)
-    precision = cfg.precision or ("32-true" if fabric.device.type == "cpu" else "bf16-mixed")
+    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
     os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
     atomic_write_text(run_dir / "config.json", json.dumps({**config, "config_hash": config_hash,

@@ -104,3 +104,10 @@ def test_specs_resolve_lazily():
     with pytest.raises(PluginError, match="cannot import"):
         BackboneSpec(name="b", summary="", factory="no_such_module_xyz:build").load()
     assert sys.modules.get("no_such_module_xyz") is None
+
+
+def test_allowlist_typo_is_reported(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, "heads,nosuch")
+    registry = build_registry()
+    assert registry.names("head")
+    assert any("'nosuch'" in e and "matches no installed plugin" in e for e in registry.load_errors)

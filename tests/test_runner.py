@@ -66,7 +66,7 @@ def test_leaderboard_lists_model_and_constant(one_run):
     result = CliRunner().invoke(app, ["leaderboard", "--results", str(out / "leaderboard")])
     assert result.exit_code == 0, result.output
     assert "echo-videomae+maxpool" in result.output and "constant (TRAIN mean)" in result.output
-    assert "split TEST" in result.output and "protocol echovisionfm v1" in result.output and "MAE (%)" in result.output
+    assert "split TEST" in result.output and "protocol echovisionfm@1" in result.output and "MAE (EF points)" in result.output
     assert (out / "leaderboard" / "leaderboard.md").read_text().strip()
 
 

@@ -13,7 +13,9 @@ from echobench.cli.common import err, out, progress_factory, user_errors
 
 def render_result(result) -> None:
     """Print the model next to the constant predictor, per split, naming protocol, task and units."""
-    u = result.units
+    from echobench.results.leaderboard import units_label
+
+    u = units_label(result.units)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u} "
                         f"(checkpoint picked on VAL, epoch {result.best_epoch})", title_justify="left")
     for column in ("split", "model", f"MAE ({u})", f"RMSE ({u})", "R²", "n"):

@@ -41,5 +41,6 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         return Fabric(accelerator="cuda", devices=gpus, num_nodes=num_nodes,
                       strategy="ddp" if gpus * num_nodes > 1 else "auto",
                       precision=precision or "bf16-mixed")
-    except ValueError as exc:  # Lightning rejects the precision string
-        raise ConfigError(f"--precision {precision!r}: {exc}") from None
+    except (ValueError, ImportError, RuntimeError) as exc:  # unknown precision, or one needing a missing package
+        raise ConfigError(f"--precision {precision!r} cannot be used here: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200]}") from None

@@ -14,7 +14,7 @@ from echobench.results.records import read_records
 
 _KEYS = ["task", "task_version", "protocol", "protocol_version", "split", "dataset", "dataset_hash", "synthetic",
          "units"]
-_MODEL = ["model", "preset", "weights"]  # runs differing in size preset or weights are never averaged
+_MODEL = ["model", "preset", "weights", "precision"]  # runs differing in any of these are never averaged
 
 
 def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str | None = None,
@@ -39,10 +39,15 @@ def _cell(mean: float, sd: float | None, metric: str) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def units_label(units: str) -> str:
+    """Display name of a task's natural units (EF is reported in EF points, not relative %)."""
+    return "EF points" if units == "%" else units
+
+
 def markdown(summary: pl.DataFrame) -> str:
     """Markdown tables, one per comparison group, ranked by MAE (lower first)."""
     if summary.is_empty():
-        return "_no run records yet: run `echobench run` or `echobench demo`_\n"
+        return "_no run records match: run `echobench run` or `echobench demo`, or relax the filters_\n"
     parts: list[str] = []
     for key, group in summary.group_by(_KEYS, maintain_order=True):
         task, tv, protocol, pv, split, dataset, dhash, synthetic, units = key
@@ -50,14 +55,16 @@ def markdown(summary: pl.DataFrame) -> str:
         wide = group.pivot(on="metric", index=_MODEL + ["seeds", "n"], values=["mean", "sd"])
         sort_col = "mean_MAE" if "mean_MAE" in wide.columns else wide.columns[-1]
         wide = wide.sort(sort_col)
-        parts.append(f"### {task} v{tv} · protocol {protocol} v{pv} · split {split} · "
-                     f"{dataset} ({dhash[:8]}{', SYNTHETIC data' if synthetic else ''}) · {units}\n")
-        header = "| model | " + " | ".join(f"{m} ({units})" if m != "R2" else "R²" for m in metrics) + " | seeds | n |"
+        parts.append(f"### {task}@{tv} · protocol {protocol}@{pv} · split {split} · "
+                     f"{dataset} ({dhash[:8]}{', SYNTHETIC data' if synthetic else ''}) · {units_label(units)}\n")
+        header = ("| model | " + " | ".join(f"{m} ({units_label(units)})" if m != "R2" else "R²" for m in metrics)
+                  + " | seeds | n |")
         parts.append(header)
         parts.append("|" + "---|" * (len(metrics) + 3))
         for row in wide.iter_rows(named=True):
             cells = [_cell(row[f"mean_{m}"], row.get(f"sd_{m}"), m) for m in metrics]
-            label = row["model"] if row["model"].startswith("constant") else f"{row['model']} ({row['preset']}, {row['weights']})"
+            label = (row["model"] if row["model"].startswith("constant")
+                     else f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})")
             parts.append(f"| {label} | " + " | ".join(cells) + f" | {row['seeds']} | {row['n']} |")
         parts.append("")
     return "\n".join(parts)
