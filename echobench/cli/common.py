@@ -41,16 +41,33 @@ def user_errors(fn: F) -> F:
 
 @contextmanager
 def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
-    """One Rich progress display on stderr; yields ``make(description, total) -> advance(n=1)``."""
+    """Rich progress bars on stderr; yields ``make(description, total) -> advance(n=1)``.
+
+    A bar (and the display) appears with its first advance, so a command that fails before any
+    work prints only its one ``error:`` line.
+    """
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        def make(description: str, total: int | None) -> Callable[[int], None]:
-            for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
-                if not earlier.finished:
-                    progress.update(earlier.id, total=earlier.completed)
-                    progress.stop_task(earlier.id)
-            task = progress.add_task(description, total=total)
-            return lambda n=1: progress.advance(task, n)
+    progress = Progress(*columns, console=err, transient=True)
 
+    def make(description: str, total: int | None) -> Callable[[int], None]:
+        task: list[int] = []  # the bar appears with its first advance
+
+        def advance(n: int = 1) -> None:
+            if not task:
+                if not progress.live.is_started:
+                    progress.start()
+                for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
+                    if not earlier.finished:
+                        progress.update(earlier.id, total=earlier.completed)
+                        progress.stop_task(earlier.id)
+                task.append(progress.add_task(description, total=total))
+            progress.advance(task[0], n)
+
+        return advance
+
+    try:
         yield make
+    finally:
+        if progress.live.is_started:
+            progress.stop()
