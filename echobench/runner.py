@@ -39,6 +39,7 @@ class RunConfig:
     protocol: str = "echovisionfm"
     preset: str | None = "tiny"
     weights: str | None = None
+    freeze_backbone: bool = False
     seed: int = 0
     epochs: int = 8
     batch_size: int = 8
@@ -171,6 +172,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights)
     train_target = protocol.encode_target(true["TRAIN"], task.units)
     init_output(model, float(train_target.mean()))
+    if cfg.freeze_backbone:
+        model.freeze_backbone()
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
@@ -193,6 +196,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
     run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+    model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     run_dir = Path(cfg.runs) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
@@ -238,13 +242,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     }
     rows: list[dict[str, Any]] = []
     for split in ("VAL", "TEST"):
-        for source, model_name, backbone, head in ((metrics, f"{cfg.backbone}+{cfg.head}", cfg.backbone, cfg.head),
-                                                    (constant, "constant (TRAIN mean)", "-", "-")):
+        for source, name, backbone, head in ((metrics, model_name, cfg.backbone, cfg.head),
+                                              (constant, "constant (TRAIN mean)", "-", "-")):
             for metric, value in source[split].items():
-                rows.append({**common, "model": model_name, "backbone": backbone, "head": head,
+                rows.append({**common, "model": name, "backbone": backbone, "head": head,
                              "split": split, "metric": metric, "value": value, "n": len(true[split])})
     record = write_record(rows, cfg.results, run_id)
-    return RunResult(run_id=run_id, model=f"{cfg.backbone}+{cfg.head}", run_dir=run_dir, record=record, protocol_tag=protocol.tag,
+    return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, metrics=metrics,
                      constant=constant, n={s: len(true[s]) for s in SPLITS}, best_epoch=fitted.best_epoch,
                      skipped=dict(skipped))

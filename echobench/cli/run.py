@@ -43,6 +43,7 @@ def run(
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
@@ -57,7 +58,7 @@ def run(
     from echobench.runner import RunConfig, run_experiment
 
     cfg = RunConfig(backbone=backbone, head=head, task=task, data=data, protocol=protocol, preset=preset,
-                    weights=weights, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
+                    weights=weights, freeze_backbone=freeze_backbone, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
                     precision=precision, num_workers=num_workers, results=results, runs=runs)
     with progress_factory() as make:
         result = run_experiment(cfg, progress=make, log=_log)

@@ -88,7 +88,8 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
     Returns:
         :class:`FitResult` with ``best_state`` (a CPU copy of the selected weights).
     """
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     optimizer = fabric.setup_optimizers(optimizer)
     total = settings.epochs * max(1, len(train_loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
