@@ -27,12 +27,16 @@ reshape is our reading of the released behaviour; the forward one is as the desi
 Parameter count (``bias=False`` convs followed by BatchNorm; gated attention A = D//2 with biases),
 at D = 768, grid (8, 14, 14), 3D/2D bottleneck width ``D // bottleneck_ratio``:
 
-- spatial-collapse Conv2d D->D, kernel 14x14 (+bias): 768*768*196 + 768 = 115,606,272 alone, whatever
-  the bottleneck width; with the default ratio 4 (width 192) the whole head has 120,109,827
-  parameters; with width D (ratio 1) 143,709,315. Neither makes "ViT-B 86,227,968 + head" ≈ 126.4 M
-  (that would need a head of ≈ 40.2 M): the full-kernel conv alone exceeds it. The bottleneck's
-  standard D/4 width (ResNet; paper "bottleneck") is therefore kept as the default; see
-  ``tests/plugins/test_heads.py::test_base_parameter_count`` for the asserted numbers.
+- spatial-collapse Conv2d D->D, kernel 14x14 (+bias): 768*768*196 + 768 = 115,606,272, whatever
+  the bottleneck width; gated pools 2 x 590,977; time MLP 1,181,184.
+- ``bottleneck_ratio=4`` (default, width 192): 3D block 1,292,544 + 2D block 628,992 -> head
+  119,890,946.
+- ``bottleneck_ratio=1`` (width D): 3D block 17,109,504 + 2D block 6,492,672 -> head 141,571,586.
+
+With the ViT-B encoder (echobench's ``echo-videomae`` base: 86,225,664) neither gives the ≈ 126.4 M
+total reported for the released model (that needs a head of ≈ 40.2 M, less than the full-kernel
+conv alone), so the parameter count cannot decide the width; the default is the standard ResNet
+bottleneck width D/4 (the paper's "bottleneck"). ``tests/plugins/test_heads.py`` asserts these counts.
 """
 
 from __future__ import annotations

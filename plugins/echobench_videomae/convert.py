@@ -20,6 +20,24 @@ import torch
 
 _DECODER_PREFIXES = ("decoder.", "encoder_to_decoder.", "mask_token")
 
+
+def convert_any(sd: Mapping[str, Any]) -> dict[str, Any]:
+    """Detect the layout of a VideoMAE state dict and map it to ours.
+
+    Hugging Face layouts (``videomae.`` prefix or ``encoder.layer.N.`` keys, as in the EchoVisionFM
+    release) go through :func:`convert_hf_videomae_state_dict`; everything else (MCG-NJU pre-training
+    or fine-tuning checkpoints, ``module.``/``encoder.`` prefixes, ``model``/``state_dict`` wrappers,
+    or our own layout) through :func:`convert_mcg_nju_state_dict`.
+    """
+    flat = sd
+    for wrapper in ("model", "module", "state_dict"):
+        if isinstance(flat, Mapping) and wrapper in flat and isinstance(flat[wrapper], Mapping):
+            flat = flat[wrapper]
+    keys = list(flat) if isinstance(flat, Mapping) else []
+    if any(k.startswith("videomae.") or _HF_LAYER.match(k) for k in keys):
+        return convert_hf_videomae_state_dict(flat)
+    return convert_mcg_nju_state_dict(sd)
+
 _HF_LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
 _HF_BLOCK_RENAMES = {
     "attention.attention.query.bias": "attn.q_bias",

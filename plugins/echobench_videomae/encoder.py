@@ -312,7 +312,9 @@ def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, fi
                               "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD}
     model = VideoMAEEncoder(**{**kwargs, **overrides})
     if weights is not None:
-        _load_weights(model, weights)
+        from echobench_videomae.convert import convert_any
+
+        _load_weights(model, weights, convert=convert_any)
     return model
 
 

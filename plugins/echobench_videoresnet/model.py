@@ -82,7 +82,9 @@ class VideoResNetBackbone(VideoResNet):
         x = self.layer3(x)
         return self.layer4(x)
 
-    def forward(self, clip: torch.Tensor, frame_indices: torch.Tensor | None = None) -> Features:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, clip: torch.Tensor, frame_indices: torch.Tensor | None = None
+    ) -> Features:
         """Encode a clip.
 
         Args:

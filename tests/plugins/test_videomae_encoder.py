@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import math
 import subprocess
 import sys
@@ -125,6 +127,42 @@ def test_hf_equivalence() -> None:
         got = ours(clip).tokens
     assert got.shape == expected.shape == (2, 392, 64)
     assert (got - expected).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("layout", ["hf", "hf-prefixed", "mcg-nju-pretrain"])
+def test_weights_file_in_published_layouts_loads_by_key_mapping(layout, tmp_path) -> None:
+    """`--weights` takes HF (EchoVisionFM release) and MCG-NJU files as they are published."""
+    torch.manual_seed(5)
+    source = build_videomae(preset="tiny").eval()
+    ours = source.state_dict()
+    if layout == "mcg-nju-pretrain":
+        saved = {"model": {**{f"encoder.{k}": v for k, v in ours.items()},
+                           "decoder.head.weight": torch.zeros(3), "mask_token": torch.zeros(1, 1, 64)}}
+    else:
+        hf = {}
+        for k, v in ours.items():  # build the HF layout by hand: split qkv, rename
+            hf_key = (k.replace("patch_embed.proj", "embeddings.patch_embeddings.projection")
+                      .replace("norm1", "layernorm_before").replace("norm2", "layernorm_after")
+                      .replace("attn.proj", "attention.output.dense").replace("mlp.fc1", "intermediate.dense")
+                      .replace("mlp.fc2", "output.dense"))
+            hf_key = re.sub(r"^blocks\.(\d+)\.", r"encoder.layer.\1.", hf_key)
+            hf_key = "layernorm." + k.split(".")[-1] if k.startswith("norm.") else hf_key
+            if k.endswith("attn.qkv.weight"):
+                q, kk, vv = v.chunk(3)
+                base = hf_key.replace("attn.qkv.weight", "attention.attention.")
+                hf.update({base + "query.weight": q, base + "key.weight": kk, base + "value.weight": vv})
+            elif k.endswith("attn.q_bias") or k.endswith("attn.v_bias"):
+                name = "query" if k.endswith("q_bias") else "value"
+                hf[hf_key.replace(k.split(".", 2)[-1], f"attention.attention.{name}.bias")] = v
+            else:
+                hf[hf_key] = v
+        saved = {f"videomae.{k}": v for k, v in hf.items()} if layout == "hf-prefixed" else hf
+    path = tmp_path / "w.pt"
+    torch.save(saved, path)
+    torch.manual_seed(99)  # a different random init, overwritten by the file
+    loaded = build_videomae(preset="tiny", weights=path).eval()
+    for k, v in ours.items():
+        assert torch.equal(loaded.state_dict()[k], v), k
 
 
 def test_hf_prefixed_checkpoint_drops_decoder() -> None:
