@@ -32,7 +32,8 @@ def _preset(backbone: str) -> str | None:
 
 def _count(backbone: str, head: str) -> dict[str, float]:
     with torch.device("meta"):
-        model = build_model(REGISTRY, backbone=backbone, head=head, preset=_preset(backbone)).eval()
+        model = build_model(REGISTRY, backbone=backbone, head=head, preset=_preset(backbone),
+                            clip_shape=CLIP[2:]).eval()
         clip = torch.empty(CLIP)
         frames = torch.arange(16).expand(1, -1)
     counter = FlopCounterMode(display=False)

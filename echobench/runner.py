@@ -169,7 +169,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
     # --- model ----------------------------------------------------------------------------------
     with fabric.init_module():
-        model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights)
+        model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights,
+                            clip_shape=(protocol.frames, protocol.size, protocol.size))
     train_target = protocol.encode_target(true["TRAIN"], task.units)
     init_output(model, float(train_target.mean()))
     if cfg.freeze_backbone:

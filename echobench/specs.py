@@ -34,7 +34,8 @@ class BackboneSpec(_Spec):
     """A video backbone: ``factory(**defaults, **options) -> nn.Module`` mapping a clip
     ``(B, 3, T, H, W)`` to :class:`echobench.models.features.Features`.
 
-    ``presets`` names the size presets the factory accepts as ``preset=``.
+    ``presets`` names the size presets the factory accepts as ``preset=``. A factory that declares
+    ``num_frames``/``image_size`` parameters receives the protocol's clip length and size.
     """
 
     presets: tuple[str, ...] = ()
@@ -43,7 +44,8 @@ class BackboneSpec(_Spec):
 @dataclass(frozen=True)
 class HeadSpec(_Spec):
     """A head: ``factory(dim=D, **defaults, **options) -> nn.Module`` mapping Features to ``(B, E)``;
-    the module exposes ``out_dim`` (E)."""
+    the module exposes ``out_dim`` (E). A factory that declares a ``grid`` parameter also receives
+    the backbone's token grid ``(t, h, w)`` for the protocol's clip."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def _smallest(backbone: str) -> str | None:
 
 def _model(backbone: str, head: str, seed: int = 0):
     torch.manual_seed(seed)
-    return build_model(REGISTRY, backbone=backbone, head=head, preset=_smallest(backbone))
+    return build_model(REGISTRY, backbone=backbone, head=head, preset=_smallest(backbone), clip_shape=CLIP[2:])
 
 
 @pytest.mark.parametrize("backbone, head", PAIRS)

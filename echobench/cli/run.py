@@ -16,8 +16,8 @@ def render_result(result) -> None:
     from echobench.results.leaderboard import units_label
 
     u = units_label(result.units)
-    table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u} "
-                        f"(checkpoint picked on VAL, epoch {result.best_epoch})", title_justify="left")
+    table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
+                  caption=f"checkpoint picked on VAL (epoch {result.best_epoch})", caption_justify="left")
     for column in ("split", "model", f"MAE ({u})", f"RMSE ({u})", "R²", "n"):
         table.add_column(column, justify="right" if column not in ("split", "model") else "left")
     for split in ("TEST", "VAL"):

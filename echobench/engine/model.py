@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -74,9 +75,25 @@ def resolve_specs(registry: Registry, *, backbone: str, head: str, preset: str |
     return bspec, hspec
 
 
+def _named_parameter(factory, name: str) -> bool:
+    """True when ``factory`` declares ``name`` explicitly (not merely through ``**kwargs``)."""
+    try:
+        param = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is not inspect.Parameter.VAR_KEYWORD
+
+
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
-                weights: str | None = None, backbone_options: dict[str, Any] | None = None) -> EchoModel:
+                weights: str | None = None, backbone_options: dict[str, Any] | None = None,
+                clip_shape: tuple[int, int, int] | None = None) -> EchoModel:
     """Instantiate backbone and head by registry name.
+
+    Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone factory that
+    declares ``num_frames``/``image_size`` parameters receives them (e.g. ViViT's learned position
+    table), and a head factory that declares ``grid`` receives the backbone's token grid ``(t, h, w)``
+    (measured by one no-grad forward of a zero clip), so heads whose layers depend on it (STFF-Net's
+    spatial-collapse conv) are fully built before the optimizer sees them.
 
     Raises:
         UnknownNameError: unknown backbone/head/preset name.
@@ -90,11 +107,25 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
         options["preset"] = preset
     if weights is not None:
         options["weights"] = weights
-    net = _call(f"backbone {backbone!r}", bspec.load(), options)
+    factory = bspec.load()
+    if clip_shape is not None:
+        for name, value in (("num_frames", clip_shape[0]), ("image_size", clip_shape[1])):
+            if _named_parameter(factory, name) and name not in options:
+                options[name] = value
+    net = _call(f"backbone {backbone!r}", factory, options)
     dim = getattr(net, "embed_dim", None)
     if not isinstance(dim, int):
         raise PluginError(f"backbone {backbone!r} does not expose an integer `embed_dim` (the Features dim D)")
-    head_module = _call(f"head {head!r}", hspec.load(), {"dim": dim, **hspec.defaults})
+    head_factory = hspec.load()
+    head_options = {"dim": dim, **hspec.defaults}
+    if clip_shape is not None and _named_parameter(head_factory, "grid"):
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            probe = torch.zeros((1, 3, *clip_shape), device=next(net.parameters()).device)
+            head_options["grid"] = tuple(net(probe, torch.arange(clip_shape[0]).unsqueeze(0)).grid)
+        net.train(was_training)
+    head_module = _call(f"head {head!r}", head_factory, head_options)
     if not isinstance(getattr(head_module, "out_dim", None), int):
         raise PluginError(f"head {head!r} does not expose an integer `out_dim` (the embedding size E)")
     return EchoModel(net, head_module)

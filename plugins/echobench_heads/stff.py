@@ -58,7 +58,8 @@ def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
     (Vaswani et al. 2017, interleaved as in MCG-NJU/VideoMAE ``get_sinusoid_encoding_table``).
     """
     j = torch.arange(dim, dtype=torch.float64, device=positions.device)
-    angle = positions.to(torch.float64).unsqueeze(-1) / torch.pow(10000.0, 2 * torch.div(j, 2, rounding_mode="floor") / dim)
+    freq = torch.pow(10000.0, -2 * torch.div(j, 2, rounding_mode="floor") / dim)
+    angle = positions.to(torch.float64).unsqueeze(-1) * freq
     return torch.where(j.remainder(2) == 0, torch.sin(angle), torch.cos(angle))
 
 

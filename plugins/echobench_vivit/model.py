@@ -11,8 +11,7 @@ Shapes (base preset = HF's default config, 32x224x224 clips)::
     clip (B, 3, T=32, H=224, W=224)
       -> input normalisation (HF processor equivalent, see HF_PROCESSOR_MEAN)
       -> patch_embed.proj  Conv3d k=s=(2, 16, 16)        (B, D, 16, 14, 14)
-      -> flatten t-major, prepend cls_token               (B, 1+L, D), L = 3136
-      -> + pos_embed (learned, (1, 1+L, D))
+      -> flatten t-major, prepend cls_token, + pos_embed  (B, 1+L, D), L = 3136 (learned positions)
       -> depth x Block (pre-norm attention + MLP)        (B, 1+L, D)
       -> norm (final LayerNorm)                          (B, 1+L, D)
       -> drop CLS: Features(tokens (B, L, D), grid=(16, 14, 14), frame_indices (B, T))
@@ -80,7 +79,7 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """``fc1 -> GELU (tanh approximation, HF's default ``hidden_act="gelu_fast"``) -> fc2``, ``(B, N, D) -> (B, N, D)``."""
+    """``(B, N, D) -> (B, N, D)``: fc1, GELU tanh approximation (= HF's default ``hidden_act="gelu_fast"``), fc2."""
 
     def __init__(self, dim: int, hidden: int, *, drop: float = 0.0) -> None:
         super().__init__()
@@ -93,8 +92,7 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block ``(B, N, D) -> (B, N, D)``: ``x + attn(norm1(x))`` then
-    ``x + mlp(norm2(x))``. Source: HF ``VivitLayer`` (``layernorm_before``/``layernorm_after``)."""
+    """Pre-norm block ``(B, N, D) -> (B, N, D)``: ``x + attn(norm1(x))``, ``x + mlp(norm2(x))`` (HF ``VivitLayer``)."""
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, qkv_bias: bool = True, drop: float = 0.0,
                  attn_drop: float = 0.0, norm_eps: float = 1e-6) -> None:
@@ -115,8 +113,8 @@ class ViViT(nn.Module):
     ``L = (T/t_tube) * (H/patch) * (W/patch)`` in t-major order, CLS token removed. The learned
     position table ``pos_embed`` ``(1, 1+L, D)`` is sized for ``num_frames`` x ``image_size``, so the
     input must have exactly that ``(T, H, W)`` (no interpolation). Attribute ``embed_dim`` is ``D``.
-    Init: trunc-normal std 0.02 for Linear/Conv weights, ``cls_token`` and ``pos_embed``, zero biases
-    (HF initialises cls/positions to zeros; the values do not matter once weights are loaded).
+    Init: trunc-normal std 0.02 for Linear/Conv weights, ``cls_token`` and ``pos_embed`` (HF: zeros for
+    the last two), zero biases, unit LayerNorms.
 
     Raises:
         ConfigError: ``embed_dim`` not divisible by ``num_heads``, or ``num_frames``/``image_size`` not
@@ -127,8 +125,7 @@ class ViViT(nn.Module):
                  num_frames: int = 32, image_size: int | tuple[int, int] = 224,
                  tubelet_size: tuple[int, int, int] = (2, 16, 16), in_chans: int = 3, qkv_bias: bool = True,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, norm_eps: float = 1e-6,
-                 input_mean: tuple[float, float, float] | None = None,
-                 input_std: tuple[float, float, float] | None = None) -> None:
+                 input_mean: tuple[float, ...] | None = None, input_std: tuple[float, ...] | None = None) -> None:
         super().__init__()
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.tubelet_size = tuple(int(s) for s in tubelet_size)
@@ -141,23 +138,18 @@ class ViViT(nn.Module):
         # part of the architecture config like timm's pretrained_cfg mean/std; not in the state dict.
         self.input_norm = input_mean is not None
         if self.input_norm:
-            self.register_buffer("input_mean", torch.tensor(input_mean).view(1, 3, 1, 1, 1), persistent=False)
-            self.register_buffer("input_std", torch.tensor(input_std or (1.0, 1.0, 1.0)).view(1, 3, 1, 1, 1),
-                                 persistent=False)
+            for name, v in (("input_mean", input_mean), ("input_std", input_std or (1.0, 1.0, 1.0))):
+                self.register_buffer(name, torch.tensor(v).view(1, 3, 1, 1, 1), persistent=False)
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=self.tubelet_size, stride=self.tubelet_size)
-        n_tokens = self.grid[0] * self.grid[1] * self.grid[2]
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + n_tokens, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1] * self.grid[2], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_dim, qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate,
-                  norm_eps=norm_eps)
-            for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_dim, qkv_bias=qkv_bias, drop=drop_rate,
+                                          attn_drop=attn_drop_rate, norm_eps=norm_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for p in (self.cls_token, self.pos_embed):
+            nn.init.trunc_normal_(p, std=0.02)
         self.apply(self._init_weights)
 
     @staticmethod
@@ -170,6 +162,13 @@ class ViViT(nn.Module):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
+    def _check_clip(self, clip: torch.Tensor) -> None:
+        if clip.ndim != 5 or clip.shape[1] != self.patch_embed.proj.in_channels:
+            raise ValueError(f"clip has shape {tuple(clip.shape)}, expected (B, 3, T, H, W)")
+        if tuple(clip.shape[2:]) != self.input_size:
+            raise ValueError(f"clip (T, H, W) = {tuple(clip.shape[2:])} does not match the ViViT position table "
+                             f"built for {self.input_size}; build with num_frames=/image_size= to match")
+
     def forward_with_cls(self, clip: torch.Tensor) -> torch.Tensor:
         """Last hidden states including the CLS token, as HF ``VivitModel(...).last_hidden_state``.
 
@@ -181,11 +180,7 @@ class ViViT(nn.Module):
         Raises:
             ValueError: wrong rank, channels, or ``(T, H, W)`` other than the configured ``input_size``.
         """
-        if clip.ndim != 5 or clip.shape[1] != self.patch_embed.proj.in_channels:
-            raise ValueError(f"clip has shape {tuple(clip.shape)}, expected (B, 3, T, H, W)")
-        if tuple(clip.shape[2:]) != self.input_size:
-            raise ValueError(f"clip (T, H, W) = {tuple(clip.shape[2:])} does not match the ViViT position table "
-                             f"built for {self.input_size}; build with num_frames=/image_size= to match")
+        self._check_clip(clip)
         if self.input_norm:
             clip = (clip - self.input_mean) / self.input_std
         x = self.patch_embed.proj(clip).flatten(2).transpose(1, 2)  # (B, L, D), t-major
@@ -206,17 +201,18 @@ class ViViT(nn.Module):
         Raises:
             ValueError: bad clip shape (see :meth:`forward_with_cls`) or ``frame_indices`` not ``(B, T)``.
         """
-        tokens = self.forward_with_cls(clip)[:, 1:]  # validates the clip shape
+        self._check_clip(clip)
         b, t = clip.shape[0], clip.shape[2]
         if frame_indices is None:
             frame_indices = torch.arange(t, device=clip.device).expand(b, -1)
         elif tuple(frame_indices.shape) != (b, t):
             raise ValueError(f"frame_indices has shape {tuple(frame_indices.shape)}, expected {(b, t)}")
-        return Features(tokens=tokens, grid=self.grid, frame_indices=frame_indices.long())
+        return Features(tokens=self.forward_with_cls(clip)[:, 1:], grid=self.grid, frame_indices=frame_indices.long())
 
 
 class LoadReport(NamedTuple):
     """What :func:`load_weights` did: keys of the model not in the file, and file keys not used."""
+
     missing: list[str]
     unexpected: list[str]
 
@@ -292,10 +288,7 @@ def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_
     if bad:
         raise ConfigError(f"unknown ViViT option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
     kwargs: dict[str, Any] = {**PRESETS[preset], "input_mean": HF_PROCESSOR_MEAN, "input_std": HF_PROCESSOR_STD}
-    if num_frames is not None:
-        kwargs["num_frames"] = num_frames
-    if image_size is not None:
-        kwargs["image_size"] = image_size
+    kwargs.update({k: v for k, v in (("num_frames", num_frames), ("image_size", image_size)) if v is not None})
     model = ViViT(**{**kwargs, **overrides})
     if weights is not None:
         load_weights(model, weights)

@@ -44,7 +44,7 @@ def installed_example(tmp_path_factory) -> Path:
 
 
 def _echobench(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "COLUMNS": "160", "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "echobench", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=600)
 
