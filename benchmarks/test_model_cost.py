@@ -37,7 +37,7 @@ def _count(backbone: str, head: str) -> dict[str, float]:
         clip = torch.empty(CLIP)
         frames = torch.arange(16).expand(1, -1)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with counter:  # grad mode on: nn.MultiheadAttention's inference fast path has no meta kernel
         model(clip, frames)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     return {"backbone_params_M": count(model.backbone) / 1e6, "head_params_M": count(model.head) / 1e6,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -95,3 +96,15 @@ def test_run_on_missing_directory_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "nowhere: data directory not found" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["echo-videomae", "videomae", "video-resnet", "vivit"])
+@pytest.mark.parametrize("head", ["stff", "maxpool"])
+def test_every_paper_backbone_runs_with_stff_and_maxpool(backbone, head, synth_small, tmp_path):
+    cfg = RunConfig(backbone=backbone, head=head, task="ef", data=synth_small, epochs=1, batch_size=4, gpus=0,
+                    results=tmp_path / "lb", runs=tmp_path / "runs")
+    result = run_experiment(cfg)
+    assert result.model == f"{backbone}+{head}"
+    assert all(np.isfinite(v) for v in result.metrics["TEST"].values() if v == v)
+    assert result.metrics["TEST"]["MAE"] >= 0 and result.n["TEST"] > 0
