@@ -4,7 +4,6 @@ user errors as one line, and the leaderboard built from the records."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl

@@ -22,19 +22,18 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import logging
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
-from echobench.errors import ConfigError, WeightsError
+from echobench.errors import ConfigError
 from echobench.models.features import Features
+from echobench.models.weights import LoadReport, load_state, read_state_dict
 
-log = logging.getLogger(__name__)
 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"embed_dim": 64, "depth": 2, "num_heads": 2},  # CPU tests only
@@ -243,59 +242,22 @@ class VideoMAEEncoder(nn.Module):
         return Features(tokens=self.forward_tokens(tokens), grid=grid, frame_indices=frame_indices.long())
 
 
-class LoadReport(NamedTuple):
-    """What :func:`_load_weights` did: keys of the model not in the file, and file keys not used."""
-
-    missing: list[str]
-    unexpected: list[str]
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    return obj
-
-
 def _load_weights(model: nn.Module, path: str | Path,
                   convert: Callable[[dict[str, Any]], dict[str, torch.Tensor]] | None = None) -> LoadReport:
     """Load a local weights file into ``model`` (non-strict) and report unmatched keys.
 
-    ``.safetensors`` files are read with safetensors, anything else with
-    ``torch.load(weights_only=True)``. ``convert`` maps the file's key layout to ours (e.g.
-    :func:`echobench_videomae.convert.convert_mcg_nju_state_dict`); None = already our layout.
+    Reading and matching are :mod:`echobench.models.weights` (safetensors or
+    ``torch.load(weights_only=True)``); ``convert`` maps the file's key layout to ours (e.g.
+    :func:`echobench_videomae.convert.convert_any`); None = already our layout.
 
     Raises:
         WeightsError: the file is missing or unreadable, no key matches the model, or a matching key has
             the wrong shape. The message is one line naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    try:
-        state = _read_state_dict(path)
-    except WeightsError:
-        raise
-    except Exception as exc:  # unpickling refused, corrupt file, ...
-        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    state = read_state_dict(path)
     if convert is not None:
         state = convert(state)
-    ours = model.state_dict()
-    if not any(k in ours for k in state):
-        raise WeightsError(f"{path}: no key matches the model (file keys start {sorted(state)[:3]})")
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: does not fit the model: {exc}") from exc
-    report = LoadReport(list(result.missing_keys), list(result.unexpected_keys))
-    if report.missing or report.unexpected:
-        log.warning("%s: %d missing keys %s; %d unexpected keys %s", path, len(report.missing),
-                    report.missing[:5], len(report.unexpected), report.unexpected[:5])
-    return report
+    return load_state(model, state, path)
 
 
 def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, final_norm: bool,

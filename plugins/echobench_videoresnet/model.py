@@ -35,6 +35,7 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
+from echobench.models.weights import read_state_dict
 from echobench.errors import ConfigError, WeightsError
 from echobench.models.features import Features
 
@@ -115,19 +116,6 @@ class LoadReport(NamedTuple):
     dropped_head: list[str]
 
 
-def _read_state_dict(path: Path) -> dict[str, Any]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]  # EchoNet-Dynamic's checkpoint: {"state_dict", "epoch", "opt_dict", ...}
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    return obj
-
-
 def load_weights(model: VideoResNetBackbone, path: str | Path) -> LoadReport:
     """Load a local torchvision-layout or EchoNet-Dynamic checkpoint into ``model``.
 
@@ -143,14 +131,9 @@ def load_weights(model: VideoResNetBackbone, path: str | Path) -> LoadReport:
             ``tiny``). The message is one line naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    try:
-        raw = _read_state_dict(path)
-    except WeightsError:
-        raise
-    except Exception as exc:  # unpickling refused, corrupt file, ...
-        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    raw = read_state_dict(path)
+    if isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in raw.items()}
     head = {k: tuple(v.shape) for k, v in sorted(state.items()) if k.startswith(TASK_HEAD_PREFIX)}
     state = {k: v for k, v in state.items() if not k.startswith(TASK_HEAD_PREFIX)}

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import logging
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from echobench.models.weights import LoadReport, load_state, read_state_dict
 from echobench.errors import ConfigError, WeightsError
 from echobench.models.features import Features
 from echobench_vivit.convert import convert_hf_vivit_state_dict, is_hf_vivit_state_dict
 
-log = logging.getLogger(__name__)
 
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"embed_dim": 64, "depth": 2, "num_heads": 2, "mlp_dim": 256, "num_frames": 16, "image_size": 224},
@@ -210,13 +209,6 @@ class ViViT(nn.Module):
         return Features(tokens=self.forward_with_cls(clip)[:, 1:], grid=self.grid, frame_indices=frame_indices.long())
 
 
-class LoadReport(NamedTuple):
-    """What :func:`load_weights` did: keys of the model not in the file, and file keys not used."""
-
-    missing: list[str]
-    unexpected: list[str]
-
-
 def load_weights(model: ViViT, path: str | Path) -> LoadReport:
     """Load a local weights file into ``model`` (non-strict) and report unmatched keys.
 
@@ -228,37 +220,13 @@ def load_weights(model: ViViT, path: str | Path) -> LoadReport:
         WeightsError: the file is missing or unreadable, an HF layer is incomplete, no key matches the
             model, or a matching key has the wrong shape. The message is one line naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Any = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling refused, corrupt file, ...
-        raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    state = read_state_dict(path)
     if is_hf_vivit_state_dict(state):
         try:
             state = convert_hf_vivit_state_dict(state)
         except KeyError as exc:
             raise WeightsError(f"{path}: {exc.args[0]}") from exc
-    ours = model.state_dict()
-    if not any(k in ours for k in state):
-        raise WeightsError(f"{path}: no key matches the model (file keys start {sorted(state)[:3]})")
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: does not fit the model: {exc}") from exc
-    report = LoadReport(list(result.missing_keys), list(result.unexpected_keys))
-    if report.missing or report.unexpected:
-        log.warning("%s: %d missing keys %s; %d unexpected keys %s", path, len(report.missing),
-                    report.missing[:5], len(report.unexpected), report.unexpected[:5])
-    return report
+    return load_state(model, state, path)
 
 
 def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_frames: int | None = None,
