@@ -67,6 +67,7 @@ def test_leaderboard_lists_model_and_constant(one_run):
     assert result.exit_code == 0, result.output
     assert "echo-videomae+maxpool" in result.output and "constant (TRAIN mean)" in result.output
     assert "split TEST" in result.output and "protocol echovisionfm@1" in result.output and "MAE (EF points)" in result.output
+    # (the leaderboard names units per column; `run` names them in the table title)
     assert (out / "leaderboard" / "leaderboard.md").read_text().strip()
 
 

@@ -11,6 +11,7 @@ from typing import Callable, Iterator, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from echobench.errors import EchobenchError
@@ -29,11 +30,12 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EchobenchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # unwritable output folder, a file where a folder should be, disk full
             where = f"{exc.filename}: " if exc.filename else ""
-            err.print(f"[bold red]error:[/] {where}{exc.strerror or exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(where + str(exc.strerror or exc))}", highlight=False,
+                      soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from echobench.cli.common import err, out, user_errors
@@ -32,13 +33,13 @@ def list_plugins(
                              ratio=1 if column == "summary" else None)
         for name in registry.names(k):  # type: ignore[arg-type]
             e = registry.entries[k][name]  # type: ignore[index]
-            table.add_row(name, e.spec.summary, e.plugin, e.distribution, e.version)
+            table.add_row(*(escape(str(v)) for v in (name, e.spec.summary, e.plugin, e.distribution, e.version)))
         if not registry.entries[k]:  # type: ignore[index]
             table.add_row("(none)", "", "", "", "")
         out.print(table)
     for problem in registry.load_errors:
-        err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
     import os
 
     if os.environ.get(ENV_VAR) is not None:
-        err.print(f"[dim]{ENV_VAR}={os.environ[ENV_VAR]!r} restricts which plugins load[/]")
+        err.print(f"[dim]{ENV_VAR}={escape(repr(os.environ[ENV_VAR]))} restricts which plugins load[/]")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from echobench.cli.common import err, out, progress_factory, user_errors
@@ -18,20 +19,22 @@ def render_result(result) -> None:
     u = units_label(result.units)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
                   caption=f"checkpoint picked on VAL (epoch {result.best_epoch})", caption_justify="left")
-    for column in ("split", "model", f"MAE ({u})", f"RMSE ({u})", "R²", "n"):
-        table.add_column(column, justify="right" if column not in ("split", "model") else "left")
+    for column in ("split", "model", "MAE", "RMSE", "R²", "n"):  # units are in the title
+        left = column in ("split", "model")
+        width = max(len(result.model), len("constant (TRAIN mean)")) if column == "model" else None
+        table.add_column(column, justify="left" if left else "right", min_width=width)
     for split in ("TEST", "VAL"):
         for name, m in ((result.model, result.metrics[split]),
                         ("constant (TRAIN mean)", result.constant[split])):
-            table.add_row(split, name, f"{m['MAE']:.2f}", f"{m['RMSE']:.2f}", f"{m['R2']:.3f}", str(result.n[split]))
+            table.add_row(split, escape(name), f"{m['MAE']:.2f}", f"{m['RMSE']:.2f}", f"{m['R2']:.3f}", str(result.n[split]))
     out.print(table)
     if result.skipped:
         out.print("skipped videos: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
-    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}")
+    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}", soft_wrap=True)
 
 
 def _log(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @user_errors

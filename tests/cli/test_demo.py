@@ -18,7 +18,7 @@ def test_demo_beats_constant_predictor(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = " ".join(result.stdout.replace("│", " ").split())
     assert "TEST echo-videomae+maxpool" in out and "TEST constant (TRAIN mean)" in out
-    assert "protocol echovisionfm@1" in out and "MAE (EF points)" in out
+    assert "protocol echovisionfm@1" in out and "units: EF points" in out
     (run_dir,) = list((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     model, constant = metrics["model"]["TEST"]["MAE"], metrics["constant_train_mean"]["TEST"]["MAE"]
