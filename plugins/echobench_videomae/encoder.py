@@ -19,9 +19,7 @@ Shapes (base preset, the paper's 16x224x224 clips)::
 
 from __future__ import annotations
 
-import difflib
 import functools
-import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +30,7 @@ from torch import nn
 
 from echobench.errors import ConfigError
 from echobench.models.features import Features
+from echobench.models.presets import preset_options
 from echobench.models.weights import LoadReport, load_state, read_state_dict
 
 
@@ -262,15 +261,7 @@ def _load_weights(model: nn.Module, path: str | Path,
 
 def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, final_norm: bool,
            overrides: dict[str, Any]) -> VideoMAEEncoder:
-    if preset not in PRESETS:
-        near = difflib.get_close_matches(preset, PRESETS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else f"; choose from {', '.join(PRESETS)}"
-        raise ConfigError(f"unknown VideoMAE preset {preset!r}{hint}")
-    allowed = set(inspect.signature(VideoMAEEncoder.__init__).parameters) - {"self"}
-    bad = sorted(set(overrides) - allowed)
-    if bad:
-        raise ConfigError(f"unknown VideoMAE option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
-    kwargs: dict[str, Any] = {**PRESETS[preset], "drop_path_rate": drop_path_rate, "final_norm": final_norm,
+    kwargs: dict[str, Any] = {**preset_options("VideoMAE", PRESETS, preset, VideoMAEEncoder, overrides), "drop_path_rate": drop_path_rate, "final_norm": final_norm,
                               "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD}
     model = VideoMAEEncoder(**{**kwargs, **overrides})
     if weights is not None:

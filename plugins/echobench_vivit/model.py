@@ -19,8 +19,6 @@ Shapes (base preset = HF's default config, 32x224x224 clips)::
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from echobench.models.presets import preset_options
 from echobench.models.weights import LoadReport, load_state, read_state_dict
 from echobench.errors import ConfigError, WeightsError
 from echobench.models.features import Features
@@ -247,15 +246,7 @@ def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_
     Raises:
         ConfigError: unknown preset or option. WeightsError: see :func:`load_weights`.
     """
-    if preset not in PRESETS:
-        near = difflib.get_close_matches(preset, PRESETS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else f"; choose from {', '.join(PRESETS)}"
-        raise ConfigError(f"unknown ViViT preset {preset!r}{hint}")
-    allowed = set(inspect.signature(ViViT.__init__).parameters) - {"self"}
-    bad = sorted(set(overrides) - allowed)
-    if bad:
-        raise ConfigError(f"unknown ViViT option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
-    kwargs: dict[str, Any] = {**PRESETS[preset], "input_mean": HF_PROCESSOR_MEAN, "input_std": HF_PROCESSOR_STD}
+    kwargs: dict[str, Any] = {**preset_options("ViViT", PRESETS, preset, ViViT, overrides), "input_mean": HF_PROCESSOR_MEAN, "input_std": HF_PROCESSOR_STD}
     kwargs.update({k: v for k, v in (("num_frames", num_frames), ("image_size", image_size)) if v is not None})
     model = ViViT(**{**kwargs, **overrides})
     if weights is not None:
