@@ -9,9 +9,6 @@ import numpy as np
 import torch
 from torchmetrics.functional import mean_absolute_error, mean_squared_error, r2_score
 
-REGRESSION_METRICS = ("MAE", "RMSE", "R2")
-
-
 def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """MAE, RMSE and R² of ``pred`` against ``true`` (both ``(N,)``, same natural units).
 

@@ -201,7 +201,9 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     run_dir = Path(cfg.runs) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
-    config["precision"] = str(getattr(fabric.strategy.precision, "precision", cfg.precision))
+    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
+    config["precision"] = precision
+    sha = git_sha()
     config_hash = stable_hash({k: v for k, v in config.items() if k not in ("data", "results", "runs", "num_workers")})
     dhash = dataset_hash(cfg.data, [(r.file_name, r.num_frames) for r in decoded.records])
     synthetic = (Path(cfg.data) / "SYNTHETIC.json").is_file()
@@ -211,14 +213,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     env = environment()
     device = device_name(fabric.device)
-    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
     os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
     atomic_write_text(run_dir / "config.json", json.dumps({**config, "config_hash": config_hash,
                                                             "protocol_version": protocol.version,
                                                             "task_version": task.version}, indent=2))
     atomic_write_text(run_dir / "environment.json", json.dumps(
-        {**env, "git_sha": git_sha(), "device": device, "precision": precision, "plugins": plugins}, indent=2))
+        {**env, "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"units": task.units, "protocol": protocol.tag, "model": metrics, "constant_train_mean": constant,
          "train_mean": train_mean, "best_epoch": fitted.best_epoch, "val_mae_per_epoch": fitted.val_mae,
@@ -238,7 +239,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         "protocol": protocol.name, "protocol_version": protocol.version, "units": task.units,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": dhash, "synthetic": synthetic,
         "seed": cfg.seed, "config_hash": config_hash, "echobench_version": __version__,
-        "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": git_sha(), "device": device,
+        "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
         "precision": precision, "skipped": json.dumps(dict(skipped), sort_keys=True),
     }
     rows: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from echobench.data.transforms import prepare_clips
 from echobench.errors import TrainingError
+from echobench.metrics import regression_metrics
 from echobench.protocols import Protocol
 
 
@@ -118,7 +119,7 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         result.train_loss.append(float(np.mean(losses)) if losses else math.nan)
         advance = progress(f"epoch {epoch + 1}/{settings.epochs} VAL", len(val_loader.dataset)) if progress else None
         val_pred = protocol.decode_target(predict(fabric, model, val_loader, protocol, stats=stats, advance=advance), units)
-        mae = float(np.mean(np.abs(val_pred - val_true)))
+        mae = regression_metrics(val_pred, val_true)["MAE"]
         result.val_mae.append(mae)
         if math.isfinite(mae) and mae < best:
             best = mae
