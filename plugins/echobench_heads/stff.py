@@ -1,14 +1,31 @@
 """STFF-Net: the spatio-temporal feature-fusion head of EchoVisionFM (paper §3.2; DESIGN §4 ``stff``).
 
+Follows the released EchoVisionFM code (``stff_net.py``, ``residual.py``, ``gated_attention.py``)
+layer for layer; the only difference between ``stff`` and ``stff-released`` is how token memory is
+reshaped into a grid (below). Licence of the released code and weights: MIT.
+
 ::
 
     Features.tokens (B, L, D), L = t*h*w (t-major), grid (t, h, w), frame_indices (B, T)
-      -> grid g = tokens.transpose(1, 2).reshape(B, D, t, h, w)
-      joint:    g + PE3d(t, h, w) -> 3D residual bottleneck -> (B, L, D) -> gated attention over L -> (B, D)
-      disjoint: per time step 2D residual bottleneck on (B*t, D, h, w) -> Conv2d(kernel = stride = (h, w))
-                -> (B, t, D) + MLP(sinusoid(mean source-frame index of each step)) -> gated attention
-                over t -> (B, D)
-      -> concat (B, 2D)                                              out_dim = 2*D
+      joint:    grid (B, D, t, h, w) + PE3d(t, h, w) -> 3D residual bottleneck (1-3-1, width D/2)
+                -> tokens (B, L, D) -> gated attention over L (hidden 1024)           -> (B, D)
+      disjoint: per time step (B*t, D, h, w) -> 2D residual bottleneck (width D/2)
+                -> Conv2d D->D, kernel = (h, w) -> (B, t, D)
+                + MLP(mean over the step's frames of sinusoid(source-frame index)), Linear-ReLU-Linear
+                -> gated attention over t (hidden 1024)                              -> (B, D)
+      -> concat                                                                      -> (B, 2D)
+
+Reshapes. ``stff`` (default) maps t-major tokens to the grid and back with the proper permutes, so
+every convolution and encoding sees each token at its true (t, h, w) position. ``stff-released``
+reproduces the released code, which uses ``view`` where a permute is needed in two places:
+
+- joint path, after the 3D block: the channel-major ``(B, D, t, h, w)`` memory is viewed as
+  ``(B, L, D)``, so each "token" the gated attention pools is a run of D values along w/h/t of one
+  or two channels;
+- disjoint path, before the 2D block: each time step's ``(h*w, D)`` token memory is viewed as
+  ``(D, h, w)``, so the 2D block's "channels" and "pixels" are scrambled token values.
+
+The joint path's input (token view to ``(B, t, h, w, D)`` + PE, then permute) is correct in both.
 
 Grid handling: the head is built from ``dim`` alone (``HeadSpec`` contract) but the disjoint path's
 spatial-collapse convolution has kernel ``(h, w)``, which depends on the backbone's token grid. Pass
@@ -17,26 +34,10 @@ forward (torch's ``LazyModuleMixin``), so run one forward (e.g. under ``torch.no
 mode) before building the optimizer or wrapping the module for DDP. Later calls with a different
 ``(h, w)`` raise ``ValueError``.
 
-``released_reshape=True`` reproduces the released EchoVisionFM code, which views the token memory as
-channel-major without permuting: ``tokens.reshape(B, D, t, h, w)`` on the ``(B, L, D)`` tensor (and
-``reshape(B, L, D)`` back). That scrambles positions: "channel" c of grid cell (i, j, k) is some
-channel of some other token, so the 3D convolution and the positional encodings no longer see the
-true (t, h, w) neighbourhood. It exists only so the paper's numbers can be compared (the inverse
-reshape is our reading of the released behaviour; the forward one is as the design notes record).
-
-Parameter count (``bias=False`` convs followed by BatchNorm; gated attention A = D//2 with biases),
-at D = 768, grid (8, 14, 14), 3D/2D bottleneck width ``D // bottleneck_ratio``:
-
-- spatial-collapse Conv2d D->D, kernel 14x14 (+bias): 768*768*196 + 768 = 115,606,272, whatever
-  the bottleneck width; gated pools 2 x 590,977; time MLP 1,181,184.
-- ``bottleneck_ratio=4`` (default, width 192): 3D block 1,292,544 + 2D block 628,992 -> head
-  119,890,946.
-- ``bottleneck_ratio=1`` (width D): 3D block 17,109,504 + 2D block 6,492,672 -> head 141,571,586.
-
-With the ViT-B encoder (echobench's ``echo-videomae`` base: 86,225,664) neither gives the ≈ 126.4 M
-total reported for the released model (that needs a head of ≈ 40.2 M, less than the full-kernel
-conv alone), so the parameter count cannot decide the width; the default is the standard ResNet
-bottleneck width D/4 (the paper's "bottleneck"). ``tests/plugins/test_heads.py`` asserts these counts.
+Parameter count at D = 768, grid (8, 14, 14) (the paper's ViT-B at 16x224x224), 126,429,440 in all,
+the released model's ≈ 126.4 M: spatial-collapse conv 115,606,272; 3D block 4,574,208; 2D block
+1,920,000; two gated attentions 2 x 1,573,888 (bias-free, as released); frame-time MLP 1,181,184.
+``tests/plugins/test_heads.py`` asserts it.
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ from torch.nn.parameter import UninitializedParameter
 
 from echobench.models.features import Features
 
+RELEASED_ATTN_DIM = 1024
+"""Hidden width of both gated attentions in the released code (``GatedAttention(feat_dim, L=1024)``)."""
+
 
 def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sin-cos encoding of real-valued positions: ``(...,) -> (..., dim)`` float64.
 
     ``out[..., j] = sin(p / 10000**(2*(j//2)/dim))`` for even ``j``, ``cos(...)`` for odd ``j``
-    (Vaswani et al. 2017, interleaved as in MCG-NJU/VideoMAE ``get_sinusoid_encoding_table``).
+    (Vaswani et al. 2017, interleaved as in MCG-NJU/VideoMAE ``get_sinusoid_encoding_table`` and
+    the released EchoVisionFM ``get_1D_positional_encodings``).
     """
     j = torch.arange(dim, dtype=torch.float64, device=positions.device)
     freq = torch.pow(10000.0, -2 * torch.div(j, 2, rounding_mode="floor") / dim)
@@ -66,27 +71,28 @@ def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
 def position_encoding_3d(dim: int, grid: tuple[int, int, int], *, device=None) -> torch.Tensor:
     """Fixed 3D sin-cos encoding ``(dim, t, h, w)`` float64 of the token grid.
 
-    The channels are split into three groups, ``[t-group | h-group | w-group]``, with
-    ``d_h = d_w = 2*(dim // 6)`` and ``d_t = dim - d_h - d_w`` (so every group is even when ``dim``
-    is, and ``d_t`` absorbs the rest); each group is :func:`sinusoid` of its own integer coordinate,
-    broadcast over the other two axes.
+    The layout of the ``positional_encodings`` package's ``PositionalEncoding3D``, which the
+    released STFF-Net adds to its token grid: with ``c = 2 * ceil(dim / 6)``, channels
+    ``[0, c)`` encode t, ``[c, 2c)`` encode h and ``[2c, 3c)`` encode w, each as
+    :func:`sinusoid` of the integer coordinate at width ``c``; the ``3c`` channels are cut to
+    ``dim`` (so for ``dim`` not a multiple of 6 the w group is shortened).
     """
     t, h, w = grid
-    d_hw = 2 * (dim // 6)
-    d_t = dim - 2 * d_hw
+    c = 2 * math.ceil(dim / 6)
     parts = []
-    for n, d, shape in ((t, d_t, (t, 1, 1)), (h, d_hw, (1, h, 1)), (w, d_hw, (1, 1, w))):
-        enc = sinusoid(torch.arange(n, device=device), d).T  # (d, n)
-        parts.append(enc.reshape(d, *shape).expand(d, t, h, w))
-    return torch.cat(parts, dim=0)
+    for n, shape in ((t, (t, 1, 1)), (h, (1, h, 1)), (w, (1, 1, w))):
+        enc = sinusoid(torch.arange(n, device=device), c).T  # (c, n)
+        parts.append(enc.reshape(c, *shape).expand(c, t, h, w))
+    return torch.cat(parts, dim=0)[:dim]
 
 
-def step_mean_frame_index(frame_indices: torch.Tensor, t: int) -> torch.Tensor:
-    """Mean source-frame index of every token time step: ``(B, T) -> (B, t)`` float64.
+def step_frame_encoding(frame_indices: torch.Tensor, t: int, dim: int) -> torch.Tensor:
+    """Frame-time encoding of every token time step: ``(B, T) -> (B, t, dim)`` float64.
 
-    Token step ``i`` covers input frames ``[floor(i*T/t), floor((i+1)*T/t))`` (the tubelet of a
-    ViT with temporal patch ``T/t``, or a CNN's temporal stride); when ``T < t`` a step takes at
-    least the one frame at its start.
+    The mean, over the source frames a step covers, of :func:`sinusoid` of their real frame
+    indices (the released code averages the encodings of each tubelet's 2 frames). Token step
+    ``i`` covers input frames ``[floor(i*T/t), floor((i+1)*T/t))`` (a ViT's temporal patch or a
+    CNN's temporal stride); when ``T < t`` a step takes at least the one frame at its start.
     """
     n = frame_indices.shape[1]
     weights = torch.zeros(t, n, dtype=torch.float64, device=frame_indices.device)
@@ -94,11 +100,11 @@ def step_mean_frame_index(frame_indices: torch.Tensor, t: int) -> torch.Tensor:
         start = min(i * n // t, n - 1)
         end = max(start + 1, (i + 1) * n // t)
         weights[i, start:end] = 1.0 / (end - start)
-    return frame_indices.to(torch.float64) @ weights.T
+    return weights @ sinusoid(frame_indices, dim)
 
 
 class GatedAttentionPool(nn.Module):
-    """Gated attention pooling (Ilse, Tomczak & Welling, ICML 2018, eq. 9).
+    """Gated attention pooling (Ilse, Tomczak & Welling, ICML 2018, eq. 9), bias-free as released.
 
     ``a = softmax_N(w · (tanh(V x) ⊙ sigmoid(U x)))``, output ``Σ_n a_n x_n``:
     ``(B, N, D) -> (B, D)``; V, U: D -> A, w: A -> 1.
@@ -106,9 +112,9 @@ class GatedAttentionPool(nn.Module):
 
     def __init__(self, dim: int, attn_dim: int) -> None:
         super().__init__()
-        self.V = nn.Linear(dim, attn_dim)
-        self.U = nn.Linear(dim, attn_dim)
-        self.w = nn.Linear(attn_dim, 1)
+        self.V = nn.Linear(dim, attn_dim, bias=False)
+        self.U = nn.Linear(dim, attn_dim, bias=False)
+        self.w = nn.Linear(attn_dim, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scores = self.w(torch.tanh(self.V(x)) * torch.sigmoid(self.U(x)))  # (B, N, 1)
@@ -119,7 +125,7 @@ class ResidualBottleneck(nn.Module):
     """ResNet bottleneck block without stride: ``relu(x + BN(conv1(relu(BN(conv3(relu(BN(conv1(x)))))))))``.
 
     ``ndim`` 3: ``(N, D, t, h, w)``; ``ndim`` 2: ``(N, D, h, w)``. Convs 1-3-1 (padding 1), bias-free,
-    inner width ``width``; shape preserved.
+    inner width ``width``; shape preserved (released ``ResidualLayer2D/3D``).
     """
 
     def __init__(self, dim: int, width: int, *, ndim: int) -> None:
@@ -182,11 +188,11 @@ class STFFHead(nn.Module):
 
     Args:
         dim: feature dim ``D`` of the backbone's tokens.
-        attn_dim: hidden size ``A`` of both gated-attention pools (default ``D // 2``).
-        released_reshape: reproduce the released code's un-permuted reshape (scrambles positions;
-            see the module docstring). Default: the correct t-major -> grid reshape.
+        attn_dim: hidden size of both gated attentions (released: 1024).
+        released_reshape: reproduce the released code's un-permuted views (scrambles positions;
+            see the module docstring). Default: the correct t-major <-> grid reshapes.
         bottleneck_ratio: inner width of the 3D and 2D residual blocks is ``D // bottleneck_ratio``
-            (default 4, the ResNet bottleneck).
+            (released: 2).
         grid: the token grid ``(t, h, w)``, to build the spatial-collapse conv eagerly; ``None``
             builds it on the first forward (run one forward before creating the optimizer).
 
@@ -194,53 +200,47 @@ class STFFHead(nn.Module):
         ValueError: a later forward's ``(h, w)`` differs from the spatial conv's kernel.
     """
 
-    def __init__(self, *, dim: int, attn_dim: int | None = None, released_reshape: bool = False,
-                 bottleneck_ratio: int = 4, grid: tuple[int, int, int] | None = None) -> None:
+    def __init__(self, *, dim: int, attn_dim: int = RELEASED_ATTN_DIM, released_reshape: bool = False,
+                 bottleneck_ratio: int = 2, grid: tuple[int, int, int] | None = None) -> None:
         super().__init__()
-        attn = attn_dim or max(1, dim // 2)
         width = max(1, dim // bottleneck_ratio)
         self.dim = dim
         self.out_dim = 2 * dim
         self.released_reshape = released_reshape
         self.block3d = ResidualBottleneck(dim, width, ndim=3)
-        self.joint_pool = GatedAttentionPool(dim, attn)
+        self.joint_pool = GatedAttentionPool(dim, attn_dim)
         self.block2d = ResidualBottleneck(dim, width, ndim=2)
         self.spatial = SpatialCollapse(dim, None if grid is None else tuple(grid[1:]))
-        self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.disjoint_pool = GatedAttentionPool(dim, attn)
-
-    def _grid(self, features: Features) -> torch.Tensor:
-        """Tokens as the ``(B, D, t, h, w)`` grid (without positional encoding)."""
-        tokens = features.tokens
-        b, _, d = tokens.shape
-        if self.released_reshape:
-            return tokens.reshape(b, d, *features.grid)
-        return tokens.transpose(1, 2).reshape(b, d, *features.grid)
-
-    def _tokens(self, grid: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`_grid`: ``(B, D, t, h, w) -> (B, L, D)``."""
-        b, d = grid.shape[:2]
-        if self.released_reshape:
-            return grid.reshape(b, -1, d)
-        return grid.flatten(2).transpose(1, 2)
+        self.time_mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+        self.disjoint_pool = GatedAttentionPool(dim, attn_dim)
 
     def joint_grid(self, features: Features) -> torch.Tensor:
         """The ``(B, D, t, h, w)`` tensor fed to the 3D block: the token grid + 3D sin-cos PE."""
-        grid = self._grid(features)
+        tokens = features.tokens
+        grid = tokens.transpose(1, 2).reshape(tokens.shape[0], self.dim, *features.grid)
         pe = position_encoding_3d(self.dim, features.grid, device=grid.device).to(grid.dtype)
         return grid + pe
 
-    def forward(self, features: Features) -> torch.Tensor:
+    def joint_tokens(self, grid: torch.Tensor) -> torch.Tensor:
+        """The 3D block's output ``(B, D, t, h, w)`` as the ``(B, L, D)`` sequence the attention pools."""
+        if self.released_reshape:
+            return grid.reshape(grid.shape[0], -1, self.dim)
+        return grid.flatten(2).transpose(1, 2)
+
+    def frame_grids(self, features: Features) -> torch.Tensor:
+        """Each time step's tokens as a ``(B*t, D, h, w)`` image for the 2D block (no PE)."""
         t, h, w = features.grid
+        tokens = features.tokens
+        b = tokens.shape[0]
+        if self.released_reshape:
+            return tokens.reshape(b * t, self.dim, h, w)
+        return tokens.reshape(b * t, h * w, self.dim).transpose(1, 2).reshape(b * t, self.dim, h, w)
+
+    def forward(self, features: Features) -> torch.Tensor:
+        t = features.grid[0]
         b = features.tokens.shape[0]
-        # Joint spatio-temporal path.
-        joint = self._tokens(self.block3d(self.joint_grid(features)))  # (B, L, D)
-        joint = self.joint_pool(joint)  # (B, D)
-        # Disjoint path: per time step spatial block, collapse (h, w), add real-time encoding.
-        grid = self._grid(features)  # (B, D, t, h, w)
-        frames = grid.transpose(1, 2).reshape(b * t, self.dim, h, w)
-        steps = self.spatial(self.block2d(frames)).reshape(b, t, self.dim)  # (B, t, D)
-        when = step_mean_frame_index(features.frame_indices, t)  # (B, t)
-        steps = steps + self.time_mlp(sinusoid(when, self.dim).to(steps.dtype))
-        disjoint = self.disjoint_pool(steps)  # (B, D)
+        joint = self.joint_pool(self.joint_tokens(self.block3d(self.joint_grid(features))))  # (B, D)
+        steps = self.spatial(self.block2d(self.frame_grids(features))).reshape(b, t, self.dim)  # (B, t, D)
+        when = step_frame_encoding(features.frame_indices, t, self.dim).to(steps.dtype)  # (B, t, D)
+        disjoint = self.disjoint_pool(steps + self.time_mlp(when))  # (B, D)
         return torch.cat([joint, disjoint], dim=1)

@@ -3,6 +3,7 @@ plugin's own registrations, STFF-Net grid correctness, and the base-size paramet
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import torch
 from echobench.models.features import Features
 from echobench.specs import HeadSpec
 from echobench_heads import register_heads
-from echobench_heads.stff import STFFHead, position_encoding_3d, step_mean_frame_index
+from echobench_heads.stff import STFFHead, position_encoding_3d, sinusoid, step_frame_encoding
 
 D = 32
 GRIDS = [(2, 7, 7), (8, 2, 2)]
@@ -73,26 +74,63 @@ def test_stff_joint_path_sees_true_positions() -> None:
     assert torch.equal(tokens[:, (1 * h + 2) * w + 3], g[:, :, 1, 2, 3])
     feats = Features(tokens=tokens, grid=(t, h, w), frame_indices=torch.arange(16).repeat(2, 1))
     pe = position_encoding_3d(D, (t, h, w)).to(g.dtype)
-    assert torch.equal(_build("stff").joint_grid(feats), g + pe)
-    assert not torch.allclose(_build("stff-released").joint_grid(feats), g + pe)
+    head = _build("stff")
+    assert torch.equal(head.joint_grid(feats), g + pe)
+    out = torch.randn_like(g)  # stands for the 3D block's output
+    assert torch.equal(head.joint_tokens(out)[:, (1 * h + 2) * w + 3], out[:, :, 1, 2, 3])
+    frames = head.frame_grids(feats)  # (B*t, D, h, w): step 1 of clip 0 is g[0, :, 1]
+    assert torch.equal(frames[1], g[0, :, 1])
 
 
-def test_position_encoding_3d_groups() -> None:
-    pe = position_encoding_3d(D, (2, 3, 4))
-    assert pe.shape == (D, 2, 3, 4)
-    d_hw = 2 * (D // 6)
-    d_t = D - 2 * d_hw
+def _released_forward(head: STFFHead, x: torch.Tensor, frame_indices: torch.Tensor,
+                      size: tuple[int, int, int]) -> torch.Tensor:
+    """The released STFF-Net forward (EchoVisionFM stff_net.py), step by step, on ``head``'s layers."""
+    bs, (T, H, W), d = x.shape[0], size, head.dim
+    x = x.view(-1, T, H, W, d)
+    x_3dpe = (position_encoding_3d(d, size).permute(1, 2, 3, 0).float() + x).permute(0, 4, 1, 2, 3).contiguous()
+    global_embedding = head.joint_pool(head.block3d(x_3dpe).view(-1, T * H * W, d))
+    x_temporal = head.spatial(head.block2d(x.view(bs * T, d, H, W))).view(bs, T, d)
+    pe = sinusoid(frame_indices, d).float().view(-1, frame_indices.shape[1] // 2, 2, d).mean(dim=2)
+    x_temporal = x_temporal + head.time_mlp(pe.view(-1, d)).view(-1, frame_indices.shape[1] // 2, d)
+    return torch.cat([global_embedding, head.disjoint_pool(x_temporal)], dim=1)
+
+
+def test_stff_released_matches_released_forward_and_default_differs() -> None:
+    feats = _features((8, 2, 2))
+    released = _build("stff-released").eval()
+    with torch.no_grad():
+        ours = released(feats)
+        torch.testing.assert_close(ours, _released_forward(released, feats.tokens, feats.frame_indices, (8, 2, 2)))
+        correct = _build("stff").eval()
+        correct.load_state_dict(released.state_dict())
+        assert not torch.allclose(correct(feats), ours)
+
+
+def test_position_encoding_3d_layout() -> None:
+    """Hand values of the positional_encodings PositionalEncoding3D layout the released code adds."""
+    pe = position_encoding_3d(768, (2, 3, 4))
+    assert pe.shape == (768, 2, 3, 4)  # c = 256 channels per axis
+    f = 10000 ** (-2 / 256)
+    assert pe[0, 1, 0, 0] == pytest.approx(math.sin(1)) and pe[1, 1, 2, 3] == pytest.approx(math.cos(1))
+    assert pe[2, 1, 0, 0] == pytest.approx(math.sin(f))
+    assert pe[256, 0, 2, 1] == pytest.approx(math.sin(2)) and pe[257, 1, 2, 0] == pytest.approx(math.cos(2))
+    assert pe[512 + 3, 0, 0, 3] == pytest.approx(math.cos(3 * f))
+    small = position_encoding_3d(64, (2, 3, 4))  # c = 22; the w group is cut to 20 channels
+    assert small.shape == (64, 2, 3, 4)
+    assert small[44 + 2, 1, 1, 1] == pytest.approx(math.sin(10000 ** (-2 / 22)))
     # each group depends only on its own coordinate
-    assert torch.equal(pe[:d_t, :, 0, 0, None, None].expand(d_t, 2, 3, 4), pe[:d_t])
-    assert torch.equal(pe[d_t:d_t + d_hw, 0, :, 0, None].unsqueeze(1).expand(d_hw, 2, 3, 4), pe[d_t:d_t + d_hw])
-    assert torch.equal(pe[d_t + d_hw:, 0, 0, :].reshape(d_hw, 1, 1, 4).expand(d_hw, 2, 3, 4), pe[d_t + d_hw:])
+    assert torch.equal(small[:22, :, :1, :1].expand(22, 2, 3, 4), small[:22])
+    assert torch.equal(small[22:44, :1, :, :1].expand(22, 2, 3, 4), small[22:44])
+    assert torch.equal(small[44:, :1, :1, :].expand(20, 2, 3, 4), small[44:])
 
 
-def test_step_mean_frame_index() -> None:
+def test_step_frame_encoding() -> None:
     fi = torch.tensor([[0, 4, 8, 12, 16, 20, 24, 28]])
-    assert step_mean_frame_index(fi, 4).tolist() == [[2.0, 10.0, 18.0, 26.0]]
-    assert step_mean_frame_index(fi, 8).tolist() == [[float(x) for x in fi[0]]]
-    assert step_mean_frame_index(fi[:, :2], 4).tolist() == [[0.0, 0.0, 4.0, 4.0]]  # T < t
+    enc = sinusoid(fi, 6)  # (1, 8, 6)
+    torch.testing.assert_close(step_frame_encoding(fi, 4, 6), enc.view(1, 4, 2, 6).mean(dim=2))
+    torch.testing.assert_close(step_frame_encoding(fi, 8, 6), enc)
+    short = step_frame_encoding(fi[:, :2], 4, 6)  # T < t: steps take the frame at their start
+    torch.testing.assert_close(short, enc[:, [0, 0, 1, 1]])
 
 
 def test_stff_lazy_and_eager_agree_and_grid_mismatch_raises() -> None:
@@ -108,13 +146,12 @@ def test_stff_lazy_and_eager_agree_and_grid_mismatch_raises() -> None:
 
 
 def test_base_parameter_count() -> None:
-    """D=768, grid 8x14x14. Neither bottleneck width gives the ~126.4 M released total (see stff.py)."""
+    """D=768, grid 8x14x14: the released model's ≈ 126.4 M (itemised in stff.py)."""
     from echobench_videomae.encoder import build_echo_videomae
 
     def count(m: torch.nn.Module) -> int:
         return sum(p.numel() for p in m.parameters())
 
-    assert count(STFFHead(dim=768, grid=(8, 14, 14))) == 119_890_946
-    assert count(STFFHead(dim=768, grid=(8, 14, 14), bottleneck_ratio=1)) == 141_571_586
-    assert count(STFFHead(dim=768, grid=(8, 14, 14), released_reshape=True)) == 119_890_946
+    assert count(STFFHead(dim=768, grid=(8, 14, 14), released_reshape=True)) == 126_429_440
+    assert count(STFFHead(dim=768, grid=(8, 14, 14))) == 126_429_440
     assert count(build_echo_videomae(preset="base")) == 86_225_664
