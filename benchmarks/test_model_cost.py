@@ -3,8 +3,9 @@
 
 Not part of the test run. Run:  python -m pytest benchmarks/test_model_cost.py --benchmark-only -s
 The FLOP count runs on the ``meta`` device (no compute, no memory), so even the base presets are
-counted on a laptop; the timed part is the count itself. ``ECHOBENCH_BENCH_PRESET`` picks the preset
-(default ``base``; ``tiny`` for a quick look). FLOPs: multiply-adds count as 2.
+counted on a laptop; the timed part is the count itself (:func:`echobench.bench.flops.model_cost`, shared
+with ``echobench bench``). ``ECHOBENCH_BENCH_PRESET`` picks the preset (default ``base``; ``tiny`` for a
+quick look). FLOPs: multiply-adds count as 2.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from echobench.engine.model import build_model
+from echobench.bench.flops import model_cost
 from echobench.registry import build_registry
 
 REGISTRY = build_registry()
@@ -31,17 +30,10 @@ def _preset(backbone: str) -> str | None:
 
 
 def _count(backbone: str, head: str) -> dict[str, float]:
-    with torch.device("meta"):
-        model = build_model(REGISTRY, backbone=backbone, head=head, preset=_preset(backbone),
-                            clip_shape=CLIP[2:]).eval()
-        clip = torch.empty(CLIP)
-        frames = torch.arange(16).expand(1, -1)
-    counter = FlopCounterMode(display=False)
-    with counter:  # grad mode on: nn.MultiheadAttention's inference fast path has no meta kernel
-        model(clip, frames)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return {"backbone_params_M": count(model.backbone) / 1e6, "head_params_M": count(model.head) / 1e6,
-            "total_params_M": count(model) / 1e6, "GFLOPs_per_clip": counter.get_total_flops() / 1e9}
+    cost = model_cost(REGISTRY, backbone=backbone, head=head, preset=_preset(backbone), clip_shape=CLIP[2:])
+    return {"backbone_params_M": cost.backbone_params / 1e6, "head_params_M": cost.head_params / 1e6,
+            "total_params_M": cost.total_params / 1e6, "GFLOPs_per_clip": cost.forward_flops / 1e9,
+            "train_GFLOPs_per_clip": cost.train_flops / 1e9}
 
 
 @pytest.mark.parametrize("backbone", REGISTRY.names("backbone"))

@@ -8,7 +8,9 @@ name and version were produced the same way. Bump ``version`` for any change tha
 - ``echonet`` (EchoNet-Dynamic, ``echonet/datasets/echo.py``): 32 frames at period 2 from a random
   start in training (fixed start 0 at test), 112x112, per-channel mean/std from the training split,
   no flips; targets in natural units. A video shorter than ``32*2`` frames is padded at its end with
-  zero frames, as the reference does.
+  zero frames, as the reference does. At test, one clip (start 0) and the average over all clip
+  starts are both reported. Version 2: the 128 TRAIN videos for mean/std are drawn with a fixed
+  seed (0), not the run's seed, so every seed and model sees the same normalisation.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(name="echovisionfm", version="1", frames=16, period=None, size=224,
                  normalization="unit", train_flips=True, scaled_targets=True,
                  summary="EchoVisionFM release: 16 frames linspace over the video, 224 px, [0,1], flips"),
-        Protocol(name="echonet", version="1", frames=32, period=2, size=112,
+        Protocol(name="echonet", version="2", frames=32, period=2, size=112,
                  normalization="train-mean-std", train_flips=False, scaled_targets=False,
                  summary="EchoNet-Dynamic: 32 frames at period 2, 112 px, TRAIN mean/std"),
     )

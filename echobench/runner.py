@@ -1,9 +1,15 @@
 """``echobench run`` as a library call: fine-tune on TRAIN, select on VAL, evaluate on TEST.
 
-:func:`run_experiment` reads an EchoNet-format directory, decodes the clips the protocol needs,
-builds backbone + head from the registry, trains under the single core loop, scores TEST (and VAL)
-in natural units next to the constant predictor (TRAIN mean), and writes a run directory plus an
-append-only run record. Every skipped video is counted with its reason in the record.
+:func:`prepare_data` reads an EchoNet-format directory once and decodes the clips a protocol needs
+(a sweep reuses it for every model and seed); :func:`run_experiment` builds backbone + head from
+the registry, trains under the single core loop (:mod:`echobench.engine.loop`), scores TEST and VAL
+in natural units with bootstrap intervals next to the constant predictor
+(:mod:`echobench.evaluation`), and writes a run directory plus an append-only run record. Every
+skipped video is counted with its reason in the record.
+
+Interruption: the run directory and a checkpoint (:mod:`echobench.engine.run_state`) are written
+from the first epoch on; ``RunConfig(resume=True)`` continues the newest unfinished run with the
+same configuration hash and ends with the same numbers as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -20,12 +26,14 @@ from typing import Any, Callable
 import numpy as np
 
 from echobench import __version__
-from echobench.errors import ConfigError, DataError
 from echobench.atomic import atomic_write_text
 from echobench.data.echonet import SPLITS
-from echobench.protocols import get_protocol
+from echobench.errors import ConfigError, DataError
+from echobench.protocols import Protocol, get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
+EVAL_SPLITS = ("VAL", "TEST")
+STATS_VIDEOS = 128  # TRAIN videos sampled for mean/std (EchoNet-Dynamic get_mean_and_std, samples=128)
 
 
 @dataclass(frozen=True)
@@ -45,16 +53,23 @@ class RunConfig:
     batch_size: int = 8
     lr: float = 3e-4
     weight_decay: float = 0.05
+    n_boot: int = 1000
     gpus: int | None = None
     precision: str | None = None
     num_workers: int = 0
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
+    resume: bool = False
+
+    def hashed(self) -> dict[str, Any]:
+        """The fields that define the numbers (not where files go or how fast they are made)."""
+        skip = {"data", "results", "runs", "num_workers", "resume"}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
 @dataclass
 class RunResult:
-    """Metrics (natural units) per split for the model and the constant predictor, and where things went."""
+    """Scores (natural units) per split for the model and the constant predictor, and where things went."""
 
     run_id: str
     model: str  # "backbone+head"
@@ -63,70 +78,58 @@ class RunResult:
     protocol_tag: str
     task_tag: str
     units: str
-    metrics: dict[str, dict[str, float]]  # split -> metric -> value
+    kind: str  # "regression" or "binary"
+    metrics: dict[str, dict[str, float]]  # split -> metric -> value (one clip, the task's own metrics)
     constant: dict[str, dict[str, float]]
     n: dict[str, int]
     best_epoch: int
+    all_clips: dict[str, dict[str, float]] = field(default_factory=dict)  # echonet protocol only
     skipped: dict[str, int] = field(default_factory=dict)
+    resumed: bool = False
 
 
-def _labels(records, label: str) -> np.ndarray:
-    return np.array([getattr(r, label.lower()) for r in records], dtype=np.float64)
+@dataclass
+class PreparedData:
+    """One dataset read and decoded for one (task label, protocol): reusable across models and seeds."""
+
+    root: Path
+    records: dict[str, list]  # split -> VideoRecord list
+    clips: dict[str, list | None]
+    frame_indices: dict[str, list | None]
+    labels: dict[str, np.ndarray]  # natural units of the task label
+    ef: dict[str, np.ndarray]
+    stats: tuple[list[float], list[float]] | None
+    skipped: Counter
+    notes: Counter
+    dataset_hash: str
+    synthetic: bool
 
 
-def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
-                   log: Callable[[str], None] | None = None, registry=None) -> RunResult:
-    """Run one (backbone, head, task, protocol, seed) experiment end to end.
+def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
+                 log: Callable[[str], None] | None = None) -> PreparedData:
+    """Read ``root``, drop (and count) videos without a usable label, decode the protocol's clips.
 
     Raises:
-        UnknownNameError: unknown backbone/head/task/protocol/preset.
-        DataError: the data directory cannot be used, or a split has no usable videos.
-        ConfigError: device request that the machine cannot satisfy.
-        WeightsError: a weights file is missing or does not match.
+        DataError: the directory cannot be used, or a split has no usable videos.
     """
-    import torch
-    from lightning.fabric.utilities.seed import seed_everything
-    from safetensors.torch import save_file
-    from torch.utils.data import DataLoader
-
-    from echobench.data.clips import ClipDataset, decode_clips
+    from echobench.data.clips import decode_clips
     from echobench.data.echonet import read_echonet
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
-    from echobench.engine.devices import make_fabric
-    from echobench.engine.loop import TrainSettings, fit, init_output, predict
-    from echobench.engine.model import build_model, resolve_specs
-    from echobench.metrics import regression_metrics
-    from echobench.provenance import dataset_hash, device_name, environment, git_sha, stable_hash
-    from echobench.registry import get_registry
-    from echobench.results.records import write_record
+    from echobench.provenance import dataset_hash
 
     log = log or (lambda _msg: None)
-    registry = registry or get_registry()
-    task = registry.get("task", cfg.task)
-    resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
-    protocol = get_protocol(cfg.protocol)
-    if task.kind != "regression":
-        raise DataError(f"task {task.name!r} is {task.kind}; this version of `run` trains regression tasks")
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
-    for folder in (Path(cfg.results), Path(cfg.runs)):  # fail now, not after training
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise ConfigError(f"{folder}: output folder is not writable")
-
-    # --- data -----------------------------------------------------------------------------------
-    data = read_echonet(cfg.data, probe=True,
-                        progress=progress("probe videos", None) if progress else None)
+    data = read_echonet(root, probe=True, progress=progress("probe videos", None) if progress else None)
     skipped: Counter = Counter(data.report.skipped)
-    records = []
+    kept = []
     for r in data.records:
         value = getattr(r, task.label.lower())
         if value is None or not np.isfinite(value) or (task.units == "mL" and value <= 0):
             skipped[f"{task.label} missing or not positive for task {task.name}"] += 1
             log(f"{r.path}: {task.label} missing; skipped for task {task.name}")
             continue
-        records.append(r)
-    decoded = decode_clips(records, protocol, progress=progress("decode videos", len(records)) if progress else None)
+        kept.append(r)
+    decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
         log(message)
@@ -135,122 +138,210 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         by_split[r.split].append(i)
     for split in SPLITS:
         if not by_split[split]:
-            raise DataError(f"{cfg.data}: no usable {split} videos for task {task.name} "
+            raise DataError(f"{root}: no usable {split} videos for task {task.name} "
                             f"(skipped: {dict(skipped) or 'none'})")
-
-    def subset(split: str):
-        idx = by_split[split]
-        recs = [decoded.records[i] for i in idx]
-        clips = [decoded.clips[i] for i in idx] if decoded.clips is not None else None
-        inds = [decoded.frame_indices[i] for i in idx] if decoded.frame_indices is not None else None
-        return recs, clips, inds
-
-    seed_everything(cfg.seed, verbose=False)
-    true = {s: _labels(subset(s)[0], task.label) for s in SPLITS}
+    records = {s: [decoded.records[i] for i in by_split[s]] for s in SPLITS}
+    cached = decoded.clips is not None
     stats = None
     if protocol.normalization == "train-mean-std":
-        train_recs = subset("TRAIN")[0]
-        sample = np.random.default_rng(cfg.seed).permutation(len(train_recs))[:128]
-        stats = channel_stats([read_video(train_recs[i].path) for i in sample])
+        train = records["TRAIN"]
+        sample = np.random.default_rng(0).permutation(len(train))[:STATS_VIDEOS]
+        stats = channel_stats([read_video(train[i].path) for i in sorted(sample)])
+    return PreparedData(
+        root=Path(root), records=records,
+        clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
+        frame_indices={s: [decoded.frame_indices[i] for i in by_split[s]] if cached else None for s in SPLITS},
+        labels={s: np.array([getattr(r, task.label.lower()) for r in records[s]], dtype=np.float64) for s in SPLITS},
+        ef={s: np.array([r.ef for r in records[s]], dtype=np.float64) for s in SPLITS},
+        stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
+        dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records]),
+        synthetic=(Path(root) / "SYNTHETIC.json").is_file(),
+    )
 
-    datasets = {}
-    for split in SPLITS:
-        recs, clips, inds = subset(split)
-        datasets[split] = ClipDataset(recs, protocol.encode_target(true[split], task.units), protocol,
-                                      train=split == "TRAIN", clips=clips, frame_indices=inds, seed=cfg.seed)
-    loader_gen = torch.Generator().manual_seed(cfg.seed)
-    loaders = {
-        split: DataLoader(datasets[split], batch_size=cfg.batch_size, shuffle=split == "TRAIN",
-                          num_workers=cfg.num_workers, generator=loader_gen if split == "TRAIN" else None,
-                          drop_last=False)
-        for split in SPLITS
-    }
-    loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS))))
+
+def _check_outputs(cfg: RunConfig) -> None:
+    for folder in (Path(cfg.results), Path(cfg.runs)):  # fail now, not after training
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{folder}: cannot create output folder ({exc.strerror or exc})") from None
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConfigError(f"{folder}: output folder is not writable")
+
+
+def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
+                   log: Callable[[str], None] | None = None, registry=None,
+                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult:
+    """Run one (backbone, head, task, protocol, seed) experiment end to end.
+
+    Args:
+        prepared: data from :func:`prepare_data` for this task label and protocol (read if None).
+        stop: polled after every training step; when true the run saves its state and raises
+            :class:`~echobench.engine.loop.Interrupted` (continue with ``resume=True``).
+
+    Raises:
+        UnknownNameError: unknown backbone/head/task/protocol/preset.
+        DataError: the data directory cannot be used, or a split has no usable videos.
+        ConfigError: device request that the machine cannot satisfy; unwritable output folders.
+        WeightsError: a weights file is missing or does not match.
+        Interrupted: ``stop()`` turned true during training.
+    """
+    import torch
+    from lightning.fabric.utilities.seed import seed_everything
+    from safetensors.torch import save_file
+    from torch.utils.data import DataLoader
+
+    from echobench.data.clips import ClipDataset
+    from echobench.data.video import read_video
+    from echobench.engine import run_state
+    from echobench.engine.devices import make_fabric
+    from echobench.engine.loop import EpochSampler, TrainSettings, fit, init_output, predict, predict_all_clips
+    from echobench.engine.model import build_model, resolve_specs
+    from echobench.engine.objective import Objective
+    from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
+    from echobench.provenance import device_name, environment, git_sha, stable_hash
+    from echobench.registry import get_registry
+    from echobench.results.records import write_record
+
+    log = log or (lambda _msg: None)
+    registry = registry or get_registry()
+    task = registry.get("task", cfg.task)
+    resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
+    protocol = get_protocol(cfg.protocol)
+    objective = Objective(task, protocol)
+    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
+    _check_outputs(cfg)
+    config_hash = stable_hash(cfg.hashed())
+
+    # --- run directory (new, or the unfinished one being resumed) -------------------------------
+    resume_dir = run_state.find_unfinished(Path(cfg.runs), config_hash) if cfg.resume else None
+    if cfg.resume and resume_dir is None:
+        log(f"--resume: no unfinished run with this configuration under {cfg.runs}; starting a new run")
+    if resume_dir is not None:
+        run_dir, run_id = resume_dir, resume_dir.name
+        log(f"resuming {run_dir}")
+    else:
+        created = datetime.now(timezone.utc)
+        run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+        run_dir = Path(cfg.runs) / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
+    config = {**cfg.hashed(), "data": str(cfg.data), "precision": precision, "config_hash": config_hash,
+              "protocol_version": protocol.version, "task_version": task.version}
+    if resume_dir is None:
+        atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+
+    # --- data -----------------------------------------------------------------------------------
+    data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    seed_everything(cfg.seed, verbose=False)
+    datasets = {split: ClipDataset(data.records[split], objective.targets(data.labels[split]), protocol,
+                                   train=split == "TRAIN", clips=data.clips[split],
+                                   frame_indices=data.frame_indices[split], seed=cfg.seed)
+                for split in SPLITS}
+    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed)
+    loaders = {split: DataLoader(datasets[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                 sampler=sampler if split == "TRAIN" else None, shuffle=False, drop_last=False)
+               for split in SPLITS}
+    loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
+                                                        use_distributed_sampler=False)))
 
     # --- model ----------------------------------------------------------------------------------
     with fabric.init_module():
         model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights,
-                            clip_shape=(protocol.frames, protocol.size, protocol.size))
-    train_target = protocol.encode_target(true["TRAIN"], task.units)
-    init_output(model, float(train_target.mean()))
+                            clip_shape=(protocol.frames, protocol.size, protocol.size),
+                            unit_input=protocol.normalization == "unit")
+    init_output(model, objective.initial_output(data.labels["TRAIN"]))
     if cfg.freeze_backbone:
         model.freeze_backbone()
+    state = None
+    if resume_dir is not None:
+        state = run_state.load(run_dir, model)
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
     fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
-                 val_true=true["VAL"], units=task.units, stats=stats, progress=progress)
+                 objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
+                 state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
 
     # --- evaluation -----------------------------------------------------------------------------
-    metrics: dict[str, dict[str, float]] = {}
-    constant: dict[str, dict[str, float]] = {}
-    predictions: dict[str, np.ndarray] = {}
-    train_mean = float(true["TRAIN"].mean())
-    for split in ("VAL", "TEST"):
+    outputs: dict[tuple[str, str], np.ndarray] = {}  # (split, clips) -> outputs
+    for split in EVAL_SPLITS:
         advance = progress(f"evaluate {split}", len(datasets[split])) if progress else None
-        pred = protocol.decode_target(predict(fabric, model, loaders[split], protocol, stats=stats,
-                                              advance=advance), task.units)
-        predictions[split] = pred
-        metrics[split] = regression_metrics(pred, true[split])
-        constant[split] = regression_metrics(np.full_like(true[split], train_mean), true[split])
+        outputs[split, "one"] = objective.outputs(predict(fabric, model, loaders[split], protocol,
+                                                          stats=data.stats, advance=advance))
+        if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
+            advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
+            videos = [lambda p=r.path: read_video(p) for r in data.records[split]]
+            outputs[split, "all"] = objective.outputs(predict_all_clips(
+                fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
+    model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
+    scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
+    for (split, clips), out in outputs.items():
+        const = constant_outputs(task, data.labels["TRAIN"], len(out))
+        for name, values in ((model_name, out), (CONSTANT, const)):
+            for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
+                scored.append((name, split, clips, s))
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
-    run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
-    model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
-    run_dir = Path(cfg.runs) / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
-    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
-    config["precision"] = precision
     sha = git_sha()
-    config_hash = stable_hash({k: v for k, v in config.items() if k not in ("data", "results", "runs", "num_workers")})
-    dhash = dataset_hash(cfg.data, [(r.file_name, r.num_frames) for r in decoded.records])
-    synthetic = (Path(cfg.data) / "SYNTHETIC.json").is_file()
     plugins = {}
     for kind, name in (("backbone", cfg.backbone), ("head", cfg.head), ("task", cfg.task)):
         e = registry.entry(kind, name)
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
-    env = environment()
     device = device_name(fabric.device)
     save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
     os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
-    atomic_write_text(run_dir / "config.json", json.dumps({**config, "config_hash": config_hash,
-                                                            "protocol_version": protocol.version,
-                                                            "task_version": task.version}, indent=2))
     atomic_write_text(run_dir / "environment.json", json.dumps(
-        {**env, "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": task.units, "protocol": protocol.tag, "model": metrics, "constant_train_mean": constant,
-         "train_mean": train_mean, "best_epoch": fitted.best_epoch, "val_mae_per_epoch": fitted.val_mae,
-         "train_loss_per_epoch": fitted.train_loss, "skipped": dict(skipped),
-         "notes": dict(data.report.notes + decoded.notes)}, indent=2))
+        {**environment(), "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
+
+    def table(name: str, clips: str) -> dict[str, dict[str, float]]:
+        return {split: {s.metric: s.estimate.value for m, sp, c, s in scored
+                        if m == name and sp == split and c == clips and s.task == task.name}
+                for split in EVAL_SPLITS}
+
+    metrics = table(model_name, "one")
+    constant = table(CONSTANT, "one")
+    all_clips = table(model_name, "all") if protocol.period is not None else {}
     import polars as pl
 
-    pred_rows = [{"FileName": r.file_name, "split": split, "prediction": float(p), "truth": float(t)}
-                 for split in ("VAL", "TEST")
-                 for r, p, t in zip(subset(split)[0], predictions[split], true[split])]
+    pred_rows = [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p),
+                  "truth": float(t), "EF": float(ef)}
+                 for (split, clips), out in outputs.items()
+                 for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
     pl.DataFrame(pred_rows).write_parquet(run_dir / ".predictions.tmp")
     os.replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
 
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": cfg.weights or "random init", "task": task.name, "task_version": task.version,
-        "protocol": protocol.name, "protocol_version": protocol.version, "units": task.units,
-        "dataset": Path(cfg.data).resolve().name, "dataset_hash": dhash, "synthetic": synthetic,
+        "weights": cfg.weights or "random init", "trained_on": task.name,
+        "protocol": protocol.name, "protocol_version": protocol.version,
+        "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "seed": cfg.seed, "config_hash": config_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
-        "precision": precision, "skipped": json.dumps(dict(skipped), sort_keys=True),
+        "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True), "source": "run",
+        "run_dir": str(run_dir.resolve()),
     }
     rows: list[dict[str, Any]] = []
-    for split in ("VAL", "TEST"):
-        for source, name, backbone, head in ((metrics, model_name, cfg.backbone, cfg.head),
-                                              (constant, "constant (TRAIN mean)", "-", "-")):
-            for metric, value in source[split].items():
-                rows.append({**common, "model": name, "backbone": backbone, "head": head,
-                             "split": split, "metric": metric, "value": value, "n": len(true[split])})
+    for name, split, clips, s in scored:
+        scored_task = task if s.task == task.name else registry.get("task", s.task)
+        rows.append({**common, "model": name, "backbone": "-" if name == CONSTANT else cfg.backbone,
+                     "head": "-" if name == CONSTANT else cfg.head, "task": s.task,
+                     "task_version": scored_task.version, "units": "" if scored_task.kind == "binary" else scored_task.units,
+                     "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
+                     "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
+    atomic_write_text(run_dir / "metrics.json", json.dumps(
+        {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+         "constant_train_mean": constant, "all_clips": all_clips,
+         "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "metric": s.metric,
+                     "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
+                    for m, sp, c, s in scored],
+         "best_epoch": fitted.best_epoch, "val_score_per_epoch": fitted.val_score,
+         "val_score": objective.val_score_name, "train_loss_per_epoch": fitted.train_loss,
+         "skipped": dict(data.skipped), "notes": dict(data.notes)}, indent=2, default=float))
     record = write_record(rows, cfg.results, run_id)
+    run_state.finish(run_dir)
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
-                     task_tag=f"{task.name}@{task.version}", units=task.units, metrics=metrics,
-                     constant=constant, n={s: len(true[s]) for s in SPLITS}, best_epoch=fitted.best_epoch,
-                     skipped=dict(skipped))
+                     task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind, metrics=metrics,
+                     constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
+                     best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None)

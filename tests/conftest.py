@@ -19,3 +19,13 @@ def synth_small(tmp_path_factory) -> Path:
     synthesize(root, videos=36, seed=0)
     return root
 
+
+
+@pytest.fixture(scope="session")
+def synth_tiny(tmp_path_factory) -> Path:
+    """12 synthetic videos (seed 3): TRAIN 8, VAL 2, TEST 2 — for sweeps of many runs."""
+    from echobench.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synth_tiny") / "data"
+    synthesize(root, videos=12, seed=3)
+    return root

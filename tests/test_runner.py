@@ -50,14 +50,22 @@ def test_run_record_has_provenance(one_run):
     assert records.schema == pl.Schema(RECORD_SCHEMA)
     assert set(records["split"]) == {"VAL", "TEST"}
     assert set(records["model"]) == {"echo-videomae+maxpool", "constant (TRAIN mean)"}
-    assert set(records["metric"]) == {"MAE", "RMSE", "R2"}
+    ef = records.filter(pl.col("task") == "ef")
+    assert set(ef["metric"]) == {"MAE", "RMSE", "R2", "r", "MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"}
+    ef50 = records.filter(pl.col("task") == "ef50")  # an EF model also yields the reduced-EF numbers
+    assert set(ef50["trained_on"]) == {"ef"} and set(ef50["units"]) == {""}
+    assert {"ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"} == set(ef50["metric"])
+    assert set(records["clips"]) == {"one"} and set(records["source"]) == {"run"}
+    finite = records.filter(pl.col("ci_low").is_not_nan() & pl.col("ci_high").is_not_nan())
+    assert finite.height > 0 and (finite["ci_low"] <= finite["value"] + 1e-12).all()
+    assert (finite["value"] <= finite["ci_high"] + 1e-12).all()
     row = records.row(0, named=True)
     for column in ("task_version", "protocol_version", "dataset_hash", "config_hash", "git_sha", "device",
                    "precision", "echobench_version", "plugin_versions"):
         assert row[column], column
     assert row["synthetic"] is True and row["protocol"] == "echovisionfm" and row["units"] == "%"
     const = records.filter((pl.col("model") == "constant (TRAIN mean)") & (pl.col("split") == "TEST")
-                           & (pl.col("metric") == "MAE"))["value"][0]
+                           & (pl.col("metric") == "MAE") & (pl.col("task") == "ef"))["value"][0]
     assert const == pytest.approx(result.constant["TEST"]["MAE"])
 
 
@@ -99,7 +107,7 @@ def test_run_on_missing_directory_is_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone", ["echo-videomae", "videomae", "video-resnet", "vivit"])
+@pytest.mark.parametrize("backbone", ["videomae", "vivit"])  # echo-videomae and video-resnet: tests/test_sweep.py
 @pytest.mark.parametrize("head", ["stff", "maxpool"])
 def test_every_paper_backbone_runs_with_stff_and_maxpool(backbone, head, synth_small, tmp_path):
     cfg = RunConfig(backbone=backbone, head=head, task="ef", data=synth_small, epochs=1, batch_size=4, gpus=0,

@@ -73,3 +73,30 @@ def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], N
     finally:
         if progress.live.is_started:
             progress.stop()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGINT/SIGTERM ask the running job to stop cleanly: yields ``stop() -> bool`` for the job to
+    poll (it saves its state, then stops). A second SIGINT interrupts at once, as usual."""
+    import signal
+
+    requested: list[int] = []
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        if requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        err.print("[yellow]stopping after the current step (state is saved; rerun with --resume)…[/]")
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in previous:
+            signal.signal(s, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

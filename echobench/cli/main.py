@@ -9,7 +9,8 @@ from __future__ import annotations
 import typer
 
 from echobench import __version__
-from echobench.cli import data, leaderboard, plugins, run
+from echobench.cli import bench
+from echobench.cli import data, leaderboard, plugins, prepare, pretrain, run, score
 
 app = typer.Typer(
     name="echobench",
@@ -20,9 +21,13 @@ app = typer.Typer(
 )
 app.command("list")(plugins.list_plugins)
 app.add_typer(data.app, name="data")
+app.add_typer(prepare.app, name="prepare")
 app.command("run")(run.run)
 app.command("demo")(run.demo)
 app.command("leaderboard")(leaderboard.leaderboard)
+app.command("bench")(bench.bench)
+app.command("pretrain")(pretrain.pretrain)
+app.command("score")(score.score)
 
 
 def _version(value: bool) -> None:

@@ -9,24 +9,31 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from echobench.cli.common import err, out, progress_factory, user_errors
+from echobench.cli.common import err, out, progress_factory, stop_on_signals, user_errors
+from echobench.errors import ConfigError
 
 
 def render_result(result) -> None:
     """Print the model next to the constant predictor, per split, naming protocol, task and units."""
     from echobench.results.leaderboard import units_label
 
-    u = units_label(result.units)
+    binary = result.kind == "binary"
+    u = "unit-free" if binary else units_label(result.units)
+    metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
-                  caption=f"checkpoint picked on VAL (epoch {result.best_epoch})", caption_justify="left")
-    for column in ("split", "model", "MAE", "RMSE", "R²", "n"):  # units are in the title
+                  caption=f"checkpoint picked on VAL (epoch {result.best_epoch}); one clip per video"
+                          + ("; reduced EF (EF < 50 %) positive" if binary else ""), caption_justify="left")
+    for column in ("split", "model", *("R²" if m == "R2" else m for m in metrics), "n"):  # units are in the title
         left = column in ("split", "model")
         width = max(len(result.model), len("constant (TRAIN mean)")) if column == "model" else None
         table.add_column(column, justify="left" if left else "right", min_width=width)
     for split in ("TEST", "VAL"):
-        for name, m in ((result.model, result.metrics[split]),
-                        ("constant (TRAIN mean)", result.constant[split])):
-            table.add_row(split, escape(name), f"{m['MAE']:.2f}", f"{m['RMSE']:.2f}", f"{m['R2']:.3f}", str(result.n[split]))
+        rows = [(result.model, result.metrics[split]), ("constant (TRAIN mean)", result.constant[split])]
+        if result.all_clips:
+            rows.insert(1, (result.model + " (all clips)", result.all_clips[split]))
+        for name, m in rows:
+            cells = [f"{m[k]:.3f}" if k in ("R2", "r") or binary else f"{m[k]:.2f}" for k in metrics]
+            table.add_row(split, escape(name), *cells, str(result.n[split]))
     out.print(table)
     if result.skipped:
         out.print("skipped videos: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
@@ -37,35 +44,116 @@ def _log(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _names(value: str, what: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise ConfigError(f"--{what}: give at least one name")
+    return list(dict.fromkeys(names))
+
+
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = [int(v) for v in _names(value, "seed")]
+    except ValueError:
+        raise ConfigError(f"--seed: expected comma-separated integers, got {value!r}") from None
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"--seed: seeds must be >= 0, got {value!r}")
+    return seeds
+
+
 @user_errors
 def run(
-    backbone: Annotated[str, typer.Option(help="Backbone name (see `echobench list`).")],
-    head: Annotated[str, typer.Option(help="Head name.")],
-    task: Annotated[str, typer.Option(help="Task name: ef, esv, edv.")] = "ef",
+    backbone: Annotated[str, typer.Option(help="Backbone name(s), comma-separated for a sweep (see `echobench list`).")],
+    head: Annotated[str, typer.Option(help="Head name(s), comma-separated.")],
+    task: Annotated[str, typer.Option(help="Task name(s): ef, esv, edv, ef50; comma-separated.")] = "ef",
     data: Annotated[Path, typer.Option(help="EchoNet-Dynamic-format directory.")] = Path("echobench-demo/data"),
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
-    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+    seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
+    n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for run records.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "
+                                         "completed ones in a sweep are not rerun.")] = False,
 ) -> None:
-    """Fine-tune on TRAIN, pick the checkpoint on VAL, evaluate on TEST; write a run record."""
-    from echobench.runner import RunConfig, run_experiment
+    """Fine-tune on TRAIN, pick the checkpoint on VAL, evaluate on TEST; write a run record.
 
-    cfg = RunConfig(backbone=backbone, head=head, task=task, data=data, protocol=protocol, preset=preset,
-                    weights=weights, freeze_backbone=freeze_backbone, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, gpus=gpus,
-                    precision=precision, num_workers=num_workers, results=results, runs=runs)
-    with progress_factory() as make:
-        result = run_experiment(cfg, progress=make, log=_log)
-    render_result(result)
+    Comma-separated backbones, heads, tasks and seeds run the whole grid (one record per run); a
+    run that fails is reported and the sweep goes on. Ctrl-C (or SIGTERM) stops after saving the
+    run's state; the same command with --resume continues it.
+    """
+    from echobench.engine.loop import Interrupted
+    from echobench.engine.model import resolve_specs
+    from echobench.errors import EchobenchError
+    from echobench.protocols import get_protocol
+    from echobench.registry import get_registry
+    from echobench.runner import RunConfig, prepare_data, run_experiment
+
+    registry = get_registry()
+    grid = [(b, h, t, s) for t in _names(task, "task") for b in _names(backbone, "backbone")
+            for h in _names(head, "head") for s in _seeds(seed)]
+    for b, h, t, _ in grid:  # every name is checked before anything runs
+        registry.get("task", t)
+        resolve_specs(registry, backbone=b, head=h, preset=preset)
+    get_protocol(protocol)
+    prepared: dict[str, object] = {}
+    failures: list[str] = []
+    with progress_factory() as make, stop_on_signals() as stop:
+        for i, (b, h, t, s) in enumerate(grid, start=1):
+            cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
+                            weights=weights, freeze_backbone=freeze_backbone, seed=s, epochs=epochs,
+                            batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
+                            num_workers=num_workers, results=results, runs=runs, resume=resume)
+            if resume and _completed(cfg):
+                err.print(f"[dim]{b}+{h} {t} seed {s}: already complete, not rerun[/]")
+                continue
+            if len(grid) > 1:
+                err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
+            task_spec = registry.get("task", t)
+            key = task_spec.label  # tasks with the same label share the decoded data
+            if key not in prepared:  # unusable data is fatal for the whole sweep
+                prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log)
+            try:
+                result = run_experiment(cfg, progress=make, log=_log, registry=registry,
+                                        prepared=prepared[key], stop=stop)
+            except Interrupted as exc:
+                err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
+                raise typer.Exit(130) from None
+            except EchobenchError as exc:
+                if len(grid) == 1:
+                    raise
+                failures.append(f"{b}+{h} {t} seed {s}: {exc}")
+                err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)
+                continue
+            render_result(result)
+    if failures:
+        err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
+        raise typer.Exit(1)
+
+
+def _completed(cfg) -> bool:
+    """True when ``cfg.runs`` holds a completed run with this configuration hash (for sweep --resume)."""
+    import json
+
+    from echobench.engine.run_state import STATUS
+    from echobench.provenance import stable_hash
+
+    config_hash = stable_hash(cfg.hashed())
+    for run_dir in Path(cfg.runs).glob("*/config.json") if Path(cfg.runs).is_dir() else ():
+        try:
+            if json.loads(run_dir.read_text()).get("config_hash") == config_hash and (run_dir.parent / STATUS).is_file():
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 DEMO_VIDEOS = 600

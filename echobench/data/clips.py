@@ -11,11 +11,12 @@ A :class:`ClipDataset` item is a dict:
 Resizing, normalisation and flips happen on the batch, on the device, in
 :func:`echobench.data.transforms.prepare_clips`, so the loader only moves uint8.
 Clips of protocols whose training clip never changes (``echovisionfm``) are decoded once by
-:func:`decode_clips` and kept in memory; the others decode the video on every access.
+:func:`decode_clips` and kept in memory; the others decode the sampled frames on every access.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -25,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from echobench.data.echonet import VideoRecord
-from echobench.data.video import read_video
+from echobench.data.video import read_frames, read_video
 from echobench.errors import DataError
 from echobench.protocols import Protocol
 
@@ -124,17 +125,18 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def sample_indices(self, i: int, n_frames: int) -> np.ndarray:
+        """Source-frame indices ``(T,)`` of item ``i`` in a video of ``n_frames`` (deterministic per
+        seed, epoch and item: a random start in training, ``start`` otherwise)."""
+        if self.train:
+            return self.protocol.frame_indices(n_frames, rng=np.random.default_rng((self.seed, self.epoch, i)))
+        return self.protocol.frame_indices(n_frames, start=self.start)
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if self.clips is not None:
             clip, indices = self.clips[i], self.cached_indices[i]
-        else:
-            video = read_video(self.records[i].path)
-            if self.train:
-                rng = np.random.default_rng((self.seed, self.epoch, i))
-                indices = self.protocol.frame_indices(len(video), rng=rng)
-            else:
-                indices = self.protocol.frame_indices(len(video), start=self.start)
-            clip = take_frames(video, indices)
+        else:  # decode only the sampled frames (read_frames); same clip as take_frames(read_video(...))
+            clip, indices = read_frames(self.records[i].path, functools.partial(self.sample_indices, i))
         if clip.shape[-1] == 1:
             clip = np.repeat(clip, 3, axis=-1)
         return {

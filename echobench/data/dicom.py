@@ -1,7 +1,7 @@
-"""Reading echo DICOM cine loops and converting them to EchoNet-format AVIs.
+"""Reading echo DICOM cine loops and turning them into square clips (EchoNet-format AVIs).
 
 Follows the idea of EchoNet-Dynamic's DICOM-to-AVI notebook (echonet/dynamic,
-``scripts/ConvertDICOMToAVI.ipynb``): keep only the ultrasound sector, pad it square, resize to 112x112.
+``scripts/ConvertDICOMToAVI.ipynb``): keep only the ultrasound sector, pad it square, resize.
 From the header: the imaging region is the largest Region Spatial Format 1 (2D) item of the Sequence of
 Ultrasound Regions (DICOM PS3.3 C.8.5.5; Max X1/Y1 are inclusive, our boxes ``(x0, y0, x1, y1)`` are
 half-open); the frame rate is 1000 / Frame Time (ms), else 1000 / mean Frame Time Vector increment,
@@ -13,25 +13,39 @@ pydicom 3 converts YBR_FULL(_422) to RGB by default; the decoder's metadata is c
 MONOCHROME1/2 becomes three equal channels (MONOCHROME1 inverted); other than uint8 is stretched
 min..max to uint8. Frames are always ``(T, H, W, 3)`` uint8 RGB.
 
-Every unusable file raises :class:`echobench.errors.DataError`: one line naming the file and the problem.
-No patient identifier from the header appears in a message or return value: pydicom's warnings (which
-can quote values) are swallowed and decoder messages are scrubbed of identifying values.
-``warnings.catch_warnings`` is process-global: read from one thread at a time (processes are fine).
+Every unusable file raises :class:`DicomError` (a :class:`echobench.errors.DataError`): one line naming
+the file and the problem, plus a short ``reason`` without the file name and whether the file is
+``skip``-ped on purpose (not DICOM, no pixels, a still, not ultrasound) or failed to decode. Anything
+unexpected that pydicom or a decoder raises on a malformed file becomes a :class:`DicomError` too.
+No patient identifier from the header appears in a message or return value: pydicom's warnings and
+log records (which can quote values) are silenced while reading and decoder messages are scrubbed of
+identifying values. ``warnings.catch_warnings`` is process-global: read from one thread at a time
+(processes are fine).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from echobench.errors import DataError
 
 Box = tuple[int, int, int, int]
+
+#: Largest decoded pixel array :func:`read_dicom_cine` accepts by default (bytes, from the header's
+#: Rows x Columns x frames x samples x bytes per sample): guards against absurd or corrupt headers.
+MAX_DECODED_BYTES = 8 << 30
+
+CROPS = ("region", "none")
 
 # Elements identifying a patient, study or person: their values are scrubbed from decoder messages.
 _IDENTIFYING = (
@@ -42,6 +56,22 @@ _IDENTIFYING = (
     "PerformingPhysicianName", "OperatorsName", "StationName", "DeviceSerialNumber", "StudyInstanceUID",
     "SeriesInstanceUID", "SOPInstanceUID",
 )
+
+
+class DicomError(DataError):
+    """A DICOM file that cannot be turned into a clip.
+
+    ``str()`` is one line naming the file and the problem (with a scrubbed detail). ``reason`` is the
+    problem alone: short, without the file name or any header value that could identify a person, so
+    it can be counted across a batch. ``skip`` is True when the file is deliberately not converted
+    (not DICOM, no pixel data, too few frames, not ultrasound) and False when it could not be read or
+    decoded.
+    """
+
+    def __init__(self, name: str, reason: str, *, skip: bool = False, detail: str = "") -> None:
+        super().__init__(f"{name}: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = " ".join(reason.split())
+        self.skip = skip
 
 
 @dataclass(frozen=True)
@@ -63,6 +93,20 @@ class DicomCine:
     photometric: str
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence pydicom's warnings and log records (both can quote header values) for the block."""
+    logger = logging.getLogger("pydicom")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
 def _values(value) -> list:
     """A header value as a list (multi-valued elements are iterable, single values are not)."""
     if value is None:
@@ -73,10 +117,21 @@ def _values(value) -> list:
 def _scrub(message: str, ds) -> str:
     """Remove identifying header values from a message; one line, at most 300 characters."""
     for keyword in _IDENTIFYING:
-        for text in (str(v) for v in _values(ds.get(keyword))):
+        try:
+            texts = [str(v) for v in _values(ds.get(keyword))] if ds is not None else []
+        except Exception:  # a malformed element cannot be read: it cannot be scrubbed either
+            return "details withheld"
+        for text in texts:
             if len(text.strip()) >= 2:
                 message = message.replace(text, "[redacted]")
     return " ".join(message.split())[:300]
+
+
+def _word(value, limit: int = 64) -> str:
+    """A header value (transfer syntax name, modality, photometric) made safe to show in a reason:
+    printable ASCII letters, digits and ``. _-/()`` only, at most ``limit`` characters."""
+    text = re.sub(r"[^A-Za-z0-9 ._\-/()]", "?", " ".join(str(value).split()))
+    return text[:limit] or "?"
 
 
 def _positive(value) -> float | None:
@@ -150,8 +205,8 @@ def _to_rgb(arr: np.ndarray, photometric: str, ds, name: str) -> np.ndarray:
         try:
             arr = apply_color_lut(arr, ds)
         except Exception as exc:
-            problem = f"{type(exc).__name__}: {_scrub(str(exc), ds)}"
-            raise DataError(f"{name}: cannot apply the palette colour LUT ({problem})") from exc
+            detail = f"{type(exc).__name__}: {_scrub(str(exc), ds)}"
+            raise DicomError(name, "cannot apply the palette colour LUT", detail=detail) from exc
         if arr.dtype != np.uint8:  # 16-bit LUT entries: keep the high byte
             arr = (arr >> 8).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
         return np.ascontiguousarray(arr[..., :3])
@@ -164,27 +219,61 @@ def _to_rgb(arr: np.ndarray, photometric: str, ds, name: str) -> np.ndarray:
     if photometric in ("RGB", "YBR_ICT", "YBR_RCT") and arr.ndim == 4 and arr.shape[-1] == 3:
         return arr if arr.dtype == np.uint8 else _minmax_uint8(arr)
     samples = arr.shape[-1] if arr.ndim == 4 else 1
-    raise DataError(f"{name}: unsupported photometric interpretation {photometric!r} ({samples} samples/pixel)")
+    raise DicomError(name, f"unsupported photometric interpretation {_word(photometric, 24)!r}",
+                     detail=f"{samples} samples/pixel")
 
 
 def _read_dataset(path: Path, name: str):
-    """``dcmread`` with pydicom's warnings swallowed (they can quote header values): ``(ds, truncated)``."""
+    """``dcmread`` (call inside :func:`_quiet`): ``(ds, truncated)``."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     if not path.is_file():
-        raise DataError(f"{name}: DICOM file not found")
+        raise DicomError(name, "DICOM file not found")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             ds = pydicom.dcmread(path)
         except InvalidDicomError as exc:
-            raise DataError(f"{name}: not a DICOM file (no 'DICM' prefix after the 128-byte preamble)") from exc
+            raise DicomError(name, "not a DICOM file", skip=True,
+                             detail="no 'DICM' prefix after the 128-byte preamble") from exc
         except (EOFError, OSError) as exc:
-            raise DataError(f"{name}: DICOM file is truncated or unreadable ({type(exc).__name__})") from exc
+            raise DicomError(name, "DICOM file is truncated or unreadable", detail=type(exc).__name__) from exc
         except Exception as exc:  # pydicom's parsing errors; their text may quote header values
-            raise DataError(f"{name}: cannot parse the DICOM header ({type(exc).__name__})") from exc
+            raise DicomError(name, "cannot parse the DICOM header", detail=type(exc).__name__) from exc
     return ds, any("end of file" in str(w.message).lower() for w in caught) or _ends_short(ds, path)
+
+
+def _count(value) -> int | None:
+    """A non-negative integer header value, or None when absent or not a number."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _check_header(ds, name: str, *, min_frames: int, modality: str | None, max_bytes: int) -> None:
+    """Reject, before decoding, what the header already shows is unwanted or impossible."""
+    if modality is not None:
+        found = str(ds.get("Modality", "") or "").strip()
+        if found != modality:
+            what = f"Modality {_word(found, 16)}" if found else "no Modality"
+            raise DicomError(name, f"not {'ultrasound' if modality == 'US' else modality} ({what})", skip=True)
+    header_frames = _count(ds.get("NumberOfFrames")) or 1
+    if header_frames < min_frames:
+        raise DicomError(name, _few_frames_reason(header_frames, min_frames), skip=True,
+                         detail=f"the header announces {header_frames} frame(s)")
+    rows, cols = _count(ds.get("Rows")) or 0, _count(ds.get("Columns")) or 0
+    samples, bits = _count(ds.get("SamplesPerPixel")) or 1, _count(ds.get("BitsAllocated")) or 8
+    size = rows * cols * header_frames * samples * max(1, -(-bits // 8))
+    if size > max_bytes:
+        raise DicomError(name, "image too large to decode",
+                         detail=f"{header_frames} frames of {rows}x{cols}x{samples}: {size / 2**30:.1f} GiB")
+
+
+def _few_frames_reason(frames: int, min_frames: int) -> str:
+    return "single-frame image (a still)" if frames <= 1 else f"fewer than {min_frames} frames"
 
 
 def _decode(ds, name: str, truncated: bool):
@@ -193,55 +282,80 @@ def _decode(ds, name: str, truncated: bool):
 
     syntax = getattr(ds, "file_meta", None) and ds.file_meta.get("TransferSyntaxUID")
     if not syntax:
-        raise DataError(f"{name}: DICOM file meta has no Transfer Syntax UID")
+        raise DicomError(name, "DICOM file meta has no Transfer Syntax UID")
+    label = _word(syntax.name) if syntax.is_valid else "(an invalid UID)"
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError as exc:
-        raise DataError(f"{name}: no pixel data decoder exists for transfer syntax {syntax.name}") from exc
+        raise DicomError(name, f"no pixel data decoder exists for transfer syntax {label}") from exc
     if not decoder.is_available:
         needs = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
-        raise DataError(f"{name}: no installed decoder for transfer syntax {syntax.name}; needs {needs}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return decoder.as_array(ds)  # YBR_FULL(_422) -> RGB by default (as_rgb)
-        except Exception as exc:
-            problem = "pixel data is truncated or corrupt" if truncated else "cannot decode pixel data"
-            raise DataError(f"{name}: {problem} ({type(exc).__name__}: {_scrub(str(exc), ds)})") from exc
+        raise DicomError(name, f"no installed decoder for transfer syntax {label}", detail=f"needs {needs}")
+    try:
+        return decoder.as_array(ds)  # YBR_FULL(_422) -> RGB by default (as_rgb)
+    except MemoryError as exc:
+        raise DicomError(name, "image too large to decode", detail="out of memory") from exc
+    except Exception as exc:
+        reason = "pixel data is truncated or corrupt" if truncated else "cannot decode pixel data"
+        raise DicomError(name, reason, detail=f"{type(exc).__name__}: {_scrub(str(exc), ds)}") from exc
 
 
-def read_dicom_cine(path: str | os.PathLike, *, min_frames: int = 2) -> DicomCine:
+def read_dicom_cine(
+    path: str | os.PathLike,
+    *,
+    min_frames: int = 2,
+    modality: str | None = None,
+    max_bytes: int = MAX_DECODED_BYTES,
+) -> DicomCine:
     """Read and decode a (multi-frame) DICOM image, e.g. an echo cine loop.
 
     Args:
         path: a DICOM Part 10 file.
         min_frames: fewest frames accepted; pass 1 to accept single-frame stills.
+        modality: if given (e.g. ``"US"``), files whose Modality differs are rejected before decoding.
+        max_bytes: largest decoded pixel array accepted (from the header, before decoding).
 
     Returns:
         :class:`DicomCine` with frames ``(T, H, W, 3)`` uint8 RGB.
 
     Raises:
-        DataError: missing file, not DICOM, truncated, no pixel data, no installed decoder for the
-            transfer syntax, undecodable pixels, unsupported photometric interpretation, or fewer
-            than ``min_frames`` frames.
+        DicomError: (a ``DataError``) missing file, not DICOM, truncated or malformed, no pixel data,
+            another modality, no (installed) decoder for the transfer syntax, undecodable pixels,
+            unsupported photometric interpretation, too large, or fewer than ``min_frames`` frames.
+            Any other exception raised while parsing a malformed file is turned into one.
     """
     path = Path(path)
     name = str(path)
+    with _quiet():
+        try:
+            return _read_cine(path, name, min_frames=min_frames, modality=modality, max_bytes=max_bytes)
+        except DataError:
+            raise
+        except MemoryError as exc:
+            raise DicomError(name, "image too large to decode", detail="out of memory") from exc
+        except Exception as exc:  # a malformed element met after parsing (values are converted lazily)
+            raise DicomError(name, "malformed DICOM file", detail=type(exc).__name__) from exc
+
+
+def _read_cine(path: Path, name: str, *, min_frames: int, modality: str | None, max_bytes: int) -> DicomCine:
     ds, truncated = _read_dataset(path, name)
     if "PixelData" not in ds:
         if truncated:
-            raise DataError(f"{name}: DICOM file is truncated (it ends inside a data element)")
-        raise DataError(f"{name}: DICOM file has no pixel data (no PixelData element)")
+            raise DicomError(name, "DICOM file is truncated", detail="it ends inside a data element")
+        raise DicomError(name, "DICOM file has no pixel data", skip=True, detail="no PixelData element")
+    _check_header(ds, name, min_frames=min_frames, modality=modality, max_bytes=max_bytes)
     arr, meta = _decode(ds, name, truncated)
     rows, cols, n_frames = int(meta["rows"]), int(meta["columns"]), int(meta.get("number_of_frames") or 1)
     if n_frames * rows * cols == 0 or arr.size % (n_frames * rows * cols):
-        raise DataError(f"{name}: decoded pixel data {arr.shape} is not {n_frames} frame(s) of {rows}x{cols}")
+        raise DicomError(name, "decoded pixel data does not match the header",
+                         detail=f"{arr.shape} is not {n_frames} frame(s) of {rows}x{cols}")
     arr = arr.reshape(n_frames, rows, cols, -1)
     arr = arr[..., 0] if arr.shape[-1] == 1 else arr
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     frames = _to_rgb(arr, str(meta.get("photometric_interpretation", photometric)), ds, name)
     if len(frames) < min_frames:
-        raise DataError(f"{name}: DICOM image has {len(frames)} frame(s), need at least {min_frames} (a still?)")
+        raise DicomError(name, _few_frames_reason(len(frames), min_frames), skip=True,
+                         detail=f"DICOM image has {len(frames)} frame(s), need at least {min_frames}")
     return DicomCine(
         frames=np.ascontiguousarray(frames),
         fps=_header_fps(ds),
@@ -286,6 +400,21 @@ def estimate_sector_box(frames: np.ndarray, *, threshold: int = 10, min_fraction
     return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
+def imaging_box(cine: DicomCine, crop: str = "region") -> Box:
+    """The part of each frame that is kept: half-open ``(x0, y0, x1, y1)`` in pixels.
+
+    ``crop="region"``: the header's ultrasound region, else :func:`estimate_sector_box` over all
+    frames (so vendor text, scales and ECG outside the sector are dropped); ``crop="none"``: the whole
+    frame. Raises ValueError for another ``crop``.
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    height, width = cine.frames.shape[1:3]
+    if crop == "none":
+        return (0, 0, width, height)
+    return cine.region or estimate_sector_box(cine.frames)
+
+
 def _pad_square(frames: np.ndarray) -> np.ndarray:
     """Zero-pad ``(T, H, W, C)`` to ``(T, S, S, C)``, S = max(H, W), the content centred."""
     t, h, w, c = frames.shape
@@ -297,22 +426,19 @@ def _pad_square(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_echonet_frames(cine: DicomCine, *, size: int = 112, chunk: int = 32) -> np.ndarray:
-    """Crop to the imaging region (or :func:`estimate_sector_box`), pad to a centred square, resize.
+def square_resize(frames: np.ndarray, box: Box, *, size: int, chunk: int = 32) -> np.ndarray:
+    """Crop ``(T, H, W, 3)`` uint8 frames to ``box``, zero-pad to a centred square, resize to ``size``.
 
     Resizing is bilinear with antialiasing (``torch.nn.functional.interpolate``, CPU, deterministic),
-    done ``chunk`` frames at a time to bound memory.
-
-    Returns:
-        ``(T, size, size, 3)`` uint8 RGB.
+    done ``chunk`` frames at a time to bound memory. Returns ``(T, size, size, 3)`` uint8.
+    Raises ValueError for ``size < 1`` or an empty box.
     """
     import torch
     import torch.nn.functional as F
 
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    box = cine.region or estimate_sector_box(cine.frames)
-    square = _pad_square(crop_to_region(cine.frames, box))
+    square = _pad_square(crop_to_region(frames, box))
     out = np.empty((len(square), size, size, 3), np.uint8)
     for start in range(0, len(square), chunk):
         block = torch.from_numpy(np.ascontiguousarray(square[start : start + chunk]))
@@ -323,11 +449,47 @@ def to_echonet_frames(cine: DicomCine, *, size: int = 112, chunk: int = 32) -> n
     return out
 
 
+def to_echonet_frames(cine: DicomCine, *, size: int = 112, chunk: int = 32, crop: str = "region") -> np.ndarray:
+    """:func:`imaging_box` then :func:`square_resize`: ``(T, size, size, 3)`` uint8 RGB, every frame."""
+    return square_resize(cine.frames, imaging_box(cine, crop), size=size, chunk=chunk)
+
+
+def resample_indices(n_frames: int, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Source frame indices that resample a loop from ``src_fps`` to ``dst_fps`` (frames/s).
+
+    The loop lasts ``n_frames / src_fps`` s; the output keeps that duration with
+    ``max(1, round(n_frames * dst_fps / src_fps))`` frames, output frame ``k`` (at ``k / dst_fps`` s)
+    being the nearest source frame, ``round(k * src_fps / dst_fps)``, clipped to the last one.
+    (Nearest-frame resampling, no blending, so every output frame is a real acquired image.)
+
+    Returns ``(T_out,)`` int64, non-decreasing. Raises ValueError for a non-positive argument.
+    """
+    if n_frames < 1 or not (src_fps > 0 and dst_fps > 0 and math.isfinite(src_fps) and math.isfinite(dst_fps)):
+        raise ValueError(f"need n_frames >= 1 and finite rates > 0, got {n_frames}, {src_fps}, {dst_fps}")
+    count = max(1, int(math.floor(n_frames * dst_fps / src_fps + 0.5)))
+    index = np.floor(np.arange(count) * (src_fps / dst_fps) + 0.5).astype(np.int64)
+    return np.minimum(index, n_frames - 1)
+
+
+def cine_to_clip(cine: DicomCine, *, size: int, fps: float | None, crop: str = "region") -> np.ndarray:
+    """A square clip from a cine loop: cropped (:func:`imaging_box`), resampled in time to ``fps``
+    (:func:`resample_indices`; kept frame for frame when ``fps`` or the loop's own rate is None), and
+    resized (:func:`square_resize`). Only the frames kept are resized.
+
+    Returns ``(T_out, size, size, 3)`` uint8 RGB.
+    """
+    box = imaging_box(cine, crop)  # the sector estimate looks at every frame
+    if fps is None or cine.fps is None:
+        return square_resize(cine.frames, box, size=size)
+    kept, where = np.unique(resample_indices(len(cine.frames), cine.fps, fps), return_inverse=True)
+    return square_resize(cine.frames[kept], box, size=size)[where]
+
+
 def dicom_to_echonet_avi(
     src: str | os.PathLike, dst_avi: str | os.PathLike, *, size: int = 112, fps_default: float = 30.0
 ) -> tuple[int, float]:
     """Convert one DICOM cine loop to an EchoNet-format ``size`` x ``size`` MJPEG AVI (at the header's
-    frame rate, see :class:`DicomCine`, else ``fps_default``).
+    frame rate, see :class:`DicomCine`, else ``fps_default``; no temporal resampling).
 
     Returns:
         ``(frames written, fps used)``.

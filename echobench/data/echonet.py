@@ -90,7 +90,10 @@ class DataReport:
     def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
         counter[reason] += 1
         if counter[reason] <= MESSAGES_PER_REASON:
-            self.messages.append(f"{kind}: {name}: {reason}" + (f": {detail}" if detail else ""))
+            message = f"{kind}: {name}: {reason}" + (f": {detail}" if detail else "")
+            # names and cells come from the CSVs: escape control characters (CR, NUL...) so one
+            # event stays one line
+            self.messages.append("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
         elif counter[reason] == MESSAGES_PER_REASON + 1:
             self.messages.append(f"{kind}: ...: further '{reason}' messages not stored (see the count)")
 

@@ -5,6 +5,7 @@ EchoNet-Dynamic videos are 112x112 MJPEG AVIs that hold one grey image copied in
 
 - :func:`probe_video` demuxes without decoding (cheap: counts frames, checks every packet is present);
 - :func:`read_video` decodes every frame to ``(T, H, W, 3)`` uint8 RGB;
+- :func:`read_frames` decodes only the frames one clip samples (MJPEG: only their packets);
 - :func:`write_avi` writes ``(T, H, W)`` grey or ``(T, H, W, 3)`` RGB uint8 frames as MJPEG, byte for
   byte reproducibly (bit-exact muxing, no encoder version string) and atomically.
 
@@ -19,6 +20,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -63,7 +65,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 
     Raises:
         DataError: missing, empty, unopenable or truncated file (fewer packets than the header
-            announces, or a packet with no data), or no frames at all.
+            announces, or a packet with no data), no frames at all, or a stream header with no
+            known codec or no frame size.
     """
     path = Path(path)
     container = _open(path)
@@ -82,11 +85,16 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             raise DataError(f"{path}: video has no frames")
         if announced and count < announced:
             raise DataError(f"{path}: video is truncated ({count} of {announced} frames present)")
+        codec = stream.codec_context
+        if codec is None:
+            raise DataError(f"{path}: no decoder for the video codec (damaged or unsupported stream header)")
+        if codec.height <= 0 or codec.width <= 0:
+            raise DataError(f"{path}: container gives no frame size ({codec.height}x{codec.width}; header damaged?)")
         rate = stream.average_rate or stream.base_rate
         return VideoInfo(
             frames=count,
-            height=int(stream.codec_context.height),
-            width=int(stream.codec_context.width),
+            height=int(codec.height),
+            width=int(codec.width),
             fps=float(rate) if rate else 0.0,
         )
     finally:
@@ -100,7 +108,8 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         ``(T, H, W, 3)`` uint8 RGB.
 
     Raises:
-        DataError: missing, empty, undecodable or truncated file, or no frames.
+        DataError: missing, empty, undecodable or truncated file, no frames, or frames of
+            different sizes (a damaged frame header).
     """
     path = Path(path)
     container = _open(path)
@@ -111,7 +120,13 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         frames: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                image = frame.to_ndarray(format="rgb24")
+                if frames and image.shape != frames[0].shape:
+                    (h, w), (h0, w0) = image.shape[:2], frames[0].shape[:2]
+                    raise DataError(f"{path}: frame {len(frames)} is {h}x{w} but frame 0 is {h0}x{w0} (damaged?)")
+                frames.append(image)
+        except DataError:
+            raise
         except Exception as exc:
             raise DataError(f"{path}: cannot decode frame {len(frames)} ({type(exc).__name__})") from exc
     finally:
@@ -121,6 +136,144 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     if announced and len(frames) < announced:
         raise DataError(f"{path}: video is truncated ({len(frames)} of {announced} frames decodable)")
     return np.stack(frames)
+
+
+def read_frames(path: str | os.PathLike, select: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode only the frames one clip needs.
+
+    The file is demuxed (no decoding) to count its frames ``n``; ``select(n)`` returns the clip's
+    source-frame indices ``(T,)``; only those frames' packets are decoded and converted to RGB, with
+    one cached colour converter for the whole clip. Indices ``>= n`` give zero frames (padding), as
+    :func:`echobench.data.clips.take_frames`. For intra-only codecs (MJPEG, as in EchoNet-Dynamic)
+    the result is bit-identical to ``take_frames(read_video(path), select(len(video)))`` at a fraction
+    of the cost; other codecs (or a packet that does not decode to exactly one frame) take that
+    whole-video route, so ``select`` must be deterministic (it may be called a second time).
+
+    Returns:
+        ``(clip (T, H, W, 3) uint8 RGB, indices (T,) int64)``.
+
+    Raises:
+        DataError: missing, empty, unopenable, truncated or undecodable file, no frames, or a frame
+            whose size differs from the others.
+        ValueError: ``select`` returned a negative index.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        intra_only = stream.codec_context is not None and stream.codec_context.codec.intra_only
+        sampled = _decode_sampled(path, container, stream, select) if intra_only else None
+    finally:
+        container.close()
+    return sampled if sampled is not None else _read_frames_whole(path, select)
+
+
+def _decode_sampled(path: Path, container, stream, select: Callable[[int], np.ndarray]):
+    """:func:`read_frames` for intra-only codecs: demux all packets, decode only the sampled ones.
+    Returns None when a packet does not decode to exactly one frame (a buffering decoder)."""
+    announced = int(stream.frames or 0)
+    packets = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                packets.append(packet)
+    except Exception as exc:
+        raise DataError(f"{path}: video is damaged after {len(packets)} frames ({type(exc).__name__})") from exc
+    if not packets:
+        raise DataError(f"{path}: video has no frames")
+    if announced and len(packets) < announced:
+        raise DataError(f"{path}: video is truncated ({len(packets)} of {announced} frames present)")
+    indices = np.asarray(select(len(packets)), dtype=np.int64)
+    if (indices < 0).any():
+        raise ValueError(f"negative frame index in {indices.tolist()}")
+    converter = _RGBConverter()
+    images: dict[int, np.ndarray] = {}
+    shape: tuple[int, ...] = ()
+    for i in sorted({int(i) for i in indices if i < len(packets)}):
+        try:
+            decoded = stream.codec_context.decode(packets[i])
+        except Exception as exc:
+            raise DataError(f"{path}: cannot decode frame {i} ({type(exc).__name__})") from exc
+        if len(decoded) != 1:
+            return None
+        image = converter(decoded[0])
+        shape = shape or image.shape
+        if image.shape != shape:
+            raise DataError(f"{path}: frame {i} is {image.shape[0]}x{image.shape[1]} but other frames are "
+                            f"{shape[0]}x{shape[1]} (damaged?)")
+        images[i] = image
+    clip = np.zeros((len(indices),) + shape, dtype=np.uint8)
+    for k, i in enumerate(indices.tolist()):
+        if i in images:
+            clip[k] = images[i]
+    return clip, indices
+
+
+_YUV_8BIT = frozenset(f"yuv{j}{s}p" for j in ("", "j") for s in ("420", "422", "444", "440", "411"))
+_LUMA_TABLES: dict[tuple, np.ndarray | None] = {}  # per-process cache of calibrated luma -> RGB tables
+
+
+def _plane(plane) -> np.ndarray:
+    """A frame plane as a ``(height, width)`` uint8 view (line padding dropped)."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+
+
+class _RGBConverter:
+    """Decoded frame -> ``(H, W, 3)`` uint8 RGB, the same bytes as ``frame.to_ndarray(format="rgb24")``.
+
+    A frame whose two chroma planes are each one constant value (a grey image, e.g. EchoNet-Dynamic's
+    grey-in-RGB MJPEG) is converted through a 256-entry luma -> RGB table. The table is made by
+    FFmpeg's swscale itself: a calibration frame of the same pixel format, size, colour range and
+    space and chroma values, holding every luma value at many positions, is converted once per
+    process, and the table is used only if that conversion depended on luma alone (every pixel of a
+    luma value got the same RGB). Any other frame goes through swscale (one cached context).
+    """
+
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self._swscale = VideoReformatter()
+
+    def __call__(self, frame) -> np.ndarray:
+        planes = frame.planes
+        if frame.format.name in _YUV_8BIT and len(planes) == 3:
+            u, v = _plane(planes[1]), _plane(planes[2])
+            cu, cv = int(u[0, 0]), int(v[0, 0])
+            if (u == cu).all() and (v == cv).all():
+                table = self._table(frame, cu, cv)
+                if table is not None:
+                    return np.take(table, _plane(planes[0]), axis=0)
+        return self._swscale.reformat(frame, format="rgb24").to_ndarray()
+
+    def _table(self, frame, cu: int, cv: int) -> np.ndarray | None:
+        import av
+
+        key = (frame.format.name, frame.width, frame.height, int(frame.color_range), int(frame.colorspace), cu, cv)
+        if key not in _LUMA_TABLES:
+            probe = av.VideoFrame(frame.width, frame.height, frame.format.name)
+            probe.color_range, probe.colorspace = frame.color_range, frame.colorspace
+            rows, cols = np.mgrid[:frame.height, :frame.width]
+            luma = ((7 * rows + 13 * cols + rows * cols) % 256).astype(np.uint8)  # all 256 values when >= 20x20
+            for plane, value in zip(probe.planes, (luma, cu, cv)):
+                np.ndarray((plane.height, plane.line_size), np.uint8, buffer=plane)[:, :plane.width] = value
+            rgb = self._swscale.reformat(probe, format="rgb24").to_ndarray()
+            table = np.zeros((256, 3), np.uint8)
+            table[luma.ravel()] = rgb.reshape(-1, 3)
+            complete = np.unique(luma).size == 256
+            _LUMA_TABLES[key] = table if complete and np.array_equal(table[luma], rgb) else None
+        return _LUMA_TABLES[key]
+
+
+def _read_frames_whole(path: Path, select: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_frames` for codecs with inter-frame prediction: decode every frame, then gather."""
+    video = read_video(path)
+    indices = np.asarray(select(len(video)), dtype=np.int64)
+    if (indices < 0).any():
+        raise ValueError(f"negative frame index in {indices.tolist()}")
+    clip = np.zeros((len(indices),) + video.shape[1:], dtype=video.dtype)
+    inside = indices < len(video)
+    clip[inside] = video[indices[inside]]
+    return clip, indices
 
 
 def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3) -> None:

@@ -1,24 +1,30 @@
 """The one training/evaluation loop every model runs under (core code, STYLE rule 2).
 
-:func:`fit` fine-tunes on TRAIN with AdamW (linear warm-up, cosine decay) and an MSE loss on the
-protocol-encoded target, evaluates VAL after every epoch and keeps the weights with the lowest VAL
-MAE (natural units); :func:`predict` returns one prediction per video. Devices and precision come
-from the Fabric passed in (see :mod:`echobench.engine.devices`).
+:func:`fit` fine-tunes on TRAIN with AdamW (linear warm-up, cosine decay) and the task's
+:class:`~echobench.engine.objective.Objective` loss, scores VAL after every epoch and keeps the
+weights with the best VAL score (MAE in natural units, or BCE for binary tasks).
+:func:`predict` returns one output per video (one clip); :func:`predict_all_clips` averages over
+every clip start of a video (EchoNet-Dynamic's test-time augmentation). Devices and precision
+come from the Fabric passed in (see :mod:`echobench.engine.devices`).
+
+Resumable by construction: the batch order of an epoch, the flips and every other random draw of
+a step are functions of ``(seed, epoch, step)`` alone (:class:`EpochSampler`, :func:`step_seed`),
+so a run restored from a :class:`FitState` at any step continues exactly as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
+from echobench.data.clips import take_frames
 from echobench.data.transforms import prepare_clips
 from echobench.errors import TrainingError
-from echobench.metrics import regression_metrics
 from echobench.protocols import Protocol
 
 
@@ -35,13 +41,25 @@ class TrainSettings:
 
 
 @dataclass
-class FitResult:
-    """What :func:`fit` saw: per-epoch train loss and VAL MAE, and the selected epoch (1-based)."""
+class FitState:
+    """Everything :func:`fit` needs to continue: progress, history, and the best weights so far.
 
-    train_loss: list[float] = field(default_factory=list)
-    val_mae: list[float] = field(default_factory=list)
-    best_epoch: int = 0
+    ``epoch``/``step``: the next batch to run is batch ``step`` of epoch ``epoch`` (0-based).
+    """
+
+    epoch: int = 0
+    step: int = 0
+    epoch_losses: list[float] = field(default_factory=list)  # losses of the current, unfinished epoch
+    train_loss: list[float] = field(default_factory=list)  # per finished epoch
+    val_score: list[float] = field(default_factory=list)  # per finished epoch (lower is better)
+    best_epoch: int = 0  # 1-based; 0 = none yet
     best_state: dict[str, torch.Tensor] | None = None
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+
+
+class Interrupted(Exception):
+    """Raised by :func:`fit` when ``stop()`` turned true; the state was handed to ``save`` first."""
 
 
 def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -54,13 +72,39 @@ def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
     return fn
 
 
+def step_seed(seed: int, epoch: int, step: int) -> int:
+    """A 63-bit seed that depends only on ``(seed, epoch, step)`` (numpy ``SeedSequence``)."""
+    return int(np.random.SeedSequence((seed, epoch, step)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled indices whose order depends only on ``(seed, epoch)``; can start mid-epoch.
+
+    Call :meth:`set_epoch` before iterating; ``skip`` drops that many leading indices (the batches
+    already done when a run resumes mid-epoch).
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def order(self) -> np.ndarray:
+        return np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.skip:].tolist())
+
+    def __len__(self) -> int:
+        return max(0, self.n - self.skip)
+
+
 def predict(fabric, model: torch.nn.Module, loader: DataLoader, protocol: Protocol, *,
             stats: tuple[Sequence[float], Sequence[float]] | None = None,
             advance: Callable[[int], None] | None = None) -> np.ndarray:
-    """Model outputs (protocol-encoded target space) for every item of ``loader``, in dataset order.
-
-    Returns ``(N,)`` float64.
-    """
+    """Raw model outputs (protocol-encoded target space, or logits) for every item of ``loader``,
+    in dataset order. Returns ``(N,)`` float64."""
     model.eval()
     n = len(loader.dataset)
     out = np.full(n, np.nan)
@@ -75,67 +119,137 @@ def predict(fabric, model: torch.nn.Module, loader: DataLoader, protocol: Protoc
     return out
 
 
-def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,
-        protocol: Protocol, settings: TrainSettings, val_true: np.ndarray, units: str,
-        stats: tuple[Sequence[float], Sequence[float]] | None = None,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None) -> FitResult:
-    """Fine-tune ``model`` (already set up with Fabric) and select the epoch by VAL MAE.
+def predict_all_clips(fabric, model: torch.nn.Module, videos: Sequence[Callable[[], np.ndarray]],
+                      protocol: Protocol, *, batch_size: int,
+                      stats: tuple[Sequence[float], Sequence[float]] | None = None,
+                      advance: Callable[[int], None] | None = None) -> np.ndarray:
+    """Mean raw output over every clip start of each video (EchoNet-Dynamic ``clips="all"``).
 
     Args:
-        val_true: ``(N_val,)`` VAL labels in natural units (for checkpoint selection).
-        units: task units (``"%"`` or ``"mL"``) for decoding predictions.
+        videos: one loader per video returning ``(N, H, W, C)`` uint8 frames.
+        batch_size: clips per forward pass.
+
+    Returns ``(V,)`` float64. Source: EchoNet-Dynamic ``echonet/utils/video.py`` ``run_epoch``
+    with ``block_size`` batching; starts ``0 .. n - (T-1)*period - 1`` (``Protocol.num_starts``).
+    """
+    model.eval()
+    out = np.full(len(videos), np.nan)
+    mean, std = stats if stats is not None else (None, None)
+    with torch.no_grad():
+        for v, load in enumerate(videos):
+            video = load()
+            starts = np.arange(protocol.num_starts(len(video)))
+            total = 0.0
+            for chunk in np.array_split(starts, max(1, math.ceil(len(starts) / batch_size))):
+                indices = np.stack([protocol.frame_indices(len(video), start=int(s)) for s in chunk])
+                clips = np.stack([take_frames(video, ind) for ind in indices])
+                if clips.shape[-1] == 1:
+                    clips = np.repeat(clips, 3, axis=-1)
+                x = prepare_clips(fabric.to_device(torch.from_numpy(clips)), protocol, train=False, mean=mean, std=std)
+                y = model(x, fabric.to_device(torch.from_numpy(indices)))
+                total += float(y.float().sum())
+            out[v] = total / len(starts)
+            if advance:
+                advance(1)
+    return out
+
+
+def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,
+        protocol: Protocol, settings: TrainSettings, objective, val_labels: np.ndarray,
+        stats: tuple[Sequence[float], Sequence[float]] | None = None,
+        progress: Callable[[str, int], Callable[[int], None]] | None = None,
+        state: FitState | None = None, save: Callable[[FitState], None] | None = None,
+        stop: Callable[[], bool] | None = None) -> FitState:
+    """Fine-tune ``model`` (already set up with Fabric) and select the epoch by the VAL score.
+
+    Args:
+        train_loader: must use an :class:`EpochSampler` (so epochs are reproducible and resumable).
+        objective: the task's :class:`~echobench.engine.objective.Objective` (loss, outputs, VAL score).
+        val_labels: ``(N_val,)`` VAL labels in natural units.
         progress: ``progress(description, total) -> advance`` factory for progress bars.
+        state: resume from this state (model weights must already be restored by the caller).
+        save: called with the current state after every epoch and before an interruption.
+        stop: polled after every step; when true, the state is saved and :class:`Interrupted` raised.
 
     Returns:
-        :class:`FitResult` with ``best_state`` (a CPU copy of the selected weights).
+        The final :class:`FitState`; the model holds ``best_state``.
+
+    Raises:
+        TrainingError: the VAL score was never finite (diverged).
+        Interrupted: ``stop()`` returned true.
     """
+    sampler = train_loader.sampler
+    if not isinstance(sampler, EpochSampler):
+        raise TypeError("fit() needs a train loader with an EpochSampler")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     optimizer = fabric.setup_optimizers(optimizer)
-    total = settings.epochs * max(1, len(train_loader))
+    steps_per_epoch = max(1, math.ceil(sampler.n / settings.batch_size))
+    total = settings.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(total, int(settings.warmup_fraction * total)))
-    generator = torch.Generator().manual_seed(settings.seed)
+    state = state or FitState()
+    if state.optimizer is not None:
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
     mean, std = stats if stats is not None else (None, None)
-    result = FitResult()
-    best = math.inf
-    for epoch in range(settings.epochs):
+
+    def snapshot() -> FitState:
+        state.optimizer, state.scheduler = optimizer.state_dict(), scheduler.state_dict()
+        return state
+
+    while state.epoch < settings.epochs:
+        epoch = state.epoch
         if hasattr(train_loader.dataset, "epoch"):
             train_loader.dataset.epoch = epoch
+        sampler.set_epoch(epoch, skip=state.step * settings.batch_size)
         model.train()
-        losses: list[float] = []
-        advance = progress(f"epoch {epoch + 1}/{settings.epochs} train", len(train_loader.dataset)) if progress else None
+        advance = progress(f"epoch {epoch + 1}/{settings.epochs} train", sampler.n) if progress else None
+        if advance and state.step:
+            advance(min(sampler.n, state.step * settings.batch_size))
         for batch in train_loader:
+            seed = step_seed(settings.seed, epoch, state.step)
+            torch.manual_seed(seed)  # dropout / drop-path draws of this step
+            generator = torch.Generator().manual_seed(seed)
             x = prepare_clips(batch["clip"], protocol, train=True, mean=mean, std=std, generator=generator)
-            y = model(x, batch["frame_indices"])
-            loss = torch.nn.functional.mse_loss(y.float(), batch["target"].float())
+            loss = objective.loss(model(x, batch["frame_indices"]), batch["target"])
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss.detach()))
+            state.epoch_losses.append(float(loss.detach()))
+            state.step += 1
             if advance:
                 advance(len(batch["index"]))
-        result.train_loss.append(float(np.mean(losses)) if losses else math.nan)
+            if stop is not None and stop():
+                if save:
+                    save(snapshot())
+                raise Interrupted(f"stopped at epoch {epoch + 1}, step {state.step}")
+        state.train_loss.append(float(np.mean(state.epoch_losses)) if state.epoch_losses else math.nan)
         advance = progress(f"epoch {epoch + 1}/{settings.epochs} VAL", len(val_loader.dataset)) if progress else None
-        val_pred = protocol.decode_target(predict(fabric, model, val_loader, protocol, stats=stats, advance=advance), units)
-        mae = regression_metrics(val_pred, val_true)["MAE"]
-        result.val_mae.append(mae)
-        if math.isfinite(mae) and mae < best:
-            best = mae
-            result.best_epoch = epoch + 1
-            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    if result.best_state is None:
-        raise TrainingError(f"training diverged: VAL MAE was not finite in any of {settings.epochs} epochs "
-                            f"(try a lower --lr)")
-    model.load_state_dict(result.best_state)
-    return result
+        raw = predict(fabric, model, val_loader, protocol, stats=stats, advance=advance)
+        score = objective.val_score(objective.outputs(raw), val_labels)
+        state.val_score.append(score)
+        finite = [s for s in state.val_score[:-1] if math.isfinite(s)]
+        if math.isfinite(score) and (not finite or score < min(finite)):
+            state.best_epoch = epoch + 1
+            state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state.epoch, state.step, state.epoch_losses = epoch + 1, 0, []
+        if save:
+            save(snapshot())
+        if stop is not None and stop():
+            raise Interrupted(f"stopped after epoch {epoch + 1}")
+    if state.best_state is None:
+        raise TrainingError(f"training diverged: {objective.val_score_name} was not finite in any of "
+                            f"{settings.epochs} epochs (try a lower --lr)")
+    model.load_state_dict(state.best_state)
+    return snapshot()
 
 
 def init_output(model: torch.nn.Module, value: float) -> None:
-    """Start the regression output at the TRAIN mean target: zero adapter weights, bias = ``value``
-    (EchoNet-Dynamic sets ``fc.bias = 55.6``; VideoMAE scales its head init down to 0.001), so the
-    first steps do not start from a large random offset."""
+    """Start the output at ``value`` (the TRAIN mean target, or the logit of the TRAIN prevalence):
+    zero adapter weights, bias = ``value`` (EchoNet-Dynamic sets ``fc.bias = 55.6``; VideoMAE
+    scales its head init down to 0.001), so the first steps do not start from a large offset."""
     with torch.no_grad():
         model.adapter.weight.zero_()
         model.adapter.bias.fill_(float(value))

@@ -86,14 +86,16 @@ def _named_parameter(factory, name: str) -> bool:
 
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None,
-                clip_shape: tuple[int, int, int] | None = None) -> EchoModel:
+                clip_shape: tuple[int, int, int] | None = None, unit_input: bool | None = None) -> EchoModel:
     """Instantiate backbone and head by registry name.
 
     Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone factory that
     declares ``num_frames``/``image_size`` parameters receives them (e.g. ViViT's learned position
     table), and a head factory that declares ``grid`` receives the backbone's token grid ``(t, h, w)``
     (measured by one no-grad forward of a zero clip), so heads whose layers depend on it (STFF-Net's
-    spatial-collapse conv) are fully built before the optimizer sees them.
+    spatial-collapse conv) are fully built before the optimizer sees them. ``unit_input`` (clips in
+    [0, 1], or already standardised by the protocol) goes to backbone factories that declare it, so
+    a backbone applies its own input normalisation only to [0, 1] clips.
 
     Raises:
         UnknownNameError: unknown backbone/head/preset name.
@@ -112,6 +114,8 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
         for name, value in (("num_frames", clip_shape[0]), ("image_size", clip_shape[1])):
             if _named_parameter(factory, name) and name not in options:
                 options[name] = value
+    if unit_input is not None and _named_parameter(factory, "unit_input") and "unit_input" not in options:
+        options["unit_input"] = unit_input
     net = _call(f"backbone {backbone!r}", factory, options)
     dim = getattr(net, "embed_dim", None)
     if not isinstance(dim, int):

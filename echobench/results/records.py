@@ -17,18 +17,23 @@ import polars as pl
 RECORD_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.Utf8,
     "created_at": pl.Utf8,  # ISO 8601, UTC
+    "source": pl.Utf8,  # "run" (measured here) or "reported" (published numbers, echobench.results.reported)
     "model": pl.Utf8,  # "backbone+head", or "constant (TRAIN mean)"
     "backbone": pl.Utf8,
     "head": pl.Utf8,
     "preset": pl.Utf8,
     "weights": pl.Utf8,
-    "task": pl.Utf8,
+    "task": pl.Utf8,  # the task the row is scored as
     "task_version": pl.Utf8,
+    "trained_on": pl.Utf8,  # the task the model was trained for (ef50 rows of an EF regression model: "ef")
     "protocol": pl.Utf8,
     "protocol_version": pl.Utf8,
     "split": pl.Utf8,
+    "clips": pl.Utf8,  # test-time clips: "one", or "all" (EchoNet all-clips averaging)
     "metric": pl.Utf8,
     "value": pl.Float64,
+    "ci_low": pl.Float64,  # 95 % bootstrap interval (fixed seed); NaN when not computed
+    "ci_high": pl.Float64,
     "units": pl.Utf8,
     "n": pl.Int64,
     "dataset": pl.Utf8,
@@ -42,6 +47,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.Utf8,
     "precision": pl.Utf8,
     "skipped": pl.Utf8,  # JSON {reason: count}
+    "run_dir": pl.Utf8,  # where the run's predictions.parquet is (for the leaderboard's pictures)
 }
 
 
@@ -74,4 +80,9 @@ def read_records(results: Path) -> pl.DataFrame:
     files = sorted(records_dir(results).glob("*.parquet"))
     if not files:
         return pl.DataFrame(schema=RECORD_SCHEMA)
-    return pl.concat([pl.read_parquet(f).cast(RECORD_SCHEMA) for f in files], how="vertical")  # type: ignore[arg-type]
+    frames = []
+    for f in files:  # records of older echobench versions lack newer columns: they read as null
+        frame = pl.read_parquet(f)
+        frames.append(frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in RECORD_SCHEMA.items()
+                                         if c not in frame.columns).select(list(RECORD_SCHEMA)).cast(RECORD_SCHEMA))
+    return pl.concat(frames, how="vertical")

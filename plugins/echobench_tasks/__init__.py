@@ -19,3 +19,5 @@ def register_tasks(register):
                       label="ESV", kind="regression", units="mL", version="1", citation=_ECHONET))
     register(TaskSpec(name="edv", summary="end-diastolic volume regression, mL", factory="",
                       label="EDV", kind="regression", units="mL", version="1", citation=_ECHONET))
+    register(TaskSpec(name="ef50", summary="reduced EF (EF < 50 %) classification, one logit", factory="",
+                      label="EF", kind="binary", units="%", version="1", threshold=50.0, citation=_ECHONET))

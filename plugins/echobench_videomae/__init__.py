@@ -1,4 +1,5 @@
-"""First-party plugin: the VideoMAE ViT encoder as backbones ``echo-videomae`` and ``videomae``.
+"""First-party plugin: the VideoMAE ViT encoder as backbones ``echo-videomae`` and ``videomae``, and
+its MAE pre-training as the pretrainer ``echo-videomae``.
 
 Registered through the same ``echobench`` entry-point group a third-party plugin uses. This entry
 module imports no torch: the specs name the builders in :mod:`echobench_videomae.encoder` lazily.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from echobench import hookimpl
-from echobench.specs import BackboneSpec
+from echobench.specs import BackboneSpec, PretrainerSpec
 
 _PRESETS = ("tiny", "small", "base", "large")
 _VIDEOMAE = (
@@ -47,6 +48,22 @@ def register_backbones(register: Callable) -> None:
             factory="echobench_videomae.encoder:build_videomae",
             presets=_PRESETS,
             citation=_VIDEOMAE,
+            licence=_LICENCE,
+        )
+    )
+
+
+@hookimpl
+def register_pretrainers(register: Callable) -> None:
+    """Register ``echo-videomae``: VideoMAE masked-autoencoder pre-training of the ``echo-videomae``
+    encoder (tube masking 0.9, normalised-pixel MSE, decoder presets of the reference code)."""
+    register(
+        PretrainerSpec(
+            name="echo-videomae",
+            summary="VideoMAE MAE pre-training (tube masking 0.9, norm-pixel MSE) of the echo-videomae encoder",
+            factory="echobench_videomae.pretrain.trainer:build_pretrainer",
+            defaults={"preset": "base", "mask_ratio": 0.9, "masking": "tube", "frames": 16, "stride": 2},
+            citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
             licence=_LICENCE,
         )
     )

@@ -260,9 +260,9 @@ def _load_weights(model: nn.Module, path: str | Path,
 
 
 def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, final_norm: bool,
-           overrides: dict[str, Any]) -> VideoMAEEncoder:
+           unit_input: bool, overrides: dict[str, Any]) -> VideoMAEEncoder:
     kwargs: dict[str, Any] = {**preset_options("VideoMAE", PRESETS, preset, VideoMAEEncoder, overrides), "drop_path_rate": drop_path_rate, "final_norm": final_norm,
-                              "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD}
+                              "input_mean": IMAGENET_MEAN if unit_input else None, "input_std": IMAGENET_STD}
     model = VideoMAEEncoder(**{**kwargs, **overrides})
     if weights is not None:
         from echobench_videomae.convert import convert_any
@@ -278,7 +278,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def build_echo_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
-                        drop_path_rate: float = 0.0, **overrides: Any) -> VideoMAEEncoder:
+                        drop_path_rate: float = 0.0, unit_input: bool = True, **overrides: Any) -> VideoMAEEncoder:
     """Echo-VideoMAE encoder as in the EchoVisionFM release: no final LayerNorm.
 
     Args:
@@ -286,21 +286,24 @@ def build_echo_videomae(*, preset: str = "tiny", weights: str | Path | None = No
             ``large`` (1024/24/16) as embed_dim/depth/heads.
         weights: local state-dict file in our key layout (None = random init).
         drop_path_rate: stochastic-depth rate of the last block (linear from 0).
+        unit_input: clips arrive in [0, 1] (protocol ``echovisionfm``) and get the ImageNet
+            normalisation VideoMAE weights expect; False when the protocol already standardises
+            them (``echonet``: TRAIN mean/std), so they are not normalised twice.
         **overrides: any :class:`VideoMAEEncoder` argument (e.g. ``init_values``, ``embed_dim``;
             ``input_mean=None`` feeds the protocol's clip values to the tubelet embedding unchanged).
     Raises:
         ConfigError: unknown preset or option. WeightsError: see :func:`_load_weights`.
     """
     return _build(preset=preset, weights=weights, drop_path_rate=drop_path_rate, final_norm=False,
-                  overrides=overrides)
+                  unit_input=unit_input, overrides=overrides)
 
 
 def build_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
-                   drop_path_rate: float = 0.0, **overrides: Any) -> VideoMAEEncoder:
+                   drop_path_rate: float = 0.0, unit_input: bool = True, **overrides: Any) -> VideoMAEEncoder:
     """Vanilla VideoMAE encoder (keeps the final LayerNorm ``norm``); arguments and errors as
     :func:`build_echo_videomae`."""
     return _build(preset=preset, weights=weights, drop_path_rate=drop_path_rate, final_norm=True,
-                  overrides=overrides)
+                  unit_input=unit_input, overrides=overrides)
 
 
 __all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "sinusoid_position_table",

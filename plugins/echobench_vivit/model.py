@@ -229,7 +229,7 @@ def load_weights(model: ViViT, path: str | Path) -> LoadReport:
 
 
 def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_frames: int | None = None,
-                image_size: int | None = None, **overrides: Any) -> ViViT:
+                image_size: int | None = None, unit_input: bool = True, **overrides: Any) -> ViViT:
     """ViViT encoder (HF ``VivitModel`` numerics) for the protocol's clip size.
 
     Args:
@@ -240,13 +240,15 @@ def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_
         num_frames, image_size: the clip ``T`` and ``H = W`` the position table is built for (e.g. 16 and
             224 for the echovisionfm protocol); None = the preset's. Weights must have been trained for
             the same size (their ``pos_embed`` shape is checked).
+        unit_input: clips arrive in [0, 1] and get HF's processor normalisation; False when the
+            protocol already standardises them (``echonet``), so they are not normalised twice.
         **overrides: any :class:`ViViT` argument. ``input_mean``/``input_std`` default to
             :data:`HF_PROCESSOR_MEAN`/``STD`` (HF's processor on a [0, 1] clip); ``input_mean=None`` feeds the
             clip to the tubelet embedding unchanged.
     Raises:
         ConfigError: unknown preset or option. WeightsError: see :func:`load_weights`.
     """
-    kwargs: dict[str, Any] = {**preset_options("ViViT", PRESETS, preset, ViViT, overrides), "input_mean": HF_PROCESSOR_MEAN, "input_std": HF_PROCESSOR_STD}
+    kwargs: dict[str, Any] = {**preset_options("ViViT", PRESETS, preset, ViViT, overrides), "input_mean": HF_PROCESSOR_MEAN if unit_input else None, "input_std": HF_PROCESSOR_STD}
     kwargs.update({k: v for k, v in (("num_frames", num_frames), ("image_size", image_size)) if v is not None})
     model = ViViT(**{**kwargs, **overrides})
     if weights is not None:

@@ -24,12 +24,15 @@ from pydicom.uid import (
 
 from echobench.data.dicom import (
     DicomCine,
+    DicomError,
     _scrub,
     _to_rgb,
+    cine_to_clip,
     crop_to_region,
     dicom_to_echonet_avi,
     estimate_sector_box,
     read_dicom_cine,
+    resample_indices,
     to_echonet_frames,
 )
 from echobench.data.video import probe_video, read_video
@@ -206,6 +209,66 @@ def test_estimate_sector_box_falls_back_to_whole_image():
     assert estimate_sector_box(np.zeros((3, 10, 20, 3), np.uint8)) == (0, 0, 20, 10)
 
 
+def test_resample_indices():
+    assert resample_indices(5, 30.0, 30.0).tolist() == [0, 1, 2, 3, 4]
+    assert resample_indices(8, 60.0, 30.0).tolist() == [0, 2, 4, 6]
+    assert resample_indices(3, 10.0, 30.0).tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2]
+    assert resample_indices(2, 100.0, 30.0).tolist() == [0]
+    for n, src, dst in [(30, 18.436, 30.0), (120, 30.0003, 30.0), (64, 73.2, 25.0), (7, 49.9, 50.0)]:
+        index = resample_indices(n, src, dst)
+        assert abs(len(index) / dst - n / src) <= 0.5 / dst + 1e-9  # the duration is kept
+        assert index[0] == 0 and index[-1] <= n - 1 and (np.diff(index) >= 0).all()
+        nearest = np.abs(index - np.arange(len(index)) * src / dst) <= 0.5 + 1e-9  # frame k at time k / dst
+        assert (nearest | (index == n - 1)).all()
+    for bad in [(0, 30.0, 30.0), (5, 0.0, 30.0), (5, 30.0, float("inf"))]:
+        with pytest.raises(ValueError):
+            resample_indices(*bad)
+
+
+def test_cine_to_clip_resamples_crops_and_resizes():
+    frames = np.zeros((8, 20, 40, 3), np.uint8)
+    for i in range(8):
+        frames[i, 5:15, 10:30] = 10 * (i + 1)  # the "sector"; vendor text would be outside it
+    frames[:, 0:3, 0:8] = 255  # burnt-in text, outside the region
+    cine = DicomCine(frames, fps=60.0, region=(10, 5, 30, 15), modality="US", photometric="RGB")
+    clip = cine_to_clip(cine, size=16, fps=30.0)
+    assert clip.shape == (4, 16, 16, 3) and clip.dtype == np.uint8
+    assert clip[:, 8, 8, 0].tolist() == [10, 30, 50, 70]  # frames 0, 2, 4, 6
+    assert clip.max() == 70  # the text did not survive the crop
+    assert (clip[:, :3] == 0).all() and (clip[:, -3:] == 0).all()  # 20x10 padded to a centred square
+    assert cine_to_clip(dataclasses.replace(cine, fps=None), size=16, fps=30.0).shape[0] == 8  # no timing
+    whole = cine_to_clip(cine, size=16, fps=None, crop="none")
+    assert whole.shape == (8, 16, 16, 3) and whole.max() > 200  # the text is kept when asked
+    with pytest.raises(ValueError, match="crop"):
+        cine_to_clip(cine, size=16, fps=30.0, crop="sector")
+
+
+def test_modality_and_size_are_checked_before_decoding(tmp_path):
+    path = _write(tmp_path / "ct.dcm", np.zeros((3, 8, 8), np.uint8), Modality="CT")
+    assert read_dicom_cine(path).frames.shape == (3, 8, 8, 3)  # no modality asked for
+    with pytest.raises(DicomError) as info:
+        read_dicom_cine(path, modality="US")
+    assert info.value.skip and info.value.reason == "not ultrasound (Modality CT)"
+    with pytest.raises(DicomError, match="image too large to decode") as info:
+        read_dicom_cine(path, max_bytes=100)
+    assert not info.value.skip
+
+
+def test_reasons_are_short_and_say_skip_or_fail(tmp_path):
+    noise = tmp_path / "noise.dcm"
+    noise.write_bytes(b"x" * 300)
+    cases = {noise: (True, "not a DICOM file"), _write(tmp_path / "nopix.dcm"): (True, "DICOM file has no pixel data"),
+             _write(tmp_path / "one.dcm", np.zeros((1, 8, 8), np.uint8)): (True, "single-frame image (a still)"),
+             tmp_path / "absent.dcm": (False, "DICOM file not found")}
+    for path, (skip, reason) in cases.items():
+        with pytest.raises(DicomError) as info:
+            read_dicom_cine(path)
+        assert (info.value.skip, info.value.reason) == (skip, reason) and path.name in str(info.value)
+    with pytest.raises(DicomError) as info:
+        read_dicom_cine(_write(tmp_path / "two.dcm", np.zeros((2, 8, 8), np.uint8)), min_frames=3)
+    assert info.value.reason == "fewer than 3 frames"
+
+
 # --- every failure is one DataError line naming the file, with no identifiers ------------------------
 
 
@@ -263,7 +326,7 @@ def _encapsulated(path: Path, syntax, fragments: list[bytes], photometric: str, 
 
 def test_no_decoder_for_transfer_syntax(tmp_path):
     mpeg_header = b"\x00\x00\x01\xb3" + bytes(60)
-    path = _encapsulated(tmp_path / "mpeg.dcm", MPEG2MPML, [mpeg_header], "YBR_PARTIAL_420", 3)
+    path = _encapsulated(tmp_path / "mpeg.dcm", MPEG2MPML, [mpeg_header] * 2, "YBR_PARTIAL_420", 3)
     assert "no pixel data decoder" in _error(path)
 
 

@@ -53,3 +53,12 @@ def test_contract_violations_are_named():
     registry.register_plugin(Plugin(), "nodim-plugin")
     with pytest.raises(PluginError, match="does not expose an integer `embed_dim`"):
         build_model(registry, backbone="nodim", head="maxpool")
+
+
+@pytest.mark.parametrize("backbone", ["echo-videomae", "videomae", "vivit"])
+def test_input_normalisation_only_for_unit_clips(backbone):
+    """A standardised (echonet protocol) clip is not normalised a second time inside the backbone."""
+    registry = build_registry()
+    unit = build_model(registry, backbone=backbone, head="maxpool", unit_input=True)
+    standardised = build_model(registry, backbone=backbone, head="maxpool", unit_input=False)
+    assert unit.backbone.input_norm and not standardised.backbone.input_norm

@@ -1,0 +1,83 @@
+"""``echobench prepare``: turn raw echo files into clips for pre-training (``prepare dicom``).
+
+Thin command: parses, calls :func:`echobench.data.prepare.prepare_dicom`, renders a one-screen
+summary on stdout. Progress goes to stderr. Files that are skipped or fail are counted, not errors
+(exit 0); an unusable SRC or OUT prints one ``error: ...`` line and exits 2.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from echobench.cli.common import out as stdout
+from echobench.cli.common import progress_factory, user_errors
+
+app = typer.Typer(help="Prepare raw echo data (DICOM) as clips for pre-training.", no_args_is_help=True)
+
+
+class Crop(str, Enum):
+    region = "region"
+    none = "none"
+
+
+@app.command()
+@user_errors
+def dicom(
+    src: Annotated[Path, typer.Argument(
+        help="Folder of DICOM files, e.g. MIMIC-IV-ECHO's files/ (walked recursively).")],
+    out: Annotated[Path, typer.Argument(
+        help="Output folder: clips/, manifest.parquet, prepare.json (resumed if present).")],
+    fps: Annotated[float, typer.Option(help="Output frame rate (frames/s); loops are resampled to it.")] = 30.0,
+    size: Annotated[int, typer.Option(help="Output height = width (pixels).")] = 224,
+    min_frames: Annotated[int, typer.Option(help="Fewest frames a loop needs; fewer (e.g. stills) is skipped.")] = 2,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Worker processes (default: min(4, CPUs)).", show_default=False)] = None,
+    crop: Annotated[Crop, typer.Option(help="region: keep only the ultrasound region (header, else sector "
+                                            "estimate); none: keep the whole frame.")] = Crop.region,
+    retry_failed: Annotated[bool, typer.Option(
+        help="Read again the files an earlier run could not decode.")] = False,
+) -> None:
+    """Convert every DICOM cine loop under SRC to a square clip under OUT, with a manifest.
+
+    Every file under SRC gets one manifest row (ok / skipped / failed, with the reason).
+
+    A rerun skips what is done, also after a crash. No header value (names, IDs, dates) is written.
+    """
+    from echobench.data.prepare import PrepareSettings, prepare_dicom
+
+    if workers is not None and workers < 1:
+        raise typer.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
+    settings = PrepareSettings(fps=fps, size=size, min_frames=min_frames, crop=crop.value)
+    with progress_factory() as make:
+        summary = prepare_dicom(src, out, settings, workers=workers, retry_failed=retry_failed, progress=make)
+    render_summary(summary)
+
+
+def render_summary(summary) -> None:
+    """Counts by status and reason, and where the manifest is, as one Rich screen on stdout."""
+    from rich.table import Table
+
+    counts = summary.counts
+    stdout.print(f"{summary.inputs} files: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed "
+                 f"({summary.processed} processed now, {summary.reused} done before)", highlight=False)
+    reasons = [(status, reason, n) for status, by_reason in summary.reasons.items() for reason, n in by_reason.items()]
+    if reasons:
+        table = Table("status", "reason", "files", box=None, pad_edge=False)
+        for status, reason, n in reasons[:20]:
+            table.add_row(status, reason, str(n))
+        if len(reasons) > 20:
+            table.add_row("...", f"{len(reasons) - 20} more reasons in prepare.json", "")
+        stdout.print(table)
+    s = summary.settings
+    notes = [f"clips: {s.size}x{s.size} at {s.fps:g} frames/s, crop {s.crop}"]
+    if summary.without_timing:
+        notes.append(f"{summary.without_timing} ok loop(s) had no frame timing: kept frame for frame")
+    if summary.dropped:
+        notes.append(f"{summary.dropped} row(s) of earlier runs dropped: their source is gone")
+    for note in notes:
+        stdout.print(note, highlight=False)
+    stdout.print(f"manifest: {summary.manifest}", highlight=False, soft_wrap=True)

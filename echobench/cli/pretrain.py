@@ -1,0 +1,66 @@
+"""``echobench pretrain METHOD DATA --out DIR``: thin wrapper over :func:`echobench.engine.pretrain_loop.pretrain`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from echobench.cli.common import err, out, progress_factory, user_errors
+
+
+def _log(message: str) -> None:
+    err.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+@user_errors
+def pretrain(
+    method: Annotated[str, typer.Argument(help="Pretrainer name (see `echobench list pretrainer`), e.g. echo-videomae.")],
+    data: Annotated[Path, typer.Argument(help="Folder from `echobench prepare dicom` (manifest.parquet) or a folder of .avi clips.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, encoder.safetensors, pictures, log.")],
+    preset: Annotated[str, typer.Option(help="Encoder size preset: tiny, small, base, large.")] = "base",
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default: one epoch).")] = None,
+    epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Passes over the clips (instead of --steps).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="GLOBAL batch, split over all processes.")] = 8,
+    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 1.5e-4,
+    mask_ratio: Annotated[float, typer.Option(help="Fraction of tokens masked.")] = 0.9,
+    masking: Annotated[str, typer.Option(help="tube (VideoMAE), random, or released (EchoVisionFM code).")] = "tube",
+    size: Annotated[int, typer.Option(min=16, help="Frame size in pixels (multiple of 16).")] = 224,
+    init: Annotated[Optional[str], typer.Option(help="Start from local weights (HF VideoMAEForPreTraining, MCG-NJU, or an encoder file).")] = None,
+    gpus: Annotated[Optional[int], typer.Option(help="CUDA devices per node (0 = CPU; default: 1 if present).")] = None,
+    nodes: Annotated[int, typer.Option(min=1, help="Nodes (multi-node DDP; launch one command per node).")] = 1,
+    cpu_processes: Annotated[int, typer.Option(min=1, hidden=True, help="CPU processes with gloo (tests).")] = 1,
+    precision: Annotated[Optional[str], typer.Option(help="Fabric precision (default bf16-mixed on GPU, 32-true on CPU).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (data order, masks, init).")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
+    save_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (and at the end).")] = 1000,
+    keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept (latest).")] = 2,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes per device (default: 0 on CPU, up to 8 on GPU).")] = None,
+) -> None:
+    """Self-supervised pre-training (e.g. VideoMAE MAE on echo clips); the encoder is written to
+    DIR/encoder.safetensors for `echobench run --backbone echo-videomae --weights`."""
+    from echobench.engine.pretrain_loop import PretrainConfig
+    from echobench.engine.pretrain_loop import pretrain as run_pretrain
+
+    options = {"preset": preset, "mask_ratio": mask_ratio, "masking": masking, "size": size}
+    if init is not None:
+        options["init"] = init
+    cfg = PretrainConfig(method=method, data=data, out=out_dir, options=options, steps=steps, epochs=epochs,
+                         batch_size=batch_size, lr=lr, seed=seed, gpus=gpus, nodes=nodes, cpu_processes=cpu_processes,
+                         precision=precision, resume=resume, save_every=save_every, keep=keep,
+                         num_workers=num_workers)
+    with progress_factory() as make:
+        result = run_pretrain(cfg, progress=make, log=_log)
+    if not result.is_main:
+        return  # the other DDP processes print nothing
+    from echobench.engine.checkpoint import latest_checkpoint
+
+    last = f"{result.losses[-1]:.4f}" if result.losses else "-"
+    out.print(f"pre-trained {escape(method)} to step {result.steps} ({result.world_size} process(es), "
+              f"{escape(result.device)}, {result.precision}); last loss {last}")
+    if result.skipped:
+        out.print("counted: " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items()))))
+    out.print(f"encoder:    {result.out / 'encoder.safetensors'}\ncheckpoint: {latest_checkpoint(result.out)}",
+              soft_wrap=True)

@@ -1,0 +1,385 @@
+"""The one self-supervised pre-training loop (core code: a pretrainer plugin says *what* is trained).
+
+:func:`pretrain` drives any :class:`Pretrainer` through Lightning Fabric: AdamW (betas 0.9/0.95,
+weight decay 0.05 except biases/norms, as VideoMAE) with linear warm-up and cosine decay (the
+fine-tuning loop's schedule, :func:`echobench.engine.loop._lr_lambda`), one optimizer step per global
+batch, atomic checkpoints (:mod:`echobench.engine.checkpoint`) with the encoder and a reconstruction
+picture, and ``resume``.
+
+Determinism: data order, clip starts, flips and masks are functions of ``(seed, stream position)``
+(:mod:`echobench.data.pretrain_clips`), dropout of ``(seed, step, rank)``; so a run resumed from a
+checkpoint reaches the weights of an uninterrupted one, and ``W`` processes with global batch ``B``
+take the same steps as one process with ``B`` (up to float summation order).
+
+Devices: ``gpus=N`` (and ``nodes``) is DDP with bf16 mixed precision on CUDA (``precision``
+overrides); no GPU is one process in float32; ``cpu_processes=N`` runs N CPU processes with gloo
+(tests, or CPU clusters). Multi-process runs relaunch the current command (Fabric's launcher), so
+start them from the ``echobench`` command or a script, not from an interactive session.
+
+Outputs in ``out``: ``checkpoint-<step>/`` (latest ``keep``), ``encoder.safetensors``,
+``reconstruction-<step>.png``, ``log.jsonl`` (one line per step: step, loss, lr, seconds) and
+``pretrain.json`` (config, environment, counts of skipped and short clips).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError
+
+ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
+
+
+class Pretrainer(Protocol):
+    """What a pretrainer plugin's factory returns (``PretrainerSpec.factory(**options)``).
+
+    Attributes: ``name``; ``backbone`` (the backbone whose ``--weights`` loads :meth:`encoder_state`);
+    ``frames``, ``stride`` (clip length and temporal stride), ``size`` (pixels), ``flips``.
+    """
+
+    name: str
+    backbone: str
+    frames: int
+    stride: int
+    size: int
+    flips: bool
+
+    def config(self) -> dict[str, Any]:
+        """JSON description of the model and inputs (checked on resume)."""
+
+    def build(self) -> Any:
+        """A new ``nn.Module`` to train."""
+
+    def loss(self, module: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> Any:
+        """Scalar loss of ``clip (B, 3, T, S, S)`` in [0, 1] by calling ``module`` (it may be wrapped)."""
+
+    def pictures(self, model: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> dict[str, Any]:
+        """``original``/``masked``/``reconstructed`` clips ``(B, 3, T, S, S)`` in [0, 1]."""
+
+    def encoder_state(self, model: Any) -> dict[str, Any]:
+        """The state dict to save as ``encoder.safetensors``."""
+
+    def no_weight_decay(self, name: str, param: Any) -> bool:
+        """True for parameters excluded from weight decay."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that defines a pre-training run.
+
+    ``batch_size`` is the GLOBAL batch (split over processes); ``steps`` or ``epochs`` (at most one;
+    default one epoch) sets the length; ``options`` go to the pretrainer factory (e.g. ``preset``,
+    ``mask_ratio``, ``masking``, ``size``, ``init``).
+    """
+
+    method: str
+    data: Path
+    out: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 8
+    lr: float = 1.5e-4
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    seed: int = 0
+    gpus: int | None = None
+    nodes: int = 1
+    cpu_processes: int = 1
+    precision: str | None = None
+    resume: bool = False
+    save_every: int = 1000
+    keep: int = 2
+    num_workers: int | None = None
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` did (on rank 0): steps run, last loss, and where things are."""
+
+    out: Path
+    start_step: int
+    steps: int
+    losses: list[float]
+    checkpoint: Path | None
+    encoder: Path | None
+    pictures: list[Path]
+    skipped: dict[str, int]
+    world_size: int
+    device: str
+    precision: str
+    is_main: bool = True  # rank 0 (prints and writes)
+
+
+def _make_fabric(cfg: PretrainConfig):
+    from echobench.engine.devices import make_fabric
+
+    if cfg.cpu_processes < 1 or cfg.nodes < 1:
+        raise ConfigError("--cpu-processes and --nodes must be >= 1")
+    if cfg.cpu_processes > 1:
+        if cfg.gpus:
+            raise ConfigError("--cpu-processes is for CPU runs; use --gpus N for several GPUs")
+        from lightning.fabric import Fabric
+        from lightning.fabric.strategies import DDPStrategy
+
+        return Fabric(accelerator="cpu", devices=cfg.cpu_processes, num_nodes=cfg.nodes,
+                      strategy=DDPStrategy(process_group_backend="gloo"), precision=cfg.precision or "32-true")
+    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, num_nodes=cfg.nodes)
+    if cfg.nodes > 1 and fabric.device.type == "cpu":
+        raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
+    return fabric
+
+
+def _resolve_trainer(cfg: PretrainConfig, registry) -> tuple[Any, Any]:
+    spec = registry.get("pretrainer", cfg.method)
+    factory = spec.load()
+    options = {**spec.defaults, **cfg.options}
+    try:
+        return spec, factory(**options)
+    except EchobenchError:
+        raise
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise PluginError(f"pretrainer {cfg.method!r} failed to build with {options}: {type(exc).__name__}: {first}") from exc
+
+
+def _check_out(cfg: PretrainConfig) -> None:
+    from echobench.engine.checkpoint import list_checkpoints
+
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out exists and is not a folder")
+    if not cfg.resume and list_checkpoints(out):
+        raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"{out}: output folder is not writable")
+
+
+def _identity(cfg: PretrainConfig, trainer: Pretrainer, videos, total: int, warmup: int) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    from echobench.provenance import stable_hash
+
+    names = [str(p.relative_to(videos.root)) for p in videos.paths]
+    return {"pretrainer": trainer.config(), "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay, "warmup_steps": warmup, "total_steps": total, "seed": cfg.seed,
+            "videos": len(names), "videos_hash": stable_hash(names)}
+
+
+def _gather_union(fabric, items: set) -> set:
+    if fabric.world_size == 1:
+        return set(items)
+    import torch.distributed as dist
+
+    gathered: list = [None] * fabric.world_size
+    dist.all_gather_object(gathered, sorted(items))
+    return set().union(*map(set, gathered))
+
+
+def _trim_log(path: Path, last_step: int) -> None:
+    """Keep the log lines of steps ``<= last_step`` (a resumed run rewrites what follows)."""
+    from echobench.atomic import atomic_write_text
+
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", math.inf) <= last_step:
+                kept.append(line)
+        except ValueError:  # a line cut by a kill
+            continue
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+
+def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
+             log: Callable[[str], None] | None = None, registry=None) -> PretrainResult:
+    """Run (or resume) self-supervised pre-training; see the module docstring.
+
+    Raises:
+        UnknownNameError: unknown pretrainer. ConfigError: bad options or devices (e.g. more GPUs than
+        present), a resumed run whose settings differ, or ``--out`` already holding checkpoints
+        without ``resume``. DataError: no usable clip. TrainingError: the loss is not finite.
+        WeightsError: an unreadable or unsafe checkpoint.
+    """
+    import torch
+    from safetensors.torch import save_file
+    from torch.utils.data import DataLoader
+
+    from echobench.atomic import atomic_write_text
+    from echobench.data.pretrain_clips import (PretrainClipDataset, StepBatches, derive_seed,
+                                                list_pretrain_videos, steps_for_epochs)
+    from echobench.data.transforms import prepare_clips
+    from echobench.engine.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, restore_rng,
+                                             save_checkpoint)
+    from echobench.engine.loop import _lr_lambda
+    from echobench.engine.pretrain_plot import save_reconstruction_png
+    from echobench.protocols import Protocol
+    from echobench.provenance import device_name, environment, git_sha
+    from echobench.registry import get_registry
+
+    log = log or (lambda _msg: None)
+    registry = registry or get_registry()
+    if cfg.steps is not None and cfg.epochs is not None:
+        raise ConfigError("give --steps or --epochs, not both")
+    if (cfg.steps is not None and cfg.steps < 1) or (cfg.epochs is not None and cfg.epochs <= 0):
+        raise ConfigError("--steps and --epochs must be positive")
+    if cfg.batch_size < 1 or cfg.save_every < 1 or cfg.keep < 1:
+        raise ConfigError("--batch-size, --save-every and --keep must be >= 1")
+    spec, trainer = _resolve_trainer(cfg, registry)
+    fabric = _make_fabric(cfg)
+    world = max(1, cfg.cpu_processes if cfg.cpu_processes > 1 else (cfg.gpus or 1)) * cfg.nodes
+    if cfg.batch_size % world:
+        raise ConfigError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
+                          f"{world} processes")
+    videos = list_pretrain_videos(cfg.data)
+    for reason, n in sorted(videos.skipped.items()):
+        log(f"{cfg.data}: {n} manifest row(s) not used: {reason}")
+    total = cfg.steps if cfg.steps is not None else steps_for_epochs(cfg.epochs or 1.0, len(videos.paths), cfg.batch_size)
+    warmup = int(cfg.warmup_fraction * total)
+    identity = _identity(cfg, trainer, videos, total, warmup)
+    out = Path(cfg.out)
+    _check_out(cfg)
+
+    fabric.launch()
+    rank, main = fabric.global_rank, fabric.global_rank == 0
+    checkpoint = None
+    if cfg.resume:
+        path = latest_checkpoint(out)
+        if path is None:
+            log(f"{out}: no checkpoint to resume from; starting at step 0")
+        else:
+            checkpoint = load_checkpoint(path)
+            before = checkpoint.meta.get("identity", {})
+            changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+            if changed:
+                raise ConfigError(f"{path}: cannot resume with different settings ({', '.join(changed)}); "
+                                  f"use the original options or another --out")
+    start = checkpoint.step if checkpoint is not None else 0
+
+    torch.manual_seed(cfg.seed)  # identical initialisation on every rank
+    with fabric.init_module():
+        model = trainer.build()
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint.model)
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if trainer.no_weight_decay(name, param) else decay).append(param)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    module, optimizer = fabric.setup(model, optimizer)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, warmup))
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint.optimizer)
+        scheduler.load_state_dict(checkpoint.scheduler)
+        if checkpoint.rng:
+            restore_rng(checkpoint.rng)
+        log(f"resuming from {checkpoint.path} (step {start} of {total})")
+
+    workers = cfg.num_workers
+    if workers is None:
+        workers = 0 if fabric.device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // max(1, world // cfg.nodes)))
+    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips)
+    batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
+                          world_size=fabric.world_size, start_step=start, total_steps=total)
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                        pin_memory=fabric.device.type == "cuda", persistent_workers=False)
+    protocol = Protocol(name="pretrain", version="-", frames=trainer.frames, period=trainer.stride, size=trainer.size,
+                        normalization="unit", train_flips=False, scaled_targets=False, summary="pre-training clips")
+    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))
+    log_path = out / "log.jsonl"
+    result = PretrainResult(out=out, start_step=start, steps=total, losses=[], checkpoint=checkpoint.path if checkpoint else None,
+                            encoder=None, pictures=[], skipped={}, world_size=fabric.world_size,
+                            device=device_name(fabric.device), precision=precision,
+                            is_main=main)
+    if (out / "encoder.safetensors").is_file():
+        result.encoder = out / "encoder.safetensors"
+    if main:
+        _trim_log(log_path, start)
+    fabric.barrier()
+    short: set[int] = set()
+    failed: dict[int, str] = {}
+    advance = progress(f"pre-train {trainer.name}", total) if (progress and main) else None
+    if advance and start:
+        advance(start)
+    tick = time.perf_counter()
+    for i, batch in enumerate(loader):
+        step = start + i
+        torch.manual_seed(derive_seed(cfg.seed, step, rank, 2))  # dropout / drop-path of this step
+        clip = prepare_clips(fabric.to_device(batch["clip"]), protocol, train=False)
+        batch_seed = derive_seed(cfg.seed, step, 1)
+        loss = trainer.loss(module, clip, batch["seed"].tolist(), batch_seed)
+        optimizer.zero_grad(set_to_none=True)
+        fabric.backward(loss)
+        optimizer.step()
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
+        scheduler.step()
+        for video, is_short in zip(batch["video"].tolist(), batch["short"].tolist()):
+            if is_short:
+                short.add(video)
+        for text in batch["failed"]:
+            for video, reason in json.loads(text):
+                if video not in failed:
+                    failed[video] = reason
+                    log(f"skipped: {reason}")
+        mean_loss = float(fabric.all_reduce(loss.detach().float(), reduce_op="mean"))
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"pre-training diverged at step {step + 1}: loss is {mean_loss} (try a lower --lr)")
+        done = step + 1
+        result.losses.append(mean_loss)
+        if main:
+            now = time.perf_counter()
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr,
+                                     "seconds": round(now - tick, 4)}) + "\n")
+            tick = now
+        if done % cfg.save_every == 0 or done == total:
+            if main:
+                original = module.module
+                pictures = trainer.pictures(original, clip[:1].float(), batch["seed"][:1].tolist(), batch_seed)
+                result.checkpoint = save_checkpoint(
+                    out, done, model=original.state_dict(), optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(), rng=capture_rng(),
+                    meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size},
+                    keep=cfg.keep)
+                tmp = out / f".encoder.safetensors.{os.getpid()}.tmp"
+                save_file({k: v.detach().to("cpu", copy=True).contiguous() for k, v in trainer.encoder_state(original).items()},
+                          str(tmp), metadata={"format": "pt", "backbone": trainer.backbone, "step": str(done),
+                                              "pretrainer": json.dumps(trainer.config())})
+                os.replace(tmp, out / "encoder.safetensors")
+                result.encoder = out / "encoder.safetensors"
+                result.pictures.append(save_reconstruction_png(
+                    out / f"reconstruction-{done:08d}.png", pictures,
+                    title=f"{trainer.name} step {done}, loss {mean_loss:.4f}"))
+            fabric.barrier()
+        if advance:
+            advance(1)
+
+    short_all, failed_all = _gather_union(fabric, short), _gather_union(fabric, set(failed))
+    if failed_all:
+        result.skipped["clip could not be decoded (replaced by the next clip)"] = len(failed_all)
+    if short_all:
+        result.skipped[f"clip shorter than {trainer.frames}x{trainer.stride} frames (indices clamped)"] = len(short_all)
+    for reason, n in videos.skipped.items():
+        result.skipped[f"manifest: {reason}"] = n
+    if main:
+        env = environment()
+        record = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+                  "identity": identity, "plugin": spec.name, "steps": total, "resumed_from": start,
+                  "final_loss": result.losses[-1] if result.losses else None, "counts": result.skipped,
+                  "data_source": videos.source, "environment": {**env, "git_sha": git_sha(), "device": result.device,
+                                                                "precision": precision,
+                                                                "world_size": fabric.world_size}}
+        atomic_write_text(out / "pretrain.json", json.dumps(record, indent=2, default=str) + "\n")
+    fabric.barrier()
+    return result
+
+
+__all__ = ["PretrainConfig", "PretrainResult", "Pretrainer", "pretrain"]

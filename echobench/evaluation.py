@@ -1,0 +1,55 @@
+"""Scores of one split in natural units, with bootstrap intervals, for a model and the constant
+predictor (DESIGN §5; core code, so every row is obtained the same way).
+
+- Regression tasks: MAE, RMSE, R² (sklearn), Pearson r; for EF also MAE per EF band. An EF model's
+  predictions also yield the ``ef50`` numbers (reduced EF = EF < 50 % positive, and the EchoVisionFM
+  paper's normal-positive convention), recorded under task ``ef50`` with ``trained_on = "ef"``.
+- Binary tasks (``ef50``): accuracy, F1, AUROC for both conventions from P(reduced EF).
+- The constant predictor is the TRAIN mean label (regression) or the TRAIN prevalence (binary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from echobench.metrics import Estimate, ef50_from_ef, ef50_report, regression_report
+from echobench.specs import TaskSpec
+
+CONSTANT = "constant (TRAIN mean)"
+EF50 = "ef50"
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric of one model on one split: the task it is scored as, its name and estimate."""
+
+    task: str
+    metric: str
+    estimate: Estimate
+
+
+def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: np.ndarray, *,
+                  n_boot: int = 1000, seed: int = 0) -> list[Score]:
+    """Score ``outputs (N,)`` (natural units, or P(positive) for binary tasks) against ``labels (N,)``.
+
+    ``ef (N,)``: the videos' true EF in % (EF bands, ``ef50`` labels).
+    """
+    if task.kind == "binary":
+        return [Score(task.name, m, e) for m, e in
+                ef50_report(outputs, ef, threshold_score=0.5, n_boot=n_boot, seed=seed).items()]
+    is_ef = task.label.upper() == "EF"
+    scores = [Score(task.name, m, e) for m, e in
+              regression_report(outputs, labels, ef=ef if is_ef else None, n_boot=n_boot, seed=seed).items()]
+    if is_ef:
+        scores += [Score(EF50, m, e) for m, e in ef50_from_ef(outputs, ef, n_boot=n_boot, seed=seed).items()]
+    return scores
+
+
+def constant_outputs(task: TaskSpec, train_labels: np.ndarray, n: int) -> np.ndarray:
+    """The constant predictor's outputs for ``n`` videos: TRAIN mean label, or TRAIN prevalence."""
+    train_labels = np.asarray(train_labels, dtype=np.float64)
+    if task.kind == "binary":
+        return np.full(n, float(np.mean(train_labels < float(task.threshold))))
+    return np.full(n, float(train_labels.mean()))

@@ -1,0 +1,91 @@
+"""The leaderboard's HTML page: every comparison-group table plus the pictures users expect
+(DESIGN §7): predicted-vs-true scatter and Bland–Altman plots for regression tasks, ROC and
+confusion-matrix plots for ``ef50``, drawn from each run's ``predictions.parquet``.
+
+For a model averaged over seeds, the pictures show its first run (lowest run directory name) and
+say so. Rows whose run directory is gone keep their table row and lose only their pictures.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from echobench.results.leaderboard import group_title, groups, table, units_label
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:90]
+
+
+def _predictions(run_dir: str | None, split: str, clips: str) -> pl.DataFrame | None:
+    if not run_dir:
+        return None
+    path = Path(run_dir) / "predictions.parquet"
+    try:
+        frame = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    if "clips" in frame.columns:
+        frame = frame.filter(pl.col("clips") == clips)
+    frame = frame.filter(pl.col("split") == split)
+    return frame if frame.height else None
+
+
+def _figures(key: dict, row: dict, folder: Path) -> list[tuple[str, Path]]:
+    from echobench.results import plots
+
+    preds = _predictions(row.get("run_dir"), key["split"], key["clips"])
+    if preds is None:
+        return []
+    name = f"{row['model']} ({row['preset']}) · {key['task']} · {key['split']}"
+    stem = _slug(f"{key['task']}-{key['protocol']}-{key['split']}-{key['clips']}-{row['model']}-{row['preset']}-"
+                 f"{row['weights']}-{row['trained_on']}-{Path(row['run_dir']).name}")
+    seeds = f" (first of {row['seeds']} seeds)" if (row.get("seeds") or 0) > 1 else ""
+    p = preds["prediction"].to_numpy()
+    if key["task"] == "ef50":
+        true_ef = preds["EF"].to_numpy() if "EF" in preds.columns else preds["truth"].to_numpy()
+        label = (true_ef < 50).astype(np.int64)
+        if row.get("trained_on") == "ef50":
+            score, pred_label = p, (p >= 0.5).astype(np.int64)
+        else:  # an EF regression model: reduced EF when predicted EF < 50 %
+            score, pred_label = 50.0 - p, (p < 50).astype(np.int64)
+        return [
+            (f"ROC, {name}{seeds}", plots.roc(score, label, title=f"ROC · {name}", path=folder / f"{stem}-roc.png")),
+            (f"confusion matrix, {name}{seeds}", plots.confusion(pred_label, label, title=f"Confusion · {name}",
+                                                                  path=folder / f"{stem}-confusion.png")),
+        ]
+    t = preds["truth"].to_numpy()
+    units = key["units"]
+    return [
+        (f"predicted vs true, {name}{seeds}",
+         plots.scatter(p, t, units=units, title=f"{name}", path=folder / f"{stem}-scatter.png")),
+        (f"Bland–Altman, {name}{seeds} ({units_label(units)})",
+         plots.bland_altman(p, t, units=units, title=f"Bland–Altman · {name}", path=folder / f"{stem}-bland-altman.png")),
+    ]
+
+
+def write_page(summary: pl.DataFrame, results: Path) -> Path:
+    """Write ``<results>/leaderboard.html`` (self-contained) and its PNGs under ``<results>/figures/``."""
+    from echobench.results.html import Section, write_html
+
+    results = Path(results)
+    folder = results / "figures"
+    sections = []
+    for key, group in groups(summary):
+        columns, rows, raw = table(key, group)
+        figures: list[tuple[str, Path]] = []
+        if key["source"] == "run":
+            for row in raw:
+                if not row["model"].startswith("constant"):
+                    figures.extend(_figures(key, row, folder))
+        text = ("Published numbers, shown for reference; not run here and not ranked with measured rows."
+                if key["source"] == "reported" else
+                "Mean ± sd over seeds; a single seed shows its 95 % bootstrap interval. Rank by the first metric.")
+        sections.append(Section(heading=group_title(key), text=text,
+                                tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))],
+                                figures=figures))
+    return write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)

@@ -1,0 +1,280 @@
+"""Score a predictions file against an EchoNet-format split, without running any model (DESIGN §7).
+
+A predictions file is a CSV with columns ``FileName`` and ``prediction`` (header case-insensitive,
+FileName with or without ``.avi``, extra columns ignored), one row per video. Units of
+``prediction``: EF in % for ``ef``; mL for ``esv``/``edv``; for ``ef50`` a probability of reduced EF
+when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a predicted EF in %
+(predicted reduced when < 50). Labels come from the dataset's ``FileList.csv`` through
+:func:`echobench.data.echonet.read_echonet` with ``probe=False``: no video is decoded.
+
+The split is scored in full or not at all: a split video without a prediction is an error unless
+``allow_missing`` (a subset's numbers are not comparable with a full split's). Metrics and their
+bootstrap intervals come from :mod:`echobench.metrics`; the constant predictor (TRAIN mean label,
+or for ``ef50`` probabilities the TRAIN rate of reduced EF) is scored alongside (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
+from echobench.errors import ConfigError, DataError
+from echobench.metrics import EF_REDUCED_BELOW, Estimate, ef50_from_ef, ef50_report, regression_report
+
+SHOWN = 5  # names listed in an error before "and N more"
+PROBABILITY_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """A task as scoring sees it: FileList ``label`` column, ``kind`` and the units of predictions."""
+
+    name: str
+    label: str
+    kind: str  # "regression" | "binary"
+    units: str
+
+
+def score_task(name: str) -> ScoreTask:
+    """The registered task ``name`` (the task plugins' names, labels, kinds and units).
+
+    Raises:
+        UnknownNameError: no such task (with a did-you-mean).
+    """
+    from echobench.registry import get_registry
+
+    spec = get_registry().get("task", name)
+    return ScoreTask(spec.name, spec.label, spec.kind, "" if spec.kind == "binary" else spec.units)
+
+
+PREDICTION_RULE = ("prediction units: EF in % (ef); mL (esv, edv); ef50: a probability of reduced EF "
+                   "(EF < 50 %) when every value is in [0, 1], reduced when >= 0.5; otherwise a "
+                   "predicted EF in %, reduced when < 50")
+
+
+@dataclass(frozen=True)
+class ScoreSection:
+    """One block of metrics: ``units`` maps each metric to its units ("" for unitless/fractions)."""
+
+    title: str
+    units: dict[str, str]
+    model: dict[str, Estimate]
+    constant: dict[str, Estimate]
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score_predictions` found: metric sections for the predictions and the constant
+    predictor, the number of videos scored (``n``) of the split's labelled videos (``n_split``)."""
+
+    predictions: Path
+    data: Path
+    task: str
+    split: str
+    n: int
+    n_split: int
+    missing: list[str]
+    interpretation: str
+    constant_label: str
+    sections: list[ScoreSection]
+    n_boot: int
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _names(items: list[str], total: int | None = None) -> str:
+    total = len(items) if total is None else total
+    shown = ", ".join(items[:SHOWN])
+    return shown + (f" and {total - SHOWN} more" if total > SHOWN else "")
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, float]:
+    """Read a predictions CSV into ``{FileName stem: prediction}`` in file order.
+
+    Raises:
+        DataError: the file is missing, a directory, unreadable, empty or not CSV; a column
+            (FileName, prediction) is missing; a FileName is empty or repeated (with or without
+            ``.avi``: names it and its lines); a prediction is non-numeric or not finite (names the
+            FileName and line).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: predictions file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a predictions CSV file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot read the predictions file (permission denied)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: is empty; expected a CSV with columns FileName, prediction")
+    df = _read_csv(path, ("FileName", "prediction"))
+    missing = [c for c in ("FileName", "prediction") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected columns FileName, prediction")
+    if df.height == 0:
+        raise DataError(f"{path}: has no rows")
+    names = [_stem(n or "") for n in df["FileName"].to_list()]
+    raw = df["prediction"].to_list()
+    values = df["prediction"].cast(pl.Float64, strict=False).to_list()
+    lines = list(range(2, df.height + 2))  # 1-based, after the header
+
+    empty = [ln for ln, n in zip(lines, names) if not n]
+    if empty:
+        raise DataError(f"{path}: empty FileName on line(s) {_names([str(x) for x in empty])}")
+    rows: dict[str, list[int]] = {}
+    for ln, n in zip(lines, names):
+        rows.setdefault(n, []).append(ln)
+    dups = [(n, lns) for n, lns in rows.items() if len(lns) > 1]
+    if dups:
+        name, lns = dups[0]
+        more = f"; {len(dups) - 1} more FileName(s) repeat" if len(dups) > 1 else ""
+        raise DataError(f"{path}: FileName {name} appears {len(lns)} times (lines {', '.join(map(str, lns))})"
+                        f"{more}")
+    for problem, bad in (("is not a number", [i for i, v in enumerate(values) if v is None]),
+                         ("is not finite", [i for i, v in enumerate(values) if v is not None and not math.isfinite(v)])):
+        if bad:
+            i = bad[0]
+            more = f"; {len(bad) - 1} more row(s) like it" if len(bad) > 1 else ""
+            shown = "empty" if raw[i] is None else repr(raw[i])
+            raise DataError(f"{path}: prediction for {names[i]} (line {lines[i]}) {problem}: {shown}{more}")
+    return dict(zip(names, values))
+
+
+def _label(r: VideoRecord, task: ScoreTask) -> float:
+    """The record's label for the task, NaN when missing (volumes must also be > 0 mL)."""
+    value = getattr(r, task.label.lower())
+    if value is None or not math.isfinite(value) or (task.units == "mL" and value <= 0):
+        return math.nan
+    return float(value)
+
+
+def _regression_section(title: str, task: ScoreTask, pred, true, ef, const, n_boot, seed) -> ScoreSection:
+    model = regression_report(pred, true, ef=ef, n_boot=n_boot, seed=seed)
+    constant = regression_report(np.full_like(true, const), true, ef=ef, n_boot=n_boot, seed=seed)
+    units = {k: ("" if k in ("R2", "r") else task.units) for k in model}
+    return ScoreSection(title, units, model, constant)
+
+
+def _ef50_section(title: str, model: dict[str, Estimate], constant: dict[str, Estimate]) -> ScoreSection:
+    return ScoreSection(title, {k: "" for k in model}, model, constant)
+
+
+def score_predictions(
+    predictions: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    task: str,
+    split: str = "TEST",
+    n_boot: int = 1000,
+    seed: int = 0,
+    allow_missing: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreResult:
+    """Score a predictions CSV (see the module docstring) on one split of an EchoNet-format dataset.
+
+    Args:
+        predictions: CSV with columns FileName, prediction.
+        data: EchoNet-format directory (FileList.csv, Videos/); videos are listed, never decoded.
+        task: ``ef``, ``esv``, ``edv`` or ``ef50``.
+        split: ``TRAIN``, ``VAL`` or ``TEST`` (any case).
+        n_boot, seed: bootstrap resamples and seed (:mod:`echobench.metrics`).
+        allow_missing: score only the split's videos that have a prediction instead of refusing.
+        progress: passed to :func:`read_echonet` (called only if FileList lacks a video's metadata).
+
+    Returns:
+        :class:`ScoreResult`. For ``ef`` a second section gives the EF < 50 % metrics derived from
+        the predicted EF (:func:`echobench.metrics.ef50_from_ef`).
+
+    Raises:
+        UnknownNameError: unknown task.
+        ConfigError: unknown split, or ``n_boot < 0``.
+        DataError: a bad predictions file (:func:`read_predictions`); predictions naming videos not
+            in the split (names up to 5 and counts the rest); split videos without a prediction
+            unless ``allow_missing``; no TRAIN labels for the constant predictor; an unusable
+            data directory.
+    """
+    spec = score_task(task)
+    split = split.upper()
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if n_boot < 0:
+        raise ConfigError(f"--n-boot must be >= 0, got {n_boot}")
+    path, root = Path(predictions), Path(data)
+    preds = read_predictions(path)
+    dataset = read_echonet(root, probe=False, progress=progress)
+    notes: list[str] = []
+    if dataset.report.skipped:
+        reasons = ", ".join(f"{n} {r}" for r, n in dataset.report.skipped.most_common())
+        notes.append(f"{root}: FileList rows skipped by the reader ({reasons}); see `echobench data check`")
+
+    in_split = dataset.split(split)
+    labelled = [r for r in in_split if not math.isnan(_label(r, spec))]
+    unlabelled = {r.file_name for r in in_split} - {r.file_name for r in labelled}
+    if unlabelled:
+        ignored = [n for n in preds if n in unlabelled]
+        notes.append(f"{root}: {len(unlabelled)} {split} video(s) have no usable {spec.label} and are not "
+                     f"scored for {task}" + (f" ({len(ignored)} prediction(s) for them ignored)" if ignored else ""))
+    wanted = {r.file_name for r in labelled}
+    where = {r.file_name: r.split for r in dataset.records}
+    unknown = [n for n in preds if n not in wanted and n not in unlabelled]
+    if unknown:
+        described = [f"{n} ({'in ' + where[n] if n in where else 'not a usable video of the dataset'})"
+                     for n in unknown[:SHOWN]]
+        raise DataError(f"{path}: {len(unknown)} prediction(s) name videos not in the {split} split of {root}: "
+                        f"{_names(described, len(unknown))}")
+    missing = [r.file_name for r in labelled if r.file_name not in preds]
+    scored = [r for r in labelled if r.file_name in preds]
+    if not scored:
+        raise DataError(f"{path}: no prediction for any of the {len(labelled)} {split} videos of {root}")
+    if missing and not allow_missing:
+        raise DataError(f"{path}: no prediction for {len(missing)} of {len(labelled)} {split} videos "
+                        f"({_names(missing)}); pass --allow-missing to score only the {len(scored)} that "
+                        f"have one (numbers then compare only with runs on the same videos)")
+    if missing:
+        notes.append(f"scored {len(scored)} of {len(labelled)} {split} videos; {len(missing)} without a "
+                     f"prediction ({_names(missing)}) were left out (--allow-missing)")
+
+    train = np.array([_label(r, spec) for r in dataset.split("TRAIN")], dtype=np.float64)
+    train = train[np.isfinite(train)]
+    if train.size == 0:
+        raise DataError(f"{root}: no TRAIN video with a usable {spec.label}; the constant predictor needs them")
+    pred = np.array([preds[r.file_name] for r in scored], dtype=np.float64)
+    true = np.array([_label(r, spec) for r in scored], dtype=np.float64)
+    ef = np.array([r.ef for r in scored], dtype=np.float64)
+    n = len(scored)
+
+    sections: list[ScoreSection] = []
+    if spec.kind == "regression":
+        const = float(train.mean())
+        constant_label = f"TRAIN mean {const:.2f} {spec.units}"
+        interpretation = f"{spec.label} in {spec.units}"
+        sections.append(_regression_section(f"{spec.label} ({spec.units})", spec, pred, true, ef, const, n_boot, seed))
+        if task == "ef":
+            sections.append(_ef50_section(
+                f"EF < {EF_REDUCED_BELOW:g} % from predicted EF",
+                ef50_from_ef(pred, true, n_boot=n_boot, seed=seed),
+                ef50_from_ef(np.full_like(pred, const), true, n_boot=n_boot, seed=seed)))
+    elif ((pred >= 0) & (pred <= 1)).all():
+        const = float((train < EF_REDUCED_BELOW).mean())
+        constant_label = f"TRAIN rate of EF < 50 %, probability {const:.3f}"
+        interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
+        sections.append(_ef50_section(
+            "EF < 50 %",
+            ef50_report(pred, true, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed),
+            ef50_report(np.full_like(pred, const), true, threshold_score=PROBABILITY_THRESHOLD,
+                        n_boot=n_boot, seed=seed)))
+    else:
+        const = float(train.mean())
+        constant_label = f"TRAIN mean EF {const:.2f} %"
+        interpretation = "predicted EF in % (values outside [0, 1]); reduced when < 50"
+        sections.append(_ef50_section("EF < 50 %", ef50_from_ef(pred, true, n_boot=n_boot, seed=seed),
+                                      ef50_from_ef(np.full_like(pred, const), true, n_boot=n_boot, seed=seed)))
+    return ScoreResult(predictions=path, data=root, task=task, split=split, n=n, n_split=len(labelled),
+                       missing=missing, interpretation=interpretation, constant_label=constant_label,
+                       sections=sections, n_boot=n_boot, seed=seed, notes=notes)

@@ -1,0 +1,130 @@
+"""``echobench prepare dicom`` end to end in a real subprocess: no patient identifier reaches OUT,
+stdout or stderr; a SIGKILL mid-way then a rerun leaves every input in the manifest exactly once;
+unusable SRC/OUT give one ``error:`` line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pydicom
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
+from pydicom.uid import MPEG4HP41
+from typer.testing import CliRunner
+
+from echobench.cli.main import app
+from echobench.data.prepare import PrepareSettings, prepare_dicom
+from echobench.data.video import read_video
+
+MARKER = "ZZPHIMARKERZZ"
+BIRTH = "19380417"
+STUDY = "files/p10/p10000032/s90000001"
+LOOP = Path(pydicom.data.__file__).parent / "test_files" / "examples_ybr_color.dcm"  # real echo, 30 JPEG frames
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def echobench(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "echobench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT, **kwargs)
+
+
+def with_identifiers(ds: pydicom.Dataset) -> pydicom.Dataset:
+    for keyword in ("PatientName", "PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName",
+                    "ReferringPhysicianName", "OperatorsName", "StationName", "StudyID"):
+        setattr(ds, keyword, MARKER)
+    ds.PatientBirthDate = BIRTH
+    return ds
+
+
+def test_no_identifier_reaches_outputs_or_logs(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / STUDY).mkdir(parents=True)
+    with_identifiers(pydicom.dcmread(LOOP)).save_as(src / STUDY / "90000001_0001.dcm")  # ok
+    ds = with_identifiers(pydicom.dcmread(LOOP))
+    ds[0x00181063] = RawDataElement(Tag(0x00181063), "DS", 14, MARKER.encode() + b" ", 0, False, True)
+    ds.save_as(src / STUDY / "90000001_0002.dcm")  # FrameTime holds the marker: pydicom would warn with it
+    data = (src / STUDY / "90000001_0001.dcm").read_bytes()
+    (src / STUDY / "90000001_0003.dcm").write_bytes(data[: len(data) // 2])  # truncated
+    ds = with_identifiers(pydicom.dcmread(LOOP))
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41
+    ds.save_as(src / STUDY / "90000001_0004.dcm")  # no decoder
+    assert all(MARKER.encode() in p.read_bytes() for p in (src / STUDY).iterdir())
+
+    proc = echobench("prepare", "dicom", str(src), str(out), "--workers", "2", "--size", "64")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()
+    text = " ".join(stdout.decode().split())
+    assert "4 files: 2 ok, 0 skipped, 2 failed (4 processed now, 0 done before)" in text, text
+    assert "1 ok loop(s) had no frame timing" in text and "DICOM file is truncated" in text, text
+
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".avi" for p in written) and (out / "manifest.parquet") in written
+    for blob, where in [(stdout, "stdout"), (stderr, "stderr"), *((p.read_bytes(), str(p)) for p in written)]:
+        for secret in (MARKER, BIRTH):
+            assert secret.encode() not in blob, f"{secret} found in {where}"
+    rows = pl.read_parquet(out / "manifest.parquet")
+    assert rows["status"].to_list() == ["ok", "ok", "failed", "failed"]
+    assert rows["source_fps"].is_null().to_list() == [False, True, True, True]
+
+
+def test_sigkill_then_rerun_records_each_file_once(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / STUDY).mkdir(parents=True)
+    names = [f"{STUDY}/90000001_{i:04d}.dcm" for i in range(6)]
+    for name in names:
+        shutil.copyfile(LOOP, src / name)
+
+    proc = echobench("prepare", "dicom", str(src), str(out), "--workers", "1", "--size", "64",
+                     start_new_session=True)
+    parts = out / ".prepare" / "parts"
+    deadline = time.monotonic() + 240
+    try:
+        while not list(parts.glob("*/*.json")):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "no part file appeared"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the command and its worker, as the OOM killer or kill -9 would
+        proc.communicate()
+    done_before = len(list(parts.glob("*/*.json")))
+    assert 1 <= done_before < len(names), done_before
+    assert not (out / "manifest.parquet").exists()
+    for clip in (out / "clips").rglob("*"):
+        assert clip.is_dir() or (clip.suffix == ".avi" and not clip.name.startswith("."))
+        if clip.is_file():
+            assert read_video(clip).shape == (30, 64, 64, 3)  # finished clips only, never half-written
+
+    summary = prepare_dicom(src, out, PrepareSettings(size=64), workers=0)
+    assert (summary.reused, summary.processed) == (done_before, len(names) - done_before)
+    rows = pl.read_parquet(out / "manifest.parquet")
+    assert sorted(rows["source"].to_list()) == names and rows["source"].is_unique().all()
+    assert set(rows["status"]) == {"ok"} and set(rows["frames"]) == {30}
+    assert not list(parts.glob("*/*")) and not list((out / ".prepare" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("case", ["missing src", "out is a file", "other settings"])
+def test_unusable_src_or_out_is_one_error_line(tmp_path, case):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "a.txt").write_text("not dicom")
+    args = ["prepare", "dicom", str(src), str(out)]
+    if case == "missing src":
+        args[2] = str(tmp_path / "absent")
+    elif case == "out is a file":
+        out.write_text("x")
+    else:
+        prepare_dicom(src, out, PrepareSettings(size=64), workers=0)
+        args += ["--size", "96"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output

@@ -1,0 +1,175 @@
+"""`echobench pretrain echo-videomae` end to end on the CPU: the loss goes down, the encoder loads as a
+backbone, checkpoints resume exactly, two gloo processes match one, and user mistakes are one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from echobench.cli.main import app
+from echobench.engine.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from echobench.engine.pretrain_loop import PretrainConfig, pretrain
+from echobench.errors import ConfigError
+
+STEPS, EVERY = 8, 3
+ARGS = ["--preset", "tiny", "--size", "32", "--batch-size", "4", "--lr", "2e-3", "--seed", "0", "--save-every", str(EVERY),
+        "--keep", "10"]
+
+
+def _config(data: Path, out: Path, **changes) -> PretrainConfig:
+    base = dict(method="echo-videomae", data=data, out=out, options={"preset": "tiny", "size": 32}, steps=STEPS,
+                batch_size=4, lr=2e-3, seed=0, gpus=0, save_every=EVERY, keep=10, num_workers=0)
+    return PretrainConfig(**{**base, **changes})
+
+
+def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(checkpoint).model
+
+
+def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference(small_clips, tmp_path_factory):
+    """An uninterrupted single-process run through the CLI: 8 steps, checkpoints at 3, 6 and 8."""
+    out = tmp_path_factory.mktemp("reference")
+    result = CliRunner().invoke(app, ["pretrain", "echo-videomae", str(small_clips), "--out", str(out),
+                                      "--steps", str(STEPS), "--gpus", "0", *ARGS])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_writes_checkpoints_encoder_pictures_and_log(reference) -> None:
+    assert [s for s, _ in list_checkpoints(reference)] == [3, 6, 8]
+    log = [json.loads(line) for line in (reference / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, STEPS + 1))
+    assert all(r["loss"] > 0 and r["lr"] >= 0 for r in log)
+    pngs = sorted(p.name for p in reference.glob("reconstruction-*.png"))
+    assert pngs == [f"reconstruction-{s:08d}.png" for s in (3, 6, 8)]
+    assert (reference / pngs[-1]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((reference / "pretrain.json").read_text())
+    assert record["steps"] == STEPS and record["environment"]["world_size"] == 1
+    assert record["counts"] == {"clip shorter than 16x2 frames (indices clamped)": 1}  # the 20-frame clip
+
+
+def test_loss_goes_down(reference, small_clips) -> None:
+    """The trained model reconstructs a fixed batch (fixed masks) better than its initialisation."""
+    from echobench.data.pretrain_clips import PretrainClipDataset
+    from echobench_videomae.pretrain.trainer import EchoVideoMAEPretrainer
+
+    trainer = EchoVideoMAEPretrainer(preset="tiny", size=32)
+    torch.manual_seed(0)  # the loop's initialisation for seed 0
+    initial = trainer.build().eval()
+    trained = trainer.build().eval()
+    trained.load_state_dict(_weights(latest_checkpoint(reference)))
+    dataset = PretrainClipDataset(sorted(small_clips.glob("*.avi")))
+    clips = torch.stack([dataset[(i, 1000 + i, 0)]["clip"] for i in range(8)]).permute(0, 4, 1, 2, 3).float() / 255
+    clips = torch.nn.functional.interpolate(clips.flatten(1, 2), size=(32, 32), mode="bilinear").view(8, 3, 16, 32, 32)
+    with torch.no_grad():
+        before = trainer.loss(initial, clips, list(range(8)), 5).item()
+        after = trainer.loss(trained, clips, list(range(8)), 5).item()
+    assert after < before - 0.02, (before, after)
+
+
+def test_encoder_loads_as_echo_videomae_backbone(reference) -> None:
+    from echobench.engine.model import build_model
+    from echobench.registry import get_registry
+
+    model = build_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny",
+                        weights=str(reference / "encoder.safetensors"))
+    trained = _weights(latest_checkpoint(reference))
+    loaded = model.backbone.state_dict()
+    assert loaded.keys() == {k.removeprefix("encoder.") for k in trained if k.startswith("encoder.")}
+    assert all(torch.equal(v, trained[f"encoder.{k}"]) for k, v in loaded.items())
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(small_clips, tmp_path) -> None:
+    """Stopped after its step-3 checkpoint (drop-path on, so dropout draws must be per step too)."""
+    options = {"preset": "tiny", "size": 32, "drop_path_rate": 0.2}
+    whole = pretrain(_config(small_clips, tmp_path / "whole", steps=6, options=options))
+
+    class Crash(Exception):
+        pass
+
+    def crashing(description, total):
+        done = []
+
+        def advance(n=1):  # called after each step, after that step's checkpoint
+            done.append(n)
+            if len(done) == 3:
+                raise Crash
+
+        return advance
+
+    with pytest.raises(Crash):
+        pretrain(_config(small_clips, tmp_path / "cut", steps=6, options=options), progress=crashing)
+    resumed = pretrain(_config(small_clips, tmp_path / "cut", steps=6, options=options, resume=True))
+    assert resumed.start_step == 3 and resumed.losses == whole.losses[3:]
+    assert _max_diff(_weights(whole.checkpoint), _weights(resumed.checkpoint)) == 0.0
+    log = [json.loads(line)["step"] for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 5, 6]
+
+
+def test_two_gloo_processes_match_one_and_resume_after_sigkill(reference, small_clips, tmp_path) -> None:
+    """Two CPU processes (global batch 4 = 2 x 2) are killed (SIGKILL) after their first checkpoint;
+    that checkpoint equals the single-process run's, and resuming (one process) reaches its weights."""
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "echobench", "pretrain", "echo-videomae", str(small_clips), "--out", str(out),
+               "--steps", str(STEPS), "--cpu-processes", "2", "--gpus", "0", "--num-workers", "0", *ARGS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while latest_checkpoint(out) is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its rank-1 child: our own process group
+    finally:
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    first = latest_checkpoint(out)
+    assert first is not None and load_checkpoint(first).step < STEPS
+    assert load_checkpoint(first).meta["world_size"] == 2
+    step = load_checkpoint(first).step
+    assert _max_diff(_weights(first), _weights(reference / f"checkpoint-{step:08d}")) < 1e-5
+    result = CliRunner().invoke(app, ["pretrain", "echo-videomae", str(small_clips), "--out", str(out), "--resume",
+                                      "--steps", str(STEPS), "--gpus", "0", *ARGS])
+    assert result.exit_code == 0, result.output
+    assert _max_diff(_weights(latest_checkpoint(out)), _weights(latest_checkpoint(reference))) < 1e-4
+
+
+def test_resume_refuses_other_settings_and_out_needs_resume(reference, small_clips) -> None:
+    with pytest.raises(ConfigError, match=r"cannot resume with different settings \(batch_size"):
+        pretrain(_config(small_clips, reference, batch_size=8, resume=True))
+    with pytest.raises(ConfigError, match="already holds checkpoints; pass --resume"):
+        pretrain(_config(small_clips, reference))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["MISSING", "--out", "OUT"], "MISSING: data folder not found"),
+    (["EMPTY", "--out", "OUT"], "EMPTY: no manifest.parquet and no .avi files"),
+    (["CLIPS", "--out", "OUT", "--gpus", "8"], "--gpus 8 requested but this machine has"),
+    (["CLIPS", "--out", "OUT", "--masking", "cube"], "unknown --masking 'cube'"),
+])
+def test_user_mistakes_are_one_line_errors(args, message, small_clips, tmp_path) -> None:
+    if torch.cuda.device_count() >= 8 and "--gpus" in args:
+        pytest.skip("this machine has 8 GPUs")
+    (tmp_path / "empty").mkdir()
+    paths = {"MISSING": str(tmp_path / "missing"), "EMPTY": str(tmp_path / "empty"), "CLIPS": str(small_clips),
+             "OUT": str(tmp_path / "out")}
+    result = CliRunner().invoke(app, ["pretrain", "echo-videomae", *[paths.get(a, a) for a in args], "--preset", "tiny"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert message.replace("MISSING", paths["MISSING"]).replace("EMPTY", paths["EMPTY"]) in " ".join(result.output.split())
+    assert not list_checkpoints(tmp_path / "out")

@@ -1,0 +1,46 @@
+"""Run records: eight processes writing at once lose no record and corrupt no file; records of an
+older schema still read."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import polars as pl
+
+from echobench.results.records import RECORD_SCHEMA, read_records, records_dir, write_record
+
+
+def _rows(run_id: str, k: int) -> list[dict]:
+    row = {c: None for c in RECORD_SCHEMA}
+    row.update(run_id=run_id, model=f"m{k}", task="ef", split="TEST", metric="MAE", value=float(k), seed=k, n=10,
+               source="run")
+    return [dict(row, metric=m) for m in ("MAE", "RMSE", "R2")]
+
+
+def _writer(args) -> str:
+    results, k, barrier = args
+    barrier.wait()  # all eight write at the same moment
+    return str(write_record(_rows(f"run-{k}", k), results, f"run-{k}"))
+
+
+def test_eight_concurrent_writers_lose_nothing(tmp_path):
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(8)
+        with ctx.Pool(8) as pool:
+            paths = pool.map(_writer, [(tmp_path, k, barrier) for k in range(8)])
+    assert len(set(paths)) == 8
+    files = sorted(records_dir(tmp_path).iterdir())
+    assert [f.name for f in files] == sorted(f"run-{k}.parquet" for k in range(8))  # no temp files left
+    records = read_records(tmp_path)
+    assert records.height == 8 * 3
+    assert sorted(records.filter(pl.col("metric") == "MAE")["value"].to_list()) == [float(k) for k in range(8)]
+
+
+def test_older_records_without_new_columns_still_read(tmp_path):
+    old = pl.DataFrame(_rows("old", 1)).drop("ci_low", "ci_high", "clips", "trained_on", "source", "run_dir")
+    records_dir(tmp_path).mkdir(parents=True)
+    old.write_parquet(records_dir(tmp_path) / "old.parquet")
+    records = read_records(tmp_path)
+    assert records.schema == pl.Schema(RECORD_SCHEMA) and records.height == 3
+    assert records["ci_low"].is_null().all()

@@ -1,0 +1,153 @@
+"""Throughput benchmarks (issue 6): `echobench bench` writes a throughput record that
+`echobench leaderboard --throughput` shows; the matmul peak; FLOP counting against hand counts; the
+clip loader's sampled-frame decoding is bit-identical to decoding the whole video."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from echobench.bench.flops import count_flops, model_cost
+from echobench.bench.loader import bench_loader
+from echobench.bench.peak import matmul_peak
+from echobench.cli.main import app
+from echobench.data.clips import take_frames
+from echobench.data.video import read_frames, read_video, write_avi
+from echobench.registry import get_registry
+from echobench.results.throughput import THROUGHPUT_SCHEMA, read_throughput
+
+
+def test_matmul_peak_is_positive_and_a_median_of_its_samples():
+    peak = matmul_peak("cpu", torch.float32, n=256, repeats=3, min_seconds=0.01)
+    assert peak.gflops > 0 and len(peak.samples) == 3 and all(s > 0 for s in peak.samples)
+    assert peak.gflops == sorted(peak.samples)[1] and peak.threads == torch.get_num_threads()
+
+
+def test_flop_count_matches_hand_count_for_linear_and_conv():
+    linear = torch.nn.Linear(32, 16)
+    x = torch.randn(4, 32)
+    assert count_flops(lambda: linear(x)) == 2 * 4 * 32 * 16  # multiply-adds count as 2; bias not counted
+    # backward: grad of input (4x16 @ 16x32) and of weight (16x4 @ 4x32), each as many FLOPs as forward
+    assert count_flops(lambda: linear(x.requires_grad_()).sum().backward()) == 3 * 2 * 4 * 32 * 16
+    conv = torch.nn.Conv3d(3, 8, kernel_size=(2, 3, 3))
+    clip = torch.randn(1, 3, 4, 8, 8)
+    out_elements = 8 * 3 * 6 * 6  # (C_out, T-1, H-2, W-2)
+    assert count_flops(lambda: conv(clip)) == 2 * out_elements * 3 * 2 * 3 * 3
+
+
+def test_model_cost_counts_a_registered_model_on_the_meta_device():
+    cost = model_cost(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", clip_shape=(16, 112, 112))
+    assert cost.total_params == cost.backbone_params + cost.head_params + 64 + 1  # + the Linear(64, 1) adapter
+    # tiny ViT, D = 64, 2 blocks, L = 8*7*7 tokens: per block qkv + proj + MLP (4x) linears = 2*L*12*D^2, attention
+    # QK^T and AV = 4*L^2*D; tubelet Conv3d = 2*L*D*(3*2*16*16); the max-pool head is free; adapter Linear(64, 1)
+    tokens, dim = 392, 64
+    hand = 2 * (2 * tokens * 12 * dim ** 2 + 4 * tokens ** 2 * dim) + 2 * tokens * dim * 3 * 2 * 16 * 16 + 2 * dim
+    assert cost.forward_flops == hand
+    assert 2 * cost.forward_flops < cost.train_flops < 3 * cost.forward_flops  # no input gradient for the clip
+
+
+def _write(path: Path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:
+    import av
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream(codec, rate=Fraction(50))
+    stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+    for i, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+
+
+def test_read_frames_is_bit_identical_to_whole_video_decoding(tmp_path):
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (24, 32, 32), dtype=np.uint8)
+    write_avi(tmp_path / "grey444.avi", grey, fps=50)  # EchoNet-style: grey MJPEG (luma lookup path)
+    colour = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    _write(tmp_path / "grey420.avi", np.repeat(grey[..., None], 3, -1), "mjpeg", "yuvj420p")  # chroma 127
+    _write(tmp_path / "colour420.avi", colour, "mjpeg", "yuvj420p")  # swscale path
+    _write(tmp_path / "inter.avi", colour, "mpeg4", "yuv420p")  # inter-frame codec: whole-video route
+    selections = [lambda n: 2 * np.arange(16) + 3,  # runs past the end: zero padding
+                  lambda n: np.linspace(0, n - 1, 16).astype(np.int64),
+                  lambda n: np.array([5, 5, 0, n - 1])]
+    for name in ("grey444", "grey420", "colour420", "inter"):
+        path = tmp_path / f"{name}.avi"
+        video = read_video(path)
+        for select in selections:
+            clip, indices = read_frames(path, select)
+            expected = take_frames(video, select(len(video)))
+            assert clip.dtype == np.uint8 and np.array_equal(clip, expected), name
+            assert np.array_equal(indices, select(len(video)))
+
+
+def test_loader_skips_and_counts_an_unreadable_file(tmp_path):
+    write_avi(tmp_path / "ok.avi", np.full((12, 32, 32), 90, np.uint8), fps=50)
+    (tmp_path / "empty.avi").write_bytes(b"")
+    result = bench_loader([tmp_path / "ok.avi", tmp_path / "empty.avi"], frames=4, repeats=1)
+    assert result.skipped == 1 and "empty.avi" in result.messages[0]
+    assert result.ours_clips_per_s > 0 and result.opencv_clips_per_s > 0 and result.max_abs_diff == 0
+
+
+def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["bench", "--backbone", "echo-videomae", "--head", "maxpool", "--preset", "tiny",
+                                 "--repeats", "1", "--frames", "4", "--size", "32", "--batch", "1",
+                                 "--loader-videos", "1", "--results", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files = list((tmp_path / "throughput").glob("*.parquet"))
+    assert len(files) == 1
+    record = pl.read_parquet(files[0])
+    assert dict(record.schema) == THROUGHPUT_SCHEMA
+    assert record["bench_id"].n_unique() == 1 and record["device"][0].startswith("cpu")
+    assert record["dtype"][0] == "float32" and record["git_sha"][0] and "torch" in record["versions"][0]
+
+    def value(kind: str, metric: str, mode: str = "-", subject: str | None = None) -> float:
+        rows = record.filter((pl.col("kind") == kind) & (pl.col("metric") == metric) & (pl.col("mode") == mode))
+        if subject is not None:
+            rows = rows.filter(pl.col("subject") == subject)
+        assert rows.height == 1, (kind, metric, mode, subject)
+        return rows["value"][0]
+
+    assert value("peak", "matmul_peak") > 0
+    assert value("model", "params") == pytest.approx(0.198273)
+    for mode in ("inference", "train"):
+        for metric in ("gflops_per_clip", "clips_per_s", "gflops_per_s", "utilization"):
+            assert value("model", metric, mode) > 0, (metric, mode)
+        memory = value("model", "peak_memory", mode)
+        assert math.isnan(memory) or memory > 0
+    for name in ("videomae", "vivit"):
+        assert value("peer", "max_abs_diff", subject=f"ours {name}") < 1e-4  # same config and weights
+        for mode in ("inference", "train"):
+            assert value("peer", "speed_ratio", mode, subject=f"ours {name}") > 0
+    assert value("loader", "speed_ratio", "load") > 0 and value("loader", "max_abs_diff", "load") == 0
+
+    shown = runner.invoke(app, ["leaderboard", "--throughput", "--results", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert record["bench_id"][0] in shown.output and "| echo-videomae+maxpool | tiny | 4x3x32x32 | 1 |" in shown.output
+    assert "transformers.VideoMAEModel" in shown.output and "opencv whole-video" in shown.output
+    assert len(read_throughput(tmp_path)) == record.height
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--device", "cuda"], "no CUDA GPU" if not torch.cuda.is_available() else "--dtype"),
+    (["--backbone", "echo-videomea"], "did you mean 'echo-videomae'"),
+    (["--dtype", "float16"], "--dtype"),
+    (["--data", "/nonexistent/echonet"], "no Videos/*.avi"),
+])
+def test_bench_rejects_bad_options_with_one_line(tmp_path, args, message):
+    if args == ["--device", "cuda"] and torch.cuda.is_available():
+        args = ["--device", "cuda", "--dtype", "float16"]
+    result = CliRunner().invoke(app, ["bench", "--head", "maxpool", *args, "--results", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "throughput").exists()

@@ -1,0 +1,84 @@
+"""Crash-safe runs: a run killed with SIGKILL mid-epoch, or stopped by a signal request, and then
+resumed, ends with the same TEST metrics as an uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from echobench.engine.loop import Interrupted
+from echobench.engine.run_state import POINTER, STATUS
+from echobench.runner import RunConfig, run_experiment
+
+EPOCHS = 3
+
+
+def _cfg(data, where, **kw) -> RunConfig:
+    return RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, epochs=EPOCHS, batch_size=4,
+                     gpus=0, n_boot=0, results=where / "lb", runs=where / "runs", **kw)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(synth_small, tmp_path_factory):
+    return run_experiment(_cfg(synth_small, tmp_path_factory.mktemp("plain")))
+
+
+def _same(a, b) -> None:
+    for split in ("VAL", "TEST"):
+        assert b.metrics[split] == pytest.approx(a.metrics[split], rel=1e-5, abs=1e-6, nan_ok=True)
+    assert b.best_epoch == a.best_epoch
+
+
+def test_sigkill_mid_run_then_resume_matches(uninterrupted, synth_small, tmp_path):
+    cmd = [sys.executable, "-m", "echobench", "run", "--backbone", "echo-videomae", "--head", "maxpool",
+           "--task", "ef", "--data", str(synth_small), "--epochs", str(EPOCHS), "--batch-size", "4", "--gpus", "0",
+           "--n-boot", "0", "--results", str(tmp_path / "lb"), "--runs", str(tmp_path / "runs")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    deadline = time.monotonic() + 240
+    pointer = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "runs").glob(f"*/{POINTER}"))
+        if found:
+            pointer = found[0]
+            break
+        time.sleep(0.05)
+    assert pointer is not None, proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    run_dir = pointer.parent
+    assert not (run_dir / STATUS).exists() and not list((tmp_path / "lb").glob("records/*.parquet"))
+    resumed = run_experiment(_cfg(synth_small, tmp_path, resume=True))
+    assert resumed.resumed and resumed.run_dir == run_dir
+    _same(uninterrupted, resumed)
+    assert (run_dir / STATUS).is_file() and not list(run_dir.glob("checkpoint-*"))
+    assert len(list((tmp_path / "lb" / "records").glob("*.parquet"))) == 1
+
+
+def test_stop_request_saves_mid_epoch_and_resume_matches(uninterrupted, synth_small, tmp_path):
+    polls = []
+
+    def stop() -> bool:  # what SIGINT/SIGTERM set: ask to stop after the 8th training step (mid epoch 2)
+        polls.append(1)
+        return len(polls) == 8
+
+    with pytest.raises(Interrupted, match="step"):
+        run_experiment(_cfg(synth_small, tmp_path), stop=stop)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    state = json.loads((run_dir / json.loads((run_dir / POINTER).read_text())["latest"] / "state.json").read_text())
+    assert state["step"] > 0  # saved mid-epoch, not at an epoch boundary
+    resumed = run_experiment(_cfg(synth_small, tmp_path, resume=True))
+    assert resumed.run_dir == run_dir
+    _same(uninterrupted, resumed)
+
+
+def test_resume_without_unfinished_run_starts_new(synth_small, tmp_path):
+    messages = []
+    cfg = _cfg(synth_small, tmp_path, resume=True)
+    cfg = RunConfig(**{**cfg.__dict__, "epochs": 1})
+    result = run_experiment(cfg, log=messages.append)
+    assert not result.resumed and any("no unfinished run" in m for m in messages)
