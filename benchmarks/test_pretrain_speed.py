@@ -13,7 +13,8 @@ the medians are printed and stored in the benchmark JSON's ``extra_info`` by the
 both for the three benchmarks as run (one after the other) and for ``ROUNDS`` rounds interleaved
 (mae, full, hf in each round; robust to a change of machine load during the run).
 ``ECHOBENCH_BENCH_SIZE`` (default 224, the paper's input), ``ECHOBENCH_BENCH_BATCH`` (default 8 on
-CUDA, 1 on the CPU) and ``ECHOBENCH_BENCH_ROUNDS`` (default 5) set the work. On a CPU, small inputs
+CUDA, 1 on the CPU) and ``ECHOBENCH_BENCH_ROUNDS`` (default 5) set the work;
+``ECHOBENCH_BENCH_THREADS`` sets torch's CPU threads (1 gives stable times on a shared machine). On a CPU, small inputs
 (e.g. 112 px, batch 2) make the step's many small matrix products less efficient than the full-token
 ones, so the first ratio is higher there (about 0.27 measured) than at 224 px (about 0.22).
 """
@@ -30,6 +31,8 @@ DEVICE = torch.device("cuda" if CUDA else "cpu")
 SIZE = int(os.environ.get("ECHOBENCH_BENCH_SIZE", 224))
 BATCH = int(os.environ.get("ECHOBENCH_BENCH_BATCH", 8 if CUDA else 1))
 ROUNDS = int(os.environ.get("ECHOBENCH_BENCH_ROUNDS", 5))
+if os.environ.get("ECHOBENCH_BENCH_THREADS"):  # e.g. 1 on a shared machine, where busy threads distort times
+    torch.set_num_threads(int(os.environ["ECHOBENCH_BENCH_THREADS"]))
 MEDIANS: dict[str, float] = {}
 
 

@@ -10,8 +10,9 @@ median. At the end one throughput record with every result is written to
 shows it). Environment knobs (comma lists): ``ECHOBENCH_BENCH_BACKBONES``, ``_HEADS`` (default all),
 ``_PRESETS`` (default ``tiny,small,base``), ``_SIZES`` (default ``112,224``: 224 is the paper's
 16x3x224x224 input), ``_FRAMES`` (16), ``_BATCH`` (2), ``_DEVICE`` (cuda when present, else cpu),
-``_DTYPE`` (bfloat16 on cuda, float32 on cpu), ``_COMPILE`` (0/1), ``_DATA`` (an EchoNet-format
-directory for the loader; default synthetic videos), ``_LOADER_VIDEOS`` (16).
+``_DTYPE`` (bfloat16 on cuda, float32 on cpu), ``_COMPILE`` (0/1), ``_THREADS`` (torch's CPU
+threads; default torch's), ``_DATA`` (an EchoNet-format directory for the loader; default synthetic
+videos), ``_LOADER_VIDEOS`` (16).
 Running out of memory skips a model with its reason (recorded), it does not fail the run.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from echobench.bench.allocator import tune_cpu_allocator
 from echobench.bench.loader import bench_loader
 from echobench.bench.models import BenchSettings, bench_model, torch_dtype
 from echobench.bench.peak import matmul_peak
@@ -43,6 +45,8 @@ def _env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEVICE = os.environ.get("ECHOBENCH_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+if os.environ.get("ECHOBENCH_BENCH_THREADS"):
+    torch.set_num_threads(int(os.environ["ECHOBENCH_BENCH_THREADS"]))
 DTYPE = os.environ.get("ECHOBENCH_BENCH_DTYPE", "bfloat16" if DEVICE.startswith("cuda") else "float32")
 REPEATS = int(os.environ.get("ECHOBENCH_BENCH_REPEATS", "5"))
 FRAMES = int(os.environ.get("ECHOBENCH_BENCH_FRAMES", "16"))
@@ -75,9 +79,11 @@ def _run(runs: dict[int, BenchRun], size: int) -> BenchRun:
     if size not in runs:
         settings = _settings(size)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        allocator = tune_cpu_allocator() if DEVICE == "cpu" else ""
         runs[size] = BenchRun(bench_id=f"{stamp}-{uuid.uuid4().hex[:6]}", settings=settings,
                               device=_device_label(DEVICE),
                               peak=matmul_peak(DEVICE, torch_dtype(DTYPE), repeats=REPEATS))
+        runs[size].notes += [allocator] if allocator else []
         print(f"\nmatmul peak {DEVICE} {DTYPE}: {runs[size].peak.gflops:.1f} GFLOP/s "
               f"({torch.get_num_threads()} threads)")
     return runs[size]

@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -186,7 +186,6 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         WeightsError: a weights file is missing or does not match.
         Interrupted: ``stop()`` turned true during training.
     """
-    import torch
     from lightning.fabric.utilities.seed import seed_everything
     from safetensors.torch import save_file
     from torch.utils.data import DataLoader

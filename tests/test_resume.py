@@ -15,7 +15,7 @@ from echobench.engine.loop import Interrupted
 from echobench.engine.run_state import POINTER, STATUS
 from echobench.runner import RunConfig, run_experiment
 
-EPOCHS = 3
+EPOCHS = 2
 
 
 def _cfg(data, where, **kw) -> RunConfig:
@@ -62,9 +62,9 @@ def test_sigkill_mid_run_then_resume_matches(uninterrupted, synth_small, tmp_pat
 def test_stop_request_saves_mid_epoch_and_resume_matches(uninterrupted, synth_small, tmp_path):
     polls = []
 
-    def stop() -> bool:  # what SIGINT/SIGTERM set: ask to stop after the 8th training step (mid epoch 2)
+    def stop() -> bool:  # what SIGINT/SIGTERM set: ask to stop at the 10th poll (mid epoch 2)
         polls.append(1)
-        return len(polls) == 8
+        return len(polls) == 10
 
     with pytest.raises(Interrupted, match="step"):
         run_experiment(_cfg(synth_small, tmp_path), stop=stop)

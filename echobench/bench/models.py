@@ -43,6 +43,9 @@ class BenchSettings:
         compile: wrap the model in ``torch.compile`` (GPU path; needs a working compiler).
         peak_n: matrix side of the matmul peak (None = device default).
         min_seconds: each timed sample repeats its work until this long (short kernels on a GPU).
+        threads: CPU threads for torch (``torch.set_num_threads``) during the run; None = as is.
+        keep_cpu_memory: keep freed CPU memory in the process between steps
+            (:func:`echobench.bench.allocator.tune_cpu_allocator`; process-wide, CPU runs only).
     """
 
     frames: int = 16
@@ -54,6 +57,8 @@ class BenchSettings:
     compile: bool = False
     peak_n: int | None = None
     min_seconds: float = 0.05
+    threads: int | None = None
+    keep_cpu_memory: bool = True
 
     @property
     def clip_shape(self) -> tuple[int, int, int]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from echobench import __version__
+from echobench.bench.allocator import tune_cpu_allocator
 from echobench.bench.loader import LoaderThroughput, bench_loader
 from echobench.bench.models import BenchSettings, ModelThroughput, bench_model, torch_dtype
 from echobench.bench.peak import MatmulPeak, matmul_peak
@@ -91,8 +92,8 @@ def check_request(registry: Registry, request: BenchRequest) -> None:
         torch_dtype(s.dtype)
     except ValueError as exc:
         raise ConfigError(f"--dtype: {exc}") from None
-    if s.repeats < 1 or s.batch < 1 or s.frames < 2 or s.size < 16:
-        raise ConfigError("--repeats and --batch must be >= 1, --frames >= 2 and --size >= 16")
+    if s.repeats < 1 or s.batch < 1 or s.frames < 2 or s.size < 16 or (s.threads is not None and s.threads < 1):
+        raise ConfigError("--repeats, --batch and --threads must be >= 1, --frames >= 2 and --size >= 16")
 
 
 def run_bench(registry: Registry, request: BenchRequest, *, results: Path | None,
@@ -106,13 +107,29 @@ def run_bench(registry: Registry, request: BenchRequest, *, results: Path | None
     Raises:
         UnknownNameError, ConfigError: see :func:`check_request`.
     """
+    import torch
+
     check_request(registry, request)
     s = request.settings
     say = progress or (lambda message: None)
+    threads = torch.get_num_threads()
+    if s.threads is not None:
+        torch.set_num_threads(s.threads)
+    try:
+        return _run(registry, request, results, say)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(registry: Registry, request: BenchRequest, results: Path | None, say: Callable[[str], None]) -> BenchRun:
+    s = request.settings
+    allocator = tune_cpu_allocator() if s.keep_cpu_memory and s.device == "cpu" else ""
     say("matmul peak")
     run = BenchRun(bench_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
                    settings=s, device=_device_label(s.device),
                    peak=matmul_peak(s.device, torch_dtype(s.dtype), n=s.peak_n, repeats=s.repeats))
+    if allocator:
+        run.notes.append(allocator)
     for preset in request.presets:
         for backbone in request.backbones:
             presets = registry.get("backbone", backbone).presets

@@ -32,7 +32,11 @@ def bench(
     dtype: Annotated[Optional[str], typer.Option(help="float32 or bfloat16 (autocast); default float32 on "
                                                       "the CPU, bfloat16 on CUDA.")] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds; medians are reported.")] = 5,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch during the run (default: "
+                                                        "torch's).")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="Wrap models in torch.compile.")] = False,
+    keep_cpu_memory: Annotated[bool, typer.Option("--keep-cpu-memory/--no-keep-cpu-memory", help="Keep freed "
+                               "CPU memory between steps (glibc mallopt; fewer page faults).")] = True,
     peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Compare our VideoMAE/ViViT with "
                                                                    "Hugging Face's.")] = True,
     loader: Annotated[bool, typer.Option("--loader/--no-loader", help="Compare the clip loader with a "
@@ -55,7 +59,7 @@ def bench(
             raise DataError(f"{data}: no Videos/*.avi to read for the loader comparison")
     settings = BenchSettings(frames=frames, size=size, batch=batch, device=device,
                              dtype=dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
-                             repeats=repeats, compile=compile)
+                             repeats=repeats, compile=compile, threads=threads, keep_cpu_memory=keep_cpu_memory)
     request = BenchRequest(backbones=_names(backbone) or registry.names("backbone"),
                            heads=_names(head) or registry.names("head"), presets=_names(preset) or [],
                            settings=settings, peers=peers, loader=loader, videos=videos, loader_videos=loader_videos)
@@ -78,7 +82,7 @@ def _tables(run) -> list:
     models = Table(title=f"{run.device} · {s.dtype} · input {s.input_label} · batch {s.batch} · matmul peak "
                          f"{_f(run.peak.gflops)} GFLOP/s (median of {s.repeats})", title_justify="left")
     for column in ("model", "preset", "GFLOP/clip", "infer clips/s", "util", "train clips/s", "util", "MiB"):
-        models.add_column(column, justify="left" if column in ("model", "preset") else "right")
+        models.add_column(column, justify="left" if column in ("model", "preset") else "right", overflow="fold")
     for m in run.models:
         if m.skipped:
             models.add_row(f"{m.backbone}+{m.head}", m.preset, f"skipped: {escape(m.skipped)}")
@@ -88,7 +92,8 @@ def _tables(run) -> list:
                        f"{_f(100 * m.train_utilization, 0)}%", _f(m.train_peak_mib, 0))
     pairs = Table(title="side by side (same run, per-round median ratio)", title_justify="left")
     for column in ("ours vs peer", "preset", "mode", "ours clips/s", "peer clips/s", "ratio"):
-        pairs.add_column(column, justify="left" if column in ("ours vs peer", "preset", "mode") else "right")
+        pairs.add_column(column, justify="left" if column in ("ours vs peer", "preset", "mode") else "right",
+                         overflow="fold")
     for p in run.peers:
         label = f"{p.name} vs {p.peer.removeprefix('transformers.')}"
         if p.skipped:

@@ -57,10 +57,14 @@ def pretrain(
         return  # the other DDP processes print nothing
     from echobench.engine.checkpoint import latest_checkpoint
 
-    last = f"{result.losses[-1]:.4f}" if result.losses else "-"
-    out.print(f"pre-trained {escape(method)} to step {result.steps} ({result.world_size} process(es), "
-              f"{escape(result.device)}, {result.precision}); last loss {last}")
+    if result.start_step >= result.steps:
+        out.print(f"nothing to do: {escape(str(result.out))} is already at step {result.steps}", soft_wrap=True)
+    else:
+        last = f"{result.losses[-1]:.4f}" if result.losses else "-"
+        out.print(f"pre-trained {escape(method)} to step {result.steps} ({result.world_size} process(es), "
+                  f"{escape(result.device)}, {result.precision}); last loss {last}", soft_wrap=True)
     if result.skipped:
-        out.print("counted: " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items()))))
-    out.print(f"encoder:    {result.out / 'encoder.safetensors'}\ncheckpoint: {latest_checkpoint(result.out)}",
-              soft_wrap=True)
+        out.print("counted: " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items()))),
+                  soft_wrap=True)
+    out.print(f"encoder:    {escape(str(result.out / 'encoder.safetensors'))}\n"
+              f"checkpoint: {escape(str(latest_checkpoint(result.out)))}", soft_wrap=True)

@@ -80,14 +80,16 @@ def step_seed(seed: int, epoch: int, step: int) -> int:
 class EpochSampler(Sampler[int]):
     """Shuffled indices whose order depends only on ``(seed, epoch)``; can start mid-epoch.
 
-    Call :meth:`set_epoch` before iterating; ``skip`` drops that many leading indices (the batches
-    already done when a run resumes mid-epoch).
+    Call :meth:`seek` before iterating; ``skip`` drops that many leading indices (the batches
+    already done when a run resumes mid-epoch). (Deliberately not named ``set_epoch``: Lightning
+    Fabric's data loader calls ``set_epoch(number of iterations so far)`` on samplers that have one,
+    which would undo a resumed position.)
     """
 
     def __init__(self, n: int, seed: int) -> None:
         self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+    def seek(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
 
     def order(self) -> np.ndarray:
@@ -202,7 +204,7 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         epoch = state.epoch
         if hasattr(train_loader.dataset, "epoch"):
             train_loader.dataset.epoch = epoch
-        sampler.set_epoch(epoch, skip=state.step * settings.batch_size)
+        sampler.seek(epoch, skip=state.step * settings.batch_size)
         model.train()
         advance = progress(f"epoch {epoch + 1}/{settings.epochs} train", sampler.n) if progress else None
         if advance and state.step:

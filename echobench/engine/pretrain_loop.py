@@ -198,6 +198,71 @@ def _trim_log(path: Path, last_step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
+def _resume_point(out: Path, identity: dict[str, Any], log: Callable[[str], None]):
+    """The latest checkpoint in ``out`` (None when there is none), checked against ``identity``."""
+    from echobench.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    path = latest_checkpoint(out)
+    if path is None:
+        log(f"{out}: no checkpoint to resume from; starting at step 0")
+        return None
+    checkpoint = load_checkpoint(path)
+    before = checkpoint.meta.get("identity", {})
+    changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+    if changed:
+        raise ConfigError(f"{path}: cannot resume with different settings ({', '.join(changed)}); "
+                          f"use the original options or another --out")
+    return checkpoint
+
+
+def _optimizer(trainer: Pretrainer, model, cfg: PretrainConfig):
+    """AdamW, betas (0.9, 0.95), weight decay except where ``trainer.no_weight_decay`` (MCG-NJU
+    ``run_mae_pretraining.py`` / ``optim_factory``)."""
+    import torch
+
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if trainer.no_weight_decay(name, param) else decay).append(param)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95),
+                             foreach=True)
+
+
+def _save_outputs(out: Path, step: int, trainer: Pretrainer, model, optimizer, scheduler, *, picture: tuple,
+                  meta: dict[str, Any], keep: int) -> tuple[Path, Path]:
+    """Checkpoint, ``encoder.safetensors`` and the reconstruction PNG of ``step`` (rank 0 only).
+    ``picture = (clip (1, 3, T, S, S), sample seeds, batch seed)``."""
+    from safetensors.torch import save_file
+
+    from echobench.engine.checkpoint import capture_rng, save_checkpoint
+    from echobench.engine.pretrain_plot import save_reconstruction_png
+
+    pictures = trainer.pictures(model, *picture)
+    checkpoint = save_checkpoint(out, step, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                 scheduler=scheduler.state_dict(), rng=capture_rng(), meta=meta, keep=keep)
+    tmp = out / f".encoder.safetensors.{os.getpid()}.tmp"
+    encoder = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in trainer.encoder_state(model).items()}
+    save_file(encoder, str(tmp), metadata={"format": "pt", "backbone": trainer.backbone, "step": str(step),
+                                           "pretrainer": json.dumps(trainer.config())})
+    os.replace(tmp, out / "encoder.safetensors")
+    png = save_reconstruction_png(out / f"reconstruction-{step:08d}.png", pictures,
+                                  title=f"{trainer.name} step {step}, loss {meta.get('loss', float('nan')):.4f}")
+    return checkpoint, png
+
+
+def _write_record(out: Path, cfg: PretrainConfig, result: PretrainResult, **fields: Any) -> None:
+    """``pretrain.json``: config, what must not change on resume, counts, environment (STYLE rule 6)."""
+    from echobench.atomic import atomic_write_text
+    from echobench.provenance import environment, git_sha
+
+    record = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}, **fields,
+              "steps": result.steps, "resumed_from": result.start_step, "counts": result.skipped,
+              "environment": {**environment(), "git_sha": git_sha(), "device": result.device,
+                              "precision": result.precision, "world_size": result.world_size}}
+    atomic_write_text(out / "pretrain.json", json.dumps(record, indent=2, default=str) + "\n")
+
+
 def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
              log: Callable[[str], None] | None = None, registry=None) -> PretrainResult:
     """Run (or resume) self-supervised pre-training; see the module docstring.
@@ -209,19 +274,15 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         WeightsError: an unreadable or unsafe checkpoint.
     """
     import torch
-    from safetensors.torch import save_file
     from torch.utils.data import DataLoader
 
-    from echobench.atomic import atomic_write_text
     from echobench.data.pretrain_clips import (PretrainClipDataset, StepBatches, derive_seed,
                                                 list_pretrain_videos, steps_for_epochs)
     from echobench.data.transforms import prepare_clips
-    from echobench.engine.checkpoint import (capture_rng, latest_checkpoint, load_checkpoint, restore_rng,
-                                             save_checkpoint)
+    from echobench.engine.checkpoint import restore_rng
     from echobench.engine.loop import _lr_lambda
-    from echobench.engine.pretrain_plot import save_reconstruction_png
     from echobench.protocols import Protocol
-    from echobench.provenance import device_name, environment, git_sha
+    from echobench.provenance import device_name
     from echobench.registry import get_registry
 
     log = log or (lambda _msg: None)
@@ -239,42 +300,27 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         raise ConfigError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
                           f"{world} processes")
     videos = list_pretrain_videos(cfg.data)
-    for reason, n in sorted(videos.skipped.items()):
-        log(f"{cfg.data}: {n} manifest row(s) not used: {reason}")
     total = cfg.steps if cfg.steps is not None else steps_for_epochs(cfg.epochs or 1.0, len(videos.paths), cfg.batch_size)
     warmup = int(cfg.warmup_fraction * total)
     identity = _identity(cfg, trainer, videos, total, warmup)
     out = Path(cfg.out)
     _check_out(cfg)
 
+    # --- every process from here on (Fabric relaunches the command for the other ranks) ----------
     fabric.launch()
     rank, main = fabric.global_rank, fabric.global_rank == 0
-    checkpoint = None
-    if cfg.resume:
-        path = latest_checkpoint(out)
-        if path is None:
-            log(f"{out}: no checkpoint to resume from; starting at step 0")
-        else:
-            checkpoint = load_checkpoint(path)
-            before = checkpoint.meta.get("identity", {})
-            changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
-            if changed:
-                raise ConfigError(f"{path}: cannot resume with different settings ({', '.join(changed)}); "
-                                  f"use the original options or another --out")
+    if not main:
+        log = lambda _msg: None  # noqa: E731  (one voice: rank 0)
+    for reason, n in sorted(videos.skipped.items()):
+        log(f"{cfg.data}: {n} manifest row(s) not used: {reason}")
+    checkpoint = _resume_point(out, identity, log) if cfg.resume else None
     start = checkpoint.step if checkpoint is not None else 0
-
     torch.manual_seed(cfg.seed)  # identical initialisation on every rank
     with fabric.init_module():
         model = trainer.build()
     if checkpoint is not None:
         model.load_state_dict(checkpoint.model)
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if trainer.no_weight_decay(name, param) else decay).append(param)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    module, optimizer = fabric.setup(model, optimizer)
+    module, optimizer = fabric.setup(model, _optimizer(trainer, model, cfg))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, warmup))
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint.optimizer)
@@ -289,23 +335,21 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers,
-                        pin_memory=fabric.device.type == "cuda", persistent_workers=False)
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=fabric.device.type == "cuda")
     protocol = Protocol(name="pretrain", version="-", frames=trainer.frames, period=trainer.stride, size=trainer.size,
                         normalization="unit", train_flips=False, scaled_targets=False, summary="pre-training clips")
-    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))
+    result = PretrainResult(out=out, start_step=start, steps=total, losses=[],
+                            checkpoint=checkpoint.path if checkpoint else None,
+                            encoder=out / "encoder.safetensors" if (out / "encoder.safetensors").is_file() else None,
+                            pictures=[], skipped={}, world_size=fabric.world_size, device=device_name(fabric.device),
+                            precision=str(getattr(fabric.strategy.precision, "precision", cfg.precision)), is_main=main)
     log_path = out / "log.jsonl"
-    result = PretrainResult(out=out, start_step=start, steps=total, losses=[], checkpoint=checkpoint.path if checkpoint else None,
-                            encoder=None, pictures=[], skipped={}, world_size=fabric.world_size,
-                            device=device_name(fabric.device), precision=precision,
-                            is_main=main)
-    if (out / "encoder.safetensors").is_file():
-        result.encoder = out / "encoder.safetensors"
     if main:
         _trim_log(log_path, start)
     fabric.barrier()
+
     short: set[int] = set()
-    failed: dict[int, str] = {}
+    failed: set[int] = set()
     advance = progress(f"pre-train {trainer.name}", total) if (progress and main) else None
     if advance and start:
         advance(start)
@@ -313,7 +357,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     for i, batch in enumerate(loader):
         step = start + i
         torch.manual_seed(derive_seed(cfg.seed, step, rank, 2))  # dropout / drop-path of this step
-        clip = prepare_clips(fabric.to_device(batch["clip"]), protocol, train=False)
+        clip = prepare_clips(fabric.to_device(batch["clip"]), protocol, train=False)  # (B, 3, T, S, S) in [0, 1]
         batch_seed = derive_seed(cfg.seed, step, 1)
         loss = trainer.loss(module, clip, batch["seed"].tolist(), batch_seed)
         optimizer.zero_grad(set_to_none=True)
@@ -321,13 +365,11 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         optimizer.step()
         lr = scheduler.get_last_lr()[0]  # the rate this step used
         scheduler.step()
-        for video, is_short in zip(batch["video"].tolist(), batch["short"].tolist()):
-            if is_short:
-                short.add(video)
+        short.update(v for v, is_short in zip(batch["video"].tolist(), batch["short"].tolist()) if is_short)
         for text in batch["failed"]:
             for video, reason in json.loads(text):
                 if video not in failed:
-                    failed[video] = reason
+                    failed.add(video)
                     log(f"skipped: {reason}")
         mean_loss = float(fabric.all_reduce(loss.detach().float(), reduce_op="mean"))
         if not math.isfinite(mean_loss):
@@ -337,47 +379,31 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         if main:
             now = time.perf_counter()
             with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr,
-                                     "seconds": round(now - tick, 4)}) + "\n")
+                fh.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr, "seconds": round(now - tick, 4)}) + "\n")
             tick = now
         if done % cfg.save_every == 0 or done == total:
             if main:
-                original = module.module
-                pictures = trainer.pictures(original, clip[:1].float(), batch["seed"][:1].tolist(), batch_seed)
-                result.checkpoint = save_checkpoint(
-                    out, done, model=original.state_dict(), optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(), rng=capture_rng(),
-                    meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size},
-                    keep=cfg.keep)
-                tmp = out / f".encoder.safetensors.{os.getpid()}.tmp"
-                save_file({k: v.detach().to("cpu", copy=True).contiguous() for k, v in trainer.encoder_state(original).items()},
-                          str(tmp), metadata={"format": "pt", "backbone": trainer.backbone, "step": str(done),
-                                              "pretrainer": json.dumps(trainer.config())})
-                os.replace(tmp, out / "encoder.safetensors")
+                result.checkpoint, png = _save_outputs(
+                    out, done, trainer, module.module, optimizer, scheduler,
+                    picture=(clip[:1].float(), batch["seed"][:1].tolist(), batch_seed),
+                    meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size}, keep=cfg.keep)
                 result.encoder = out / "encoder.safetensors"
-                result.pictures.append(save_reconstruction_png(
-                    out / f"reconstruction-{done:08d}.png", pictures,
-                    title=f"{trainer.name} step {done}, loss {mean_loss:.4f}"))
+                result.pictures.append(png)
             fabric.barrier()
         if advance:
             advance(1)
 
-    short_all, failed_all = _gather_union(fabric, short), _gather_union(fabric, set(failed))
-    if failed_all:
-        result.skipped["clip could not be decoded (replaced by the next clip)"] = len(failed_all)
-    if short_all:
-        result.skipped[f"clip shorter than {trainer.frames}x{trainer.stride} frames (indices clamped)"] = len(short_all)
+    failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)
+    if failed:
+        result.skipped["clip could not be decoded (replaced by the next clip)"] = len(failed)
+    if short:
+        result.skipped[f"clip shorter than {trainer.frames}x{trainer.stride} frames (indices clamped)"] = len(short)
     for reason, n in videos.skipped.items():
         result.skipped[f"manifest: {reason}"] = n
     if main:
-        env = environment()
-        record = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-                  "identity": identity, "plugin": spec.name, "steps": total, "resumed_from": start,
-                  "final_loss": result.losses[-1] if result.losses else None, "counts": result.skipped,
-                  "data_source": videos.source, "environment": {**env, "git_sha": git_sha(), "device": result.device,
-                                                                "precision": precision,
-                                                                "world_size": fabric.world_size}}
-        atomic_write_text(out / "pretrain.json", json.dumps(record, indent=2, default=str) + "\n")
+        final = result.losses[-1] if result.losses else (checkpoint.meta.get("loss") if checkpoint else None)
+        _write_record(out, cfg, result, identity=identity, plugin=spec.name, final_loss=final,
+                      data_source=videos.source)
     fabric.barrier()
     return result
 

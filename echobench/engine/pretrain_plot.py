@@ -46,12 +46,11 @@ def save_reconstruction_png(path: str | os.PathLike, pictures: Mapping[str, "tor
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.9 / fig.get_figwidth(), 0.05, 1 - 1.0 / fig.get_figwidth(), 0.8))
     ax.imshow(mosaic, vmin=0.0, vmax=1.0, interpolation="nearest", aspect="equal")
-    ax.set_xticks([c * (w + gap) + w / 2 for c in range(len(frames))], [f"frame {f}" for f in frames], fontsize=7)
-    ax.set_yticks([r * (h + gap) + h / 2 for r in range(len(ROWS))], list(ROWS), fontsize=8)
-    ax.tick_params(length=0)
-    ax.xaxis.set_ticks_position("top")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.axis("off")  # labels as text: cheaper than styled ticks
+    for c, f in enumerate(frames):
+        ax.text(c * (w + gap) + w / 2, -gap, f"frame {f}", ha="center", va="bottom", fontsize=7)
+    for r, row in enumerate(ROWS):
+        ax.text(-gap, r * (h + gap) + h / 2, row, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9, y=0.99)
     buffer = io.BytesIO()

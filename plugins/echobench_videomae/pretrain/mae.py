@@ -9,7 +9,7 @@ pixel targets). Reference code followed (read, not copied): MCG-NJU/VideoMAE
 
 Data flow (clip values in [0, 1]; the encoder applies its ImageNet input normalisation itself)::
 
-    clip (B, 3, T, H, W) -> patchify (B, L, p, 3) -> keep visible -> tubelet embedding as a Linear
+    clip (B, 3, T, H, W) -> patches (B, L, 3, p) -> keep visible -> tubelet embedding as a Linear
       (the encoder's Conv3d weights) + position table (B, Lv, D) -> encoder blocks (B, Lv, D)
       -> encoder_to_decoder (B, Lv, Dd) + pos[visible]; mask_token + pos[masked]  -> (B, L, Dd)
       -> decoder -> (B, Lm, P)    P = 3 * tubelet * patch**2 values per token, layout (p0 p1 p2 c)
@@ -51,6 +51,16 @@ def patchify(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
     x = clip.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
     x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # b, t', h', w', p0, p1, p2, c
     return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), tubelet * patch * patch, c)
+
+
+def _patches_channel_first(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """``(B, C, T, H, W) -> (B, L, C, tubelet*patch*patch)``: each patch's pixels contiguous per channel,
+    so per-channel statistics reduce over the last dimension and the flattened ``(C * p)`` vector is
+    in the order of the tubelet Conv3d's weight ``(D, C, p0, p1, p2)``."""
+    b, c, t, h, w = clip.shape
+    x = clip.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # b, t', h', w', c, p0, p1, p2
+    return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), c, tubelet * patch * patch)
 
 
 def unpatchify(patches: torch.Tensor, grid: tuple[int, int, int], tubelet: int, patch: int) -> torch.Tensor:
@@ -108,28 +118,32 @@ class VideoMAEPretrainModel(nn.Module):
 
     def targets(self, clip: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised pixel targets float32 of a [0, 1] clip ``(B, 3, T, H, W)``: ``(B, L, P)``, or with
-        ``mask`` ``(B, L)`` only the masked tokens ``(B, Lm, P)`` (normalising only those is cheaper)."""
-        return self._targets(patchify(clip.float(), self.encoder.tubelet_size, self.encoder.patch_size), mask)
+        ``mask`` ``(B, L)`` only the masked tokens ``(B, Lm, P)`` (normalising only those is cheaper).
+        ``P`` is in the ``(p0 p1 p2 c)`` order of :func:`patchify` (the reference layout)."""
+        e = self.encoder
+        return self._targets(_patches_channel_first(clip.float(), e.tubelet_size, e.patch_size), mask)
 
     @staticmethod
     def _targets(patches: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``(B, L, C, p)`` patches -> normalised targets ``(B, L or Lm, p * C)``."""
         if mask is not None:
             patches = patches[mask].reshape(patches.shape[0], -1, *patches.shape[2:])
-        mean, std = patch_stats(patches)
-        return ((patches - mean) / std).flatten(2)
+        mean = patches.mean(dim=-1, keepdim=True)
+        std = patches.var(dim=-1, unbiased=True, keepdim=True).sqrt() + NORM_EPS
+        return ((patches - mean) / std).transpose(-1, -2).flatten(2)
 
     def embed_visible(self, patches: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Tubelet embedding of the visible tokens only, ``(B, L, p, 3)`` patches -> ``(B, Lv, D)``, plus
-        the position table. The same numbers as the encoder's Conv3d (kernel = stride = tubelet) on the
-        whole clip followed by dropping the masked tokens, at a tenth of the cost at ratio 0.9."""
+        """Tubelet embedding of the visible tokens only, ``(B, L, 3, p)`` patches (channel first) ->
+        ``(B, Lv, D)``, plus the position table. The same numbers as the encoder's Conv3d (kernel =
+        stride = tubelet) on the whole clip followed by dropping the masked tokens, at a tenth of the
+        cost at ratio 0.9."""
         e = self.encoder
-        b, length, p, c = patches.shape
-        visible = patches[~mask].reshape(b, -1, p, c)
+        b, length, c, p = patches.shape
+        visible = patches[~mask].reshape(b, -1, c, p)
         if e.input_norm:
-            visible = (visible - e.input_mean.view(1, 1, 1, c)) / e.input_std.view(1, 1, 1, c)
+            visible = (visible - e.input_mean.view(1, 1, c, 1)) / e.input_std.view(1, 1, c, 1)
         proj = e.patch_embed.proj
-        weight = proj.weight.permute(0, 2, 3, 4, 1).reshape(proj.out_channels, p * c)  # (D, p0*p1*p2*C)
-        tokens = F.linear(visible.reshape(b, -1, p * c), weight, proj.bias)
+        tokens = F.linear(visible.reshape(b, -1, c * p), proj.weight.reshape(proj.out_channels, c * p), proj.bias)
         pos = sinusoid_position_table(length, tokens.shape[-1]).to(device=tokens.device, dtype=tokens.dtype)
         return tokens + pos.expand(b, -1, -1)[~mask].reshape(b, -1, tokens.shape[-1])
 
@@ -158,7 +172,7 @@ class VideoMAEPretrainModel(nn.Module):
             raise ValueError(f"every sample must mask the same number of tokens, between 1 and {length - 1}; "
                              f"got {counts.tolist()}")
         mask = mask.to(device=clip.device, dtype=torch.bool)
-        patches = patchify(clip.float(), e.tubelet_size, e.patch_size)  # (B, L, p, 3), shared with the targets
+        patches = _patches_channel_first(clip.float(), e.tubelet_size, e.patch_size)  # (B, L, 3, p), shared
         visible = self.encoder_to_decoder(e.forward_tokens(self.embed_visible(patches, mask)))  # (B, Lv, Dd)
         dd = visible.shape[-1]
         pos = sinusoid_position_table(length, dd).to(device=clip.device, dtype=visible.dtype).expand(b, -1, -1)
