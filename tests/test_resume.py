@@ -12,7 +12,7 @@ import time
 import pytest
 
 from echobench.engine.loop import Interrupted
-from echobench.engine.run_state import POINTER, STATUS
+from echobench.engine.run_state import CHECKPOINTS, STATUS, latest
 from echobench.runner import RunConfig, run_experiment
 
 EPOCHS = 2
@@ -40,22 +40,21 @@ def test_sigkill_mid_run_then_resume_matches(uninterrupted, synth_small, tmp_pat
            "--n-boot", "0", "--results", str(tmp_path / "lb"), "--runs", str(tmp_path / "runs")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
     deadline = time.monotonic() + 240
-    pointer = None
+    run_dir = None
     while time.monotonic() < deadline and proc.poll() is None:
-        found = list((tmp_path / "runs").glob(f"*/{POINTER}"))
+        found = [d for d in (tmp_path / "runs").glob("*") if latest(d) is not None]
         if found:
-            pointer = found[0]
+            run_dir = found[0]
             break
         time.sleep(0.05)
-    assert pointer is not None, proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    assert run_dir is not None, proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
-    run_dir = pointer.parent
     assert not (run_dir / STATUS).exists() and not list((tmp_path / "lb").glob("records/*.parquet"))
     resumed = run_experiment(_cfg(synth_small, tmp_path, resume=True))
     assert resumed.resumed and resumed.run_dir == run_dir
     _same(uninterrupted, resumed)
-    assert (run_dir / STATUS).is_file() and not list(run_dir.glob("checkpoint-*"))
+    assert (run_dir / STATUS).is_file() and not (run_dir / CHECKPOINTS).exists()
     assert len(list((tmp_path / "lb" / "records").glob("*.parquet"))) == 1
 
 
@@ -69,7 +68,7 @@ def test_stop_request_saves_mid_epoch_and_resume_matches(uninterrupted, synth_sm
     with pytest.raises(Interrupted, match="step"):
         run_experiment(_cfg(synth_small, tmp_path), stop=stop)
     (run_dir,) = (tmp_path / "runs").iterdir()
-    state = json.loads((run_dir / json.loads((run_dir / POINTER).read_text())["latest"] / "state.json").read_text())
+    state = json.loads((latest(run_dir) / "state.json").read_text())["meta"]
     assert state["step"] > 0  # saved mid-epoch, not at an epoch boundary
     resumed = run_experiment(_cfg(synth_small, tmp_path, resume=True))
     assert resumed.run_dir == run_dir

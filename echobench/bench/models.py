@@ -27,6 +27,7 @@ from echobench.bench.memory import PeakMemory
 from echobench.bench.peak import default_size, matmul_work
 from echobench.bench.timing import interleaved, median, median_ratio
 from echobench.engine.model import build_model
+from echobench.errors import EchobenchError
 from echobench.registry import Registry
 
 
@@ -151,23 +152,26 @@ def bench_model(registry: Registry, *, backbone: str, head: str, preset: str | N
                 settings: BenchSettings) -> ModelThroughput:
     """Measure ``backbone`` + ``head`` at ``preset`` (see module docstring).
 
-    Running out of device memory is not an error: the result is returned with ``skipped`` set.
-
-    Raises:
-        UnknownNameError, PluginError, ConfigError: from :func:`echobench.engine.model.build_model`.
+    A model that cannot run is not an error, so one bad combination never costs a run: running out
+    of memory, a plugin that fails to build (:class:`echobench.errors.EchobenchError`) or rejects the
+    input (``ValueError``/``RuntimeError``, e.g. a size its patches do not divide) returns the result
+    with ``skipped`` set to a one-line reason.
     """
     import torch
 
     result = ModelThroughput(backbone=backbone, head=head, preset=preset or "-")
-    result.cost = model_cost(registry, backbone=backbone, head=head, preset=preset, clip_shape=settings.clip_shape)
     memory = PeakMemory(settings.device)
     memory.baseline()
     torch.manual_seed(0)
     try:
+        result.cost = model_cost(registry, backbone=backbone, head=head, preset=preset, clip_shape=settings.clip_shape)
         model = build_model(registry, backbone=backbone, head=head, preset=preset, clip_shape=settings.clip_shape)
         _measure(model, result, settings, memory)
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         result.skipped = f"out of memory at batch {settings.batch}, input {settings.input_label} ({type(exc).__name__})"
+    except (EchobenchError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        result.skipped = f"cannot run at input {settings.input_label}: {type(exc).__name__}: {first}"
     finally:
         if settings.device.startswith("cuda"):
             torch.cuda.empty_cache()

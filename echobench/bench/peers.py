@@ -189,7 +189,8 @@ def _steps(module, x, settings: BenchSettings) -> tuple[Callable[[], Any], Calla
 def bench_peer(name: str, preset: str, settings: BenchSettings) -> PeerThroughput:
     """Build the pair ``name`` (``videomae`` or ``vivit``) at ``preset`` and time it (see module docstring).
 
-    Running out of device memory is not an error: the result is returned with ``skipped`` set.
+    Running out of memory or an input the models reject (``ValueError``/``RuntimeError``) is not an
+    error: the result is returned with ``skipped`` set to a one-line reason.
 
     Raises:
         ConfigError: unknown peer or preset, or ``transformers`` missing.
@@ -209,6 +210,10 @@ def bench_peer(name: str, preset: str, settings: BenchSettings) -> PeerThroughpu
                               min_seconds=settings.min_seconds)
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         result.skipped = f"out of memory at batch {settings.batch}, input {settings.input_label} ({type(exc).__name__})"
+        return result
+    except (ValueError, RuntimeError) as exc:  # e.g. a size the patches do not divide
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        result.skipped = f"cannot run at input {settings.input_label}: {type(exc).__name__}: {first}"
         return result
     finally:
         if settings.device.startswith("cuda"):

@@ -49,6 +49,7 @@ class FitState:
 
     epoch: int = 0
     step: int = 0
+    global_step: int = 0  # optimizer steps done in all
     epoch_losses: list[float] = field(default_factory=list)  # losses of the current, unfinished epoch
     train_loss: list[float] = field(default_factory=list)  # per finished epoch
     val_score: list[float] = field(default_factory=list)  # per finished epoch (lower is better)
@@ -221,6 +222,7 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
             scheduler.step()
             state.epoch_losses.append(float(loss.detach()))
             state.step += 1
+            state.global_step += 1
             if advance:
                 advance(len(batch["index"]))
             if stop is not None and stop():

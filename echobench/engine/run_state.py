@@ -1,108 +1,68 @@
-"""Checkpoints of a fine-tuning run, for ``echobench run --resume`` (DESIGN §8; issue: crash-safe runs).
+"""Checkpoints of a fine-tuning run, for ``echobench run --resume`` (DESIGN §8; crash-safe runs).
 
-Layout inside a run directory::
-
-    checkpoint.json             {"latest": "checkpoint-000012"}   (written atomically, last)
-    checkpoint-000012/
-        model.safetensors       current weights
-        best.safetensors        weights of the best VAL epoch so far (absent before the first VAL)
-        optimizer.pt            AdamW + LR-scheduler state (read back with weights_only=True)
-        state.json              epoch, step, loss and VAL-score history, best epoch
-    status.json                 {"status": "complete"} once the run record is written
-
-A new checkpoint is complete on disk (every file fsynced) before ``checkpoint.json`` points at it,
-and older checkpoints are deleted only after that, so a kill at any instant leaves a loadable one.
+Built on :mod:`echobench.engine.checkpoint` (atomic folders, safetensors + ``weights_only`` loading):
+a run directory holds ``checkpoints/checkpoint-<optimizer step>/`` (only the latest is kept) whose
+tensors are the current weights under ``model/`` and the best-VAL-epoch weights so far under
+``best/``, and whose JSON metadata holds the :class:`~echobench.engine.loop.FitState` counters and
+histories. ``status.json`` (``{"status": "complete"}``) marks a run whose record is written; its
+checkpoints are then deleted (``best.safetensors`` stays).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
 from echobench.atomic import atomic_write_text
+from echobench.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from echobench.engine.loop import FitState
 from echobench.errors import WeightsError
 
-POINTER = "checkpoint.json"
+CHECKPOINTS = "checkpoints"
 STATUS = "status.json"
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+_COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch")
 
 
 def save(run_dir: Path, model: torch.nn.Module, state: FitState) -> Path:
-    """Write ``state`` and the model's weights as a new checkpoint of ``run_dir``; returns its folder."""
-    from safetensors.torch import save_file
-
-    run_dir = Path(run_dir)
-    name = f"checkpoint-{state.epoch:04d}{state.step:06d}"
-    folder = run_dir / name
-    tmp = run_dir / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    if state.best_state is not None:
-        save_file({k: v.contiguous() for k, v in state.best_state.items()}, str(tmp / "best.safetensors"))
-    torch.save({"optimizer": state.optimizer, "scheduler": state.scheduler}, tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({
-        "epoch": state.epoch, "step": state.step, "epoch_losses": state.epoch_losses,
-        "train_loss": state.train_loss, "val_score": state.val_score, "best_epoch": state.best_epoch}))
-    for f in tmp.iterdir():
-        _fsync(f)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    atomic_write_text(run_dir / POINTER, json.dumps({"latest": name}))
-    for old in run_dir.glob("checkpoint-*"):
-        if old.is_dir() and old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
-    return folder
+    """Write ``state`` and the model's weights as the run's checkpoint (replacing the previous one)."""
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best/{k}": v for k, v in (state.best_state or {}).items()})
+    return save_checkpoint(Path(run_dir) / CHECKPOINTS, state.global_step, model=tensors, optimizer=state.optimizer,
+                           scheduler=state.scheduler, meta={k: getattr(state, k) for k in _COUNTERS}, keep=1)
 
 
 def latest(run_dir: Path) -> Path | None:
-    """The checkpoint folder ``checkpoint.json`` points at, or None."""
-    try:
-        name = json.loads((Path(run_dir) / POINTER).read_text())["latest"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    folder = Path(run_dir) / str(name)
-    return folder if folder.is_dir() else None
+    """The run's latest complete checkpoint folder, or None."""
+    return latest_checkpoint(Path(run_dir) / CHECKPOINTS)
 
 
 def load(run_dir: Path, model: torch.nn.Module) -> FitState | None:
     """Restore the latest checkpoint of ``run_dir`` into ``model``; None when there is none yet.
 
     Raises:
-        WeightsError: the checkpoint does not match the model or cannot be read.
+        WeightsError: the checkpoint is unreadable, unsafe, or does not match the model.
     """
-    from safetensors.torch import load_file
-
     folder = latest(run_dir)
     if folder is None:
         return None
+    ckpt = load_checkpoint(folder)
+    current = {k[len("model/"):]: v for k, v in ckpt.model.items() if k.startswith("model/")}
+    best = {k[len("best/"):]: v for k, v in ckpt.model.items() if k.startswith("best/")}
     try:
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        best = load_file(str(folder / "best.safetensors")) if (folder / "best.safetensors").is_file() else None
-        opt = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
-        info = json.loads((folder / "state.json").read_text())
-    except Exception as exc:  # a damaged or foreign checkpoint is a user-facing error, not a traceback
-        raise WeightsError(f"{folder}: cannot resume from this checkpoint ({type(exc).__name__}: {exc})") from None
-    return FitState(epoch=info["epoch"], step=info["step"], epoch_losses=info["epoch_losses"],
-                    train_loss=info["train_loss"], val_score=info["val_score"], best_epoch=info["best_epoch"],
-                    best_state=best, optimizer=opt["optimizer"], scheduler=opt["scheduler"])
+        model.load_state_dict(current)
+    except RuntimeError as exc:
+        raise WeightsError(f"{folder}: does not match this model ({str(exc).splitlines()[0]})") from None
+    return FitState(**{k: ckpt.meta[k] for k in _COUNTERS}, best_state=best or None,
+                    optimizer=ckpt.optimizer, scheduler=ckpt.scheduler)
 
 
 def finish(run_dir: Path) -> None:
     """Mark ``run_dir`` complete and drop its checkpoints (``best.safetensors`` stays at the top)."""
     atomic_write_text(Path(run_dir) / STATUS, json.dumps({"status": "complete"}))
-    for old in Path(run_dir).glob("checkpoint-*"):
-        shutil.rmtree(old, ignore_errors=True)
-    (Path(run_dir) / POINTER).unlink(missing_ok=True)
+    shutil.rmtree(Path(run_dir) / CHECKPOINTS, ignore_errors=True)
 
 
 def find_unfinished(runs: Path, config_hash: str) -> Path | None:
