@@ -32,7 +32,7 @@ from echobench.bench.loader import bench_loader
 from echobench.bench.models import BenchSettings, bench_model, torch_dtype
 from echobench.bench.peak import matmul_peak
 from echobench.bench.peers import PEERS, bench_peer
-from echobench.bench.run import BenchRun, _device_label, rows
+from echobench.bench.run import BenchRun, device_label, rows
 from echobench.registry import build_registry
 from echobench.results.throughput import write_throughput
 
@@ -81,7 +81,7 @@ def _run(runs: dict[int, BenchRun], size: int) -> BenchRun:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         allocator = tune_cpu_allocator() if DEVICE == "cpu" else ""
         runs[size] = BenchRun(bench_id=f"{stamp}-{uuid.uuid4().hex[:6]}", settings=settings,
-                              device=_device_label(DEVICE),
+                              device=device_label(DEVICE),
                               peak=matmul_peak(DEVICE, torch_dtype(DTYPE), repeats=REPEATS))
         runs[size].notes += [allocator] if allocator else []
         print(f"\nmatmul peak {DEVICE} {DTYPE}: {runs[size].peak.gflops:.1f} GFLOP/s "

@@ -34,3 +34,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
+    """Write a polars DataFrame to ``target`` that must not exist yet: temp file, fsync, rename.
+
+    For append-only record folders: two writers never share a name, so nothing is overwritten and
+    a reader sees a whole file or none.
+
+    Raises:
+        FileExistsError: ``target`` already exists (records are never overwritten).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise FileExistsError(f"{target}: record already exists")
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.write_parquet(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from echobench.bench.flops import count_flops, model_cost
 from echobench.bench.loader import bench_loader
+from echobench.bench.models import BenchSettings, bench_model
 from echobench.bench.peak import matmul_peak
 from echobench.cli.main import app
 from echobench.data.clips import take_frames
@@ -98,6 +99,13 @@ def test_loader_skips_and_counts_an_unreadable_file(tmp_path):
     assert result.ours_clips_per_s > 0 and result.opencv_clips_per_s > 0 and result.max_abs_diff == 0
 
 
+def test_a_model_that_rejects_the_input_is_skipped_with_its_reason():
+    settings = BenchSettings(frames=4, size=40, batch=1, repeats=1)  # 40 px: not a multiple of the 16-px patch
+    result = bench_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", settings=settings)
+    assert "cannot run at input 4x3x40x40" in result.skipped and "divisible" in result.skipped
+    assert math.isnan(result.infer_clips_per_s)
+
+
 def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["bench", "--backbone", "echo-videomae", "--head", "maxpool", "--preset", "tiny",
@@ -142,6 +150,8 @@ def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
     (["--device", "cuda"], "no CUDA GPU" if not torch.cuda.is_available() else "--dtype"),
     (["--backbone", "echo-videomea"], "did you mean 'echo-videomae'"),
     (["--dtype", "float16"], "--dtype"),
+    (["--preset", "smal"], "did you mean 'small'"),
+    (["--loader-videos", "0"], "--loader-videos"),
     (["--data", "/nonexistent/echonet"], "no Videos/*.avi"),
 ])
 def test_bench_rejects_bad_options_with_one_line(tmp_path, args, message):

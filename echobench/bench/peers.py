@@ -20,7 +20,7 @@ of the hidden states, backward, AdamW step), interleaved round by round (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -63,7 +63,6 @@ class PeerThroughput:
     ours_train_clips_per_s: float = math.nan
     peer_train_clips_per_s: float = math.nan
     train_ratio: float = math.nan
-    extra: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
 
 
@@ -79,7 +78,7 @@ def _hf():
     try:
         import transformers
     except ImportError as exc:
-        raise ConfigError("the Hugging Face comparison needs `transformers` (pip install 'echobench[test]')") from exc
+        raise ConfigError("the Hugging Face comparison needs `transformers` (pip install 'echobench[bench]')") from exc
     return transformers
 
 

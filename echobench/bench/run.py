@@ -8,6 +8,8 @@ the given EchoNet-format videos, or on a few synthetic ones written to a tempora
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import json
 import math
 import tempfile
@@ -24,8 +26,8 @@ from echobench.bench.models import BenchSettings, ModelThroughput, bench_model, 
 from echobench.bench.peak import MatmulPeak, matmul_peak
 from echobench.bench.peers import PEERS, PeerThroughput, bench_peer
 from echobench.engine.model import resolve_specs
-from echobench.errors import ConfigError
-from echobench.provenance import environment, git_sha
+from echobench.errors import ConfigError, UnknownNameError
+from echobench.provenance import device_name, environment, git_sha
 from echobench.registry import Registry
 from echobench.results.throughput import write_throughput
 
@@ -73,8 +75,8 @@ def check_request(registry: Registry, request: BenchRequest) -> None:
     """Fail fast, before any measurement, on names, device and dtype.
 
     Raises:
-        UnknownNameError: unknown backbone or head.
-        ConfigError: CUDA asked for without a GPU, an unknown dtype, or an empty grid.
+        UnknownNameError: unknown backbone or head, or a preset none of the backbones has.
+        ConfigError: CUDA asked for without a GPU, an unknown dtype, an empty grid, or a count < 1.
     """
     import torch
 
@@ -84,6 +86,12 @@ def check_request(registry: Registry, request: BenchRequest) -> None:
     for backbone in request.backbones:
         for head in request.heads:
             resolve_specs(registry, backbone=backbone, head=head)
+    known = {p for b in request.backbones for p in registry.get("backbone", b).presets}
+    for preset in request.presets:
+        if known and preset not in known:
+            near = difflib.get_close_matches(preset, sorted(known), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"presets: {', '.join(sorted(known))}"
+            raise UnknownNameError(f"no chosen backbone has preset {preset!r}; {hint}")
     if s.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {s.device}: this machine has no CUDA GPU")
     if not (s.device == "cpu" or s.device.startswith("cuda")):
@@ -94,6 +102,8 @@ def check_request(registry: Registry, request: BenchRequest) -> None:
         raise ConfigError(f"--dtype: {exc}") from None
     if s.repeats < 1 or s.batch < 1 or s.frames < 2 or s.size < 16 or (s.threads is not None and s.threads < 1):
         raise ConfigError("--repeats, --batch and --threads must be >= 1, --frames >= 2 and --size >= 16")
+    if request.loader and request.loader_videos < 1:
+        raise ConfigError("--loader-videos must be >= 1 (or pass --no-loader)")
 
 
 def run_bench(registry: Registry, request: BenchRequest, *, results: Path | None,
@@ -126,7 +136,7 @@ def _run(registry: Registry, request: BenchRequest, results: Path | None, say: C
     allocator = tune_cpu_allocator() if s.keep_cpu_memory and s.device == "cpu" else ""
     say("matmul peak")
     run = BenchRun(bench_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
-                   settings=s, device=_device_label(s.device),
+                   settings=s, device=device_label(s.device),
                    peak=matmul_peak(s.device, torch_dtype(s.dtype), n=s.peak_n, repeats=s.repeats))
     if allocator:
         run.notes.append(allocator)
@@ -156,10 +166,8 @@ def _run(registry: Registry, request: BenchRequest, results: Path | None, say: C
 
 
 def _peers(run: BenchRun, request: BenchRequest, say: Callable[[str], None]) -> None:
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        run.notes.append("Hugging Face comparison skipped: transformers is not installed")
+    if importlib.util.find_spec("transformers") is None:
+        run.notes.append("Hugging Face comparison skipped: transformers is not installed (pip install 'echobench[bench]')")
         return
     from echobench_videomae.encoder import PRESETS
 
@@ -249,9 +257,9 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
     return out
 
 
-def _device_label(device: str) -> str:
+def device_label(device: str) -> str:
+    """``"cpu"``/``"cuda"`` -> the record's device text, e.g. ``cpu (x86_64, 2 threads)`` or
+    ``cuda (NVIDIA H200)`` (:func:`echobench.provenance.device_name`)."""
     import torch
-
-    from echobench.provenance import device_name
 
     return device_name(torch.device(device))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
 from rich.markup import escape
 
 from echobench.cli.common import err, out, user_errors
@@ -44,7 +43,8 @@ def bench(
     data: Annotated[Optional[Path], typer.Option(help="EchoNet-format directory for the loader comparison "
                                                       "(default: synthetic videos).")] = None,
     loader_videos: Annotated[int, typer.Option(help="Videos the loader comparison reads.")] = 8,
-    results: Annotated[Path, typer.Option(help="Leaderboard directory; the record goes to throughput/.")] = Path("leaderboard"),
+    results: Annotated[Path, typer.Option(help="Leaderboard directory; the record goes to "
+                                               "throughput/.")] = Path("leaderboard"),
 ) -> None:
     """Measure clips/s, GFLOP/s, utilization of the matmul peak and peak memory; write a throughput record."""
     from echobench.bench.models import BenchSettings

@@ -153,8 +153,9 @@ def read_frames(path: str | os.PathLike, select: Callable[[int], np.ndarray]) ->
         ``(clip (T, H, W, 3) uint8 RGB, indices (T,) int64)``.
 
     Raises:
-        DataError: missing, empty, unopenable, truncated or undecodable file, no frames, or a frame
-            whose size differs from the others.
+        DataError: missing, empty, unopenable or truncated file, no frames, a sampled frame that
+            does not decode (damage in frames the clip does not use goes unnoticed on the intra-only
+            route; :func:`read_video` checks every frame), or a frame whose size differs.
         ValueError: ``select`` returned a negative index.
     """
     path = Path(path)

@@ -7,12 +7,12 @@ no record is lost. Tables and plots are derived from the records by :mod:`echobe
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from echobench.atomic import atomic_write_new_parquet
 
 RECORD_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.Utf8,
@@ -63,16 +63,7 @@ def write_record(rows: list[dict[str, Any]], results: Path, run_id: str) -> Path
         FileExistsError: a record with this run id already exists (records are never overwritten).
     """
     frame = pl.DataFrame(rows, schema=RECORD_SCHEMA)
-    target = records_dir(results) / f"{run_id}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        raise FileExistsError(f"{target}: run record already exists")
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    frame.write_parquet(tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    return target
+    return atomic_write_new_parquet(frame, records_dir(results) / f"{run_id}.parquet")
 
 
 def read_records(results: Path) -> pl.DataFrame:

@@ -22,12 +22,12 @@ rule 6): device, dtype, thread count, package versions, git SHA, input, batch an
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from echobench.atomic import atomic_write_new_parquet
 
 THROUGHPUT_SCHEMA: dict[str, pl.DataType] = {
     "bench_id": pl.Utf8,
@@ -68,16 +68,7 @@ def write_throughput(rows: list[dict[str, Any]], results: Path, bench_id: str) -
         FileExistsError: a record with this id already exists (records are never overwritten).
     """
     frame = pl.DataFrame(rows, schema=THROUGHPUT_SCHEMA)
-    target = throughput_dir(results) / f"{bench_id}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        raise FileExistsError(f"{target}: throughput record already exists")
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    frame.write_parquet(tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    return target
+    return atomic_write_new_parquet(frame, throughput_dir(results) / f"{bench_id}.parquet")
 
 
 def read_throughput(results: Path) -> pl.DataFrame:
@@ -92,6 +83,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:,.{digits}f}"
+
+
+def _percent(fraction: float | None) -> str:
+    return "–" if fraction is None or math.isnan(fraction) else f"{100 * fraction:.0f} %"
 
 
 def _value(group: pl.DataFrame, **match: str) -> float | None:
@@ -114,7 +109,7 @@ def _models(run: pl.DataFrame) -> list[str]:
                          + " |" * 8)
             continue
         v = lambda metric, mode="-": _value(g, metric=metric, mode=mode)  # noqa: E731
-        util = lambda mode: _fmt(100 * v("utilization", mode), 0) + " %" if v("utilization", mode) is not None else "–"  # noqa: E731
+        util = lambda mode: _percent(v("utilization", mode))  # noqa: E731
         lines.append(f"| {subject} | {preset} | {clip} | {batch} | {_fmt(v('params'), 2)} | "
                      f"{_fmt(v('gflops_per_clip', 'inference'), 2)} | {_fmt(v('clips_per_s', 'inference'), 2)} | "
                      f"{_fmt(v('gflops_per_s', 'inference'))} | {util('inference')} | "

@@ -196,7 +196,7 @@ class VideoMAEEncoder(nn.Module):
                              f"({self.tubelet_size}, {self.patch_size}, {self.patch_size})")
         x = self.patch_embed.proj(clip)  # (B, D, t, h, w)
         grid = (int(x.shape[2]), int(x.shape[3]), int(x.shape[4]))
-        x = x.flatten(2).transpose(1, 2)  # (B, L, D), t-major
+        x = x.flatten(2).transpose(1, 2).contiguous()  # (B, L, D), t-major; contiguous keeps the residual stream row-major
         pos = sinusoid_position_table(x.shape[1], x.shape[2]).to(device=x.device, dtype=x.dtype)
         return x + pos, grid
 
