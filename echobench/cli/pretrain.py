@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from echobench.cli.common import err, out, progress_factory, user_errors
+from echobench.cli.common import err, out, progress_factory, stop_on_signals, user_errors
 
 
 def _log(message: str) -> None:
@@ -51,8 +51,14 @@ def pretrain(
                          batch_size=batch_size, lr=lr, seed=seed, gpus=gpus, nodes=nodes, cpu_processes=cpu_processes,
                          precision=precision, resume=resume, save_every=save_every, keep=keep,
                          num_workers=num_workers)
-    with progress_factory() as make:
-        result = run_pretrain(cfg, progress=make, log=_log)
+    from echobench.engine.loop import Interrupted
+
+    with progress_factory() as make, stop_on_signals() as stop:
+        try:
+            result = run_pretrain(cfg, progress=make, log=_log, stop=stop)
+        except Interrupted as exc:
+            err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
+            raise typer.Exit(130) from None
     if not result.is_main:
         return  # the other DDP processes print nothing
     from echobench.engine.checkpoint import latest_checkpoint

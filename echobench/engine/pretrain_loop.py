@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
+from echobench.engine.loop import Interrupted
 from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError
 
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
@@ -264,14 +265,18 @@ def _write_record(out: Path, cfg: PretrainConfig, result: PretrainResult, **fiel
 
 
 def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
-             log: Callable[[str], None] | None = None, registry=None) -> PretrainResult:
+             log: Callable[[str], None] | None = None, registry=None,
+             stop: Callable[[], bool] | None = None) -> PretrainResult:
     """Run (or resume) self-supervised pre-training; see the module docstring.
+
+    ``stop`` is polled after every step (SIGINT/SIGTERM in the CLI): when it turns true on any
+    process, a checkpoint is written and :class:`~echobench.engine.loop.Interrupted` is raised.
 
     Raises:
         UnknownNameError: unknown pretrainer. ConfigError: bad options or devices (e.g. more GPUs than
         present), a resumed run whose settings differ, or ``--out`` already holding checkpoints
         without ``resume``. DataError: no usable clip. TrainingError: the loss is not finite.
-        WeightsError: an unreadable or unsafe checkpoint.
+        WeightsError: an unreadable or unsafe checkpoint. Interrupted: ``stop()`` turned true.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -381,7 +386,9 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             with open(log_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr, "seconds": round(now - tick, 4)}) + "\n")
             tick = now
-        if done % cfg.save_every == 0 or done == total:
+        stopping = stop is not None and bool(fabric.all_reduce(
+            torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)  # every rank agrees
+        if done % cfg.save_every == 0 or done == total or stopping:
             if main:
                 result.checkpoint, png = _save_outputs(
                     out, done, trainer, module.module, optimizer, scheduler,
@@ -390,6 +397,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
                 result.encoder = out / "encoder.safetensors"
                 result.pictures.append(png)
             fabric.barrier()
+        if stopping:
+            raise Interrupted(f"stopped at step {done} (checkpoint saved)")
         if advance:
             advance(1)
 

@@ -193,3 +193,17 @@ def test_user_mistakes_are_one_line_errors(args, message, small_clips, tmp_path)
     assert len(lines) == 1 and lines[0].startswith("error:"), result.output
     assert message.replace("MISSING", paths["MISSING"]).replace("EMPTY", paths["EMPTY"]) in " ".join(result.output.split())
     assert not list_checkpoints(tmp_path / "out")
+
+
+def test_stop_request_saves_a_checkpoint_off_schedule(small_clips, tmp_path) -> None:
+    """What SIGINT/SIGTERM do: the step in flight finishes, a checkpoint is written even between
+    --save-every boundaries, and --resume continues from it."""
+    from echobench.engine.checkpoint import latest_checkpoint
+    from echobench.engine.loop import Interrupted
+
+    polls = []
+    with pytest.raises(Interrupted, match="step 1"):
+        pretrain(_config(small_clips, tmp_path, steps=2, save_every=5), stop=lambda: polls.append(1) or True)
+    assert load_checkpoint(latest_checkpoint(tmp_path)).step == 1
+    resumed = pretrain(_config(small_clips, tmp_path, steps=2, save_every=5, resume=True))
+    assert resumed.start_step == 1 and load_checkpoint(latest_checkpoint(tmp_path)).step == 2
