@@ -21,6 +21,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
+def fsync_replace(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Flush a finished temporary file to disk, then rename it over ``target`` (atomic publish)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` (e.g. an encoded PNG) to ``path`` atomically; the temporary file is removed on failure."""
     path = Path(path)
@@ -54,8 +61,12 @@ def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
         frame.write_parquet(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
+        try:
+            os.link(tmp, target)  # atomic and never replaces: fails if another writer got there first
+        except FileExistsError:
+            raise FileExistsError(f"{target}: record already exists") from None
+        except OSError:  # file systems without hard links
+            os.replace(tmp, target)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     return target

@@ -34,6 +34,19 @@ def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
     return digest.hexdigest()[:16]
 
 
+def file_sha256(path: str | Path, length: int = 16) -> str:
+    """SHA-256 (hex, truncated) of a file's bytes, read in 1 MiB blocks.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:length]
+
+
 def git_sha() -> str:
     """Git commit of the echobench source tree, ``"unknown"`` outside a checkout; ``+dirty`` if modified."""
     where = Path(echobench.__file__).resolve().parent.parent

@@ -26,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 from echobench import __version__
-from echobench.atomic import atomic_write_text
+from echobench.atomic import atomic_write_text, fsync_replace
 from echobench.data.echonet import SPLITS
-from echobench.errors import ConfigError, DataError
+from echobench.errors import ConfigError, DataError, TrainingError
 from echobench.protocols import Protocol, get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -159,8 +159,9 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     )
 
 
-def _check_outputs(cfg: RunConfig) -> None:
-    for folder in (Path(cfg.results), Path(cfg.runs)):  # fail now, not after training
+def check_outputs(*folders: Path) -> None:
+    """Create the output folders, or raise :class:`ConfigError` naming the one that cannot be written."""
+    for folder in map(Path, folders):  # fail now, not after training
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -171,13 +172,17 @@ def _check_outputs(cfg: RunConfig) -> None:
 
 def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                    log: Callable[[str], None] | None = None, registry=None,
-                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult:
+                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
     """Run one (backbone, head, task, protocol, seed) experiment end to end.
 
     Args:
         prepared: data from :func:`prepare_data` for this task label and protocol (read if None).
         stop: polled after every training step; when true the run saves its state and raises
             :class:`~echobench.engine.loop.Interrupted` (continue with ``resume=True``).
+
+    Returns:
+        The result, or None when ``resume=True`` finds this configuration (same config hash:
+        settings, resolved precision, dataset hash and weights file contents) already completed.
 
     Raises:
         UnknownNameError: unknown backbone/head/task/protocol/preset.
@@ -186,6 +191,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         WeightsError: a weights file is missing or does not match.
         Interrupted: ``stop()`` turned true during training.
     """
+    import torch
     from lightning.fabric.utilities.seed import seed_everything
     from safetensors.torch import save_file
     from torch.utils.data import DataLoader
@@ -198,9 +204,9 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
-    from echobench.provenance import device_name, environment, git_sha, stable_hash
+    from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
-    from echobench.results.records import write_record
+    from echobench.results.records import records_dir, write_record
 
     log = log or (lambda _msg: None)
     registry = registry or get_registry()
@@ -209,29 +215,41 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
-    _check_outputs(cfg)
-    config_hash = stable_hash(cfg.hashed())
+    check_outputs(cfg.results, cfg.runs)
+    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
+    data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash,
+                "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
+    config_hash = stable_hash(identity)
+    setup_hash = stable_hash({k: v for k, v in identity.items() if k != "seed"})  # what seeds share
 
     # --- run directory (new, or the unfinished one being resumed) -------------------------------
-    resume_dir = run_state.find_unfinished(Path(cfg.runs), config_hash) if cfg.resume else None
+    if cfg.resume:
+        done = run_state.find_run(Path(cfg.runs), config_hash, complete=True)
+        if done is not None:
+            log(f"--resume: {done} already completed this configuration; not rerun")
+            return None
+    resume_dir = run_state.find_run(Path(cfg.runs), config_hash, complete=False) if cfg.resume else None
     if cfg.resume and resume_dir is None:
         log(f"--resume: no unfinished run with this configuration under {cfg.runs}; starting a new run")
     if resume_dir is not None:
         run_dir, run_id = resume_dir, resume_dir.name
         log(f"resuming {run_dir}")
+        if (records_dir(cfg.results) / f"{run_id}.parquet").is_file():  # killed after its record was written
+            run_state.finish(run_dir)
+            log(f"--resume: {run_dir} had already written its record; marked complete")
+            return None
     else:
         created = datetime.now(timezone.utc)
         run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
         run_dir = Path(cfg.runs) / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
-    precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
-    config = {**cfg.hashed(), "data": str(cfg.data), "precision": precision, "config_hash": config_hash,
+    config = {**identity, "data": str(cfg.data), "config_hash": config_hash, "setup_hash": setup_hash,
               "protocol_version": protocol.version, "task_version": task.version}
     if resume_dir is None:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
 
     # --- data -----------------------------------------------------------------------------------
-    data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
     seed_everything(cfg.seed, verbose=False)
     datasets = {split: ClipDataset(data.records[split], objective.targets(data.labels[split]), protocol,
                                    train=split == "TRAIN", clips=data.clips[split],
@@ -258,9 +276,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
-    fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
-                 objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
-                 state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
+    try:
+        fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
+                     objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
+                     state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
+    except torch.OutOfMemoryError:
+        raise ConfigError(f"out of device memory at --batch-size {cfg.batch_size}; lower --batch-size "
+                          f"(or --preset); the run's last checkpoint is kept for --resume") from None
 
     # --- evaluation -----------------------------------------------------------------------------
     outputs: dict[tuple[str, str], np.ndarray] = {}  # (split, clips) -> outputs
@@ -273,6 +295,10 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             videos = [lambda p=r.path: read_video(p) for r in data.records[split]]
             outputs[split, "all"] = objective.outputs(predict_all_clips(
                 fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
+    for (split, clips), out in outputs.items():
+        if not np.isfinite(out).all():
+            raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
+                                f"(diverged; try a lower --lr)")
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
     for (split, clips), out in outputs.items():
@@ -290,7 +316,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     device = device_name(fabric.device)
     save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
-    os.replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
+    fsync_replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
     atomic_write_text(run_dir / "environment.json", json.dumps(
         {**environment(), "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
 
@@ -309,14 +335,14 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                  for (split, clips), out in outputs.items()
                  for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
     pl.DataFrame(pred_rows).write_parquet(run_dir / ".predictions.tmp")
-    os.replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
+    fsync_replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
 
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
         "weights": cfg.weights or "random init", "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": protocol.version,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
-        "seed": cfg.seed, "config_hash": config_hash, "echobench_version": __version__,
+        "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
         "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),

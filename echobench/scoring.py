@@ -155,6 +155,7 @@ def _label(r: VideoRecord, task: ScoreTask) -> float:
 
 
 def _regression_section(title: str, task: ScoreTask, pred, true, ef, const, n_boot, seed) -> ScoreSection:
+    ef = ef if task.label == "EF" else None  # EF-band MAEs only for EF itself, as `echobench run` reports them
     model = regression_report(pred, true, ef=ef, n_boot=n_boot, seed=seed)
     constant = regression_report(np.full_like(true, const), true, ef=ef, n_boot=n_boot, seed=seed)
     units = {k: ("" if k in ("R2", "r") else task.units) for k in model}
@@ -249,6 +250,9 @@ def score_predictions(
     ef = np.array([r.ef for r in scored], dtype=np.float64)
     n = len(scored)
 
+    if spec.kind == "regression" and spec.label == "EF" and n > 1 and (np.abs(pred) <= 1).all():
+        raise DataError(f"{path}: every EF prediction is within [-1, 1]: these look like EF fractions "
+                        f"(EF/100); give EF in %")
     sections: list[ScoreSection] = []
     if spec.kind == "regression":
         const = float(train.mean())

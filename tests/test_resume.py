@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -81,3 +82,9 @@ def test_resume_without_unfinished_run_starts_new(synth_small, tmp_path):
     cfg = RunConfig(**{**cfg.__dict__, "epochs": 1})
     result = run_experiment(cfg, log=messages.append)
     assert not result.resumed and any("no unfinished run" in m for m in messages)
+    assert run_experiment(cfg, log=messages.append) is None  # already complete: not rerun
+    assert "already completed this configuration" in messages[-1]
+    other = tmp_path / "other"  # other data (another dataset hash) is another configuration
+    shutil.copytree(synth_small, other)
+    (other / "FileList.csv").write_text((other / "FileList.csv").read_text().replace("TEST", "VAL", 1))
+    assert run_experiment(RunConfig(**{**cfg.__dict__, "data": other}), log=messages.append) is not None

@@ -32,7 +32,8 @@ def render_result(result) -> None:
         if result.all_clips:
             rows.insert(1, (result.model + " (all clips)", result.all_clips[split]))
         for name, m in rows:
-            cells = [f"{m[k]:.3f}" if k in ("R2", "r") or binary else f"{m[k]:.2f}" for k in metrics]
+            cells = ["–" if m[k] != m[k] else f"{m[k]:.3f}" if k in ("R2", "r") or binary else f"{m[k]:.2f}"
+                     for k in metrics]  # NaN (e.g. Pearson r of a constant) shows as a dash
             table.add_row(split, escape(name), *cells, str(result.n[split]))
     out.print(table)
     if result.skipped:
@@ -104,6 +105,11 @@ def run(
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=preset)
     get_protocol(protocol)
+    from echobench.engine.devices import make_fabric
+    from echobench.runner import check_outputs
+
+    make_fabric(gpus=gpus, precision=precision, max_devices=1)  # device and folder mistakes: before decoding
+    check_outputs(results, runs)
     prepared: dict[str, object] = {}
     failures: list[str] = []
     with progress_factory() as make, stop_on_signals() as stop:
@@ -112,9 +118,6 @@ def run(
                             weights=weights, freeze_backbone=freeze_backbone, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
                             num_workers=num_workers, results=results, runs=runs, resume=resume)
-            if resume and _completed(cfg):
-                err.print(f"[dim]{b}+{h} {t} seed {s}: already complete, not rerun[/]")
-                continue
             if len(grid) > 1:
                 err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
             task_spec = registry.get("task", t)
@@ -133,27 +136,11 @@ def run(
                 failures.append(f"{b}+{h} {t} seed {s}: {exc}")
                 err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)
                 continue
-            render_result(result)
+            if result is not None:  # None: --resume found this configuration already complete
+                render_result(result)
     if failures:
         err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
         raise typer.Exit(1)
-
-
-def _completed(cfg) -> bool:
-    """True when ``cfg.runs`` holds a completed run with this configuration hash (for sweep --resume)."""
-    import json
-
-    from echobench.engine.run_state import STATUS
-    from echobench.provenance import stable_hash
-
-    config_hash = stable_hash(cfg.hashed())
-    for run_dir in Path(cfg.runs).glob("*/config.json") if Path(cfg.runs).is_dir() else ():
-        try:
-            if json.loads(run_dir.read_text()).get("config_hash") == config_hash and (run_dir.parent / STATUS).is_file():
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 DEMO_VIDEOS = 600

@@ -63,7 +63,10 @@ class Objective:
         return float(target.mean())
 
     def val_score(self, outputs: np.ndarray, labels: np.ndarray) -> float:
-        """Checkpoint-selection score on VAL (lower is better): MAE in natural units, or BCE."""
+        """Checkpoint-selection score on VAL (lower is better): MAE in natural units, or BCE;
+        ``inf`` when any output is not finite (a diverged epoch is never selected)."""
+        if not np.isfinite(np.asarray(outputs, dtype=np.float64)).all():
+            return float("inf")
         if self.binary:
             y = self.targets(labels)
             p = np.clip(np.asarray(outputs, dtype=np.float64), 1e-7, 1 - 1e-7)

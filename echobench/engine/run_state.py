@@ -65,11 +65,11 @@ def finish(run_dir: Path) -> None:
     shutil.rmtree(Path(run_dir) / CHECKPOINTS, ignore_errors=True)
 
 
-def find_unfinished(runs: Path, config_hash: str) -> Path | None:
-    """The newest run directory under ``runs`` with this config hash that never completed."""
+def find_run(runs: Path, config_hash: str, *, complete: bool) -> Path | None:
+    """The newest run directory under ``runs`` with this config hash that is (or is not yet) complete."""
     candidates = []
     for run_dir in Path(runs).iterdir() if Path(runs).is_dir() else ():
-        if not run_dir.is_dir() or (run_dir / STATUS).is_file():
+        if not run_dir.is_dir() or (run_dir / STATUS).is_file() != complete:
             continue
         try:
             config = json.loads((run_dir / "config.json").read_text())

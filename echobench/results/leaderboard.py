@@ -3,7 +3,8 @@
 Rows are compared only within a *comparison group*: the same task and task version, protocol and
 protocol version, split, test-time clips, dataset (by hash) and units. Within a group a model
 (backbone+head, preset, weights, precision, training task) gets one row, mean ± sd over its seeds
-(a single seed shows its 95 % bootstrap interval instead). Published numbers
+(a single run shows its 95 % bootstrap interval instead); runs that differ in any setting other
+than the seed (epochs, lr, ... — the record's ``setup_hash``) are separate rows. Published numbers
 (:mod:`echobench.results.reported`) appear in their own "reported" tables with their split,
 protocol and units, never ranked with measured rows.
 
@@ -24,7 +25,7 @@ from echobench.results.reported import reported_rows
 
 GROUP = ["task", "task_version", "protocol", "protocol_version", "split", "clips", "dataset", "dataset_hash",
          "synthetic", "units", "source"]
-MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on"]  # never averaged across
+MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash"]  # never averaged across
 REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
 BINARY_METRICS = ["ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"]
@@ -44,11 +45,13 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
     for column, value in (("task", task), ("protocol", protocol)):
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
-    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "source", "backbone", "head"))
+    frame = frame.with_columns(pl.col("source").fill_null("run"), pl.col("setup_hash").fill_null(pl.col("config_hash")))
+    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash"))
     return (
         frame.group_by(GROUP + MODEL + ["metric"])
         .agg(pl.col("value").mean().alias("mean"), pl.col("value").std().alias("sd"),
-             pl.col("seed").n_unique().alias("seeds"), pl.col("n").first().alias("n"),
+             pl.col("seed").n_unique().alias("seeds"), pl.col("run_id").n_unique().alias("runs"),
+             pl.col("n").first().alias("n"),
              pl.col("ci_low").first().alias("ci_low"), pl.col("ci_high").first().alias("ci_high"),
              pl.col("run_dir").sort().first().alias("run_dir"))
         .sort(GROUP + MODEL + ["metric"])
@@ -70,8 +73,8 @@ def cell(row: dict, metric: str, units: str) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     d = _digits(metric, units)
-    sd, seeds = row.get(f"sd_{metric}"), row.get("seeds") or 0
-    if seeds > 1 and sd is not None and sd == sd:
+    sd, runs = row.get(f"sd_{metric}"), row.get("runs") or 0
+    if runs > 1 and sd is not None and sd == sd:  # several runs (seeds) of one setup
         return f"{mean:.{d}f} ± {sd:.{d}f}"
     low, high = row.get(f"ci_low_{metric}"), row.get(f"ci_high_{metric}")
     if low is not None and high is not None and low == low and high == high:
@@ -87,7 +90,7 @@ def metrics_of(group: pl.DataFrame) -> list[str]:
 
 def wide(group: pl.DataFrame) -> pl.DataFrame:
     """One row per model of a comparison group, columns ``mean_<metric>``, ``sd_<metric>``, ..."""
-    out = group.pivot(on="metric", index=MODEL + ["seeds", "n", "run_dir"],
+    out = group.pivot(on="metric", index=MODEL + ["seeds", "runs", "n", "run_dir"],
                       values=["mean", "sd", "ci_low", "ci_high"])
     if len(set(group["metric"])) == 1:  # polars drops the metric suffix when there is one metric
         m = group["metric"][0]
@@ -99,8 +102,13 @@ def wide(group: pl.DataFrame) -> pl.DataFrame:
 
 
 def model_label(row: dict) -> str:
-    if row["model"].startswith("constant") or row.get("preset") == "published":
+    if row.get("preset") == "published":
         return row["model"]
+    if row["model"].startswith("constant"):
+        trained = row.get("trained_on")
+        if trained == "ef50":
+            return "constant (TRAIN prevalence)"
+        return row["model"] + (f" [from {trained} runs]" if trained not in (None, "-", row.get("task")) else "")
     label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
     if row.get("trained_on") and row["trained_on"] not in ("-",) and row.get("task") and row["trained_on"] != row["task"]:
         label += f" [trained on {row['trained_on']}]"

@@ -41,6 +41,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "synthetic": pl.Boolean,
     "seed": pl.Int64,
     "config_hash": pl.Utf8,
+    "setup_hash": pl.Utf8,  # config hash without the seed: runs sharing it are seeds of one setup
     "echobench_version": pl.Utf8,
     "plugin_versions": pl.Utf8,  # JSON {plugin: "dist version"}
     "git_sha": pl.Utf8,

@@ -179,6 +179,7 @@ def test_volume_task_leaves_out_a_video_without_the_label(tmp_path, dataset):
     ("other videos", "7 prediction(s) name videos not in the TEST split"),
     ("bad split", "unknown split 'DEV'"),
     ("not a dataset", "FileList.csv: not found"),
+    ("EF fractions", "look like EF fractions (EF/100); give EF in %"),
 ])
 def test_bad_input_gives_one_error_line(tmp_path, dataset, case, expected):
     root, rows = dataset
@@ -203,6 +204,8 @@ def test_bad_input_gives_one_error_line(tmp_path, dataset, case, expected):
         args += ["--split", "dev"]
     elif case == "not a dataset":
         args = ["--task", "ef", "--data", str(tmp_path)]
+    elif case == "EF fractions":
+        pred_csv = _predictions(tmp_path, rows, lambda r: r["EF"] / 100)
     result = _invoke([str(pred_csv), *args])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
