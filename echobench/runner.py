@@ -350,8 +350,9 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     rows: list[dict[str, Any]] = []
     for name, split, clips, s in scored:
         scored_task = task if s.task == task.name else registry.get("task", s.task)
-        rows.append({**common, "model": name, "backbone": "-" if name == CONSTANT else cfg.backbone,
-                     "head": "-" if name == CONSTANT else cfg.head, "task": s.task,
+        model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
+                      "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
+        rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free, "task": s.task,
                      "task_version": scored_task.version, "units": "" if scored_task.kind == "binary" else scored_task.units,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
