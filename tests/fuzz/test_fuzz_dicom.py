@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from pydicom.encaps import encapsulate, generate_frames
 
 from tests.fuzz.isolation import Worker
+from tests.fuzz.mutations import mutate
 
 FRAMES = 3
 MARKER = "ZZFUZZPHIZZ"
@@ -65,39 +66,6 @@ mutation = st.one_of(
     st.tuples(st.just("delete"), position, st.integers(1, 64)),
     st.tuples(st.just("overwrite"), position, st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=8))),
 )
-
-
-def resolve(data: bytes, pos) -> int | None:
-    """Offset in ``data`` of a position: a plain offset (modulo the length) or ``(marker, n, offset)``,
-    ``offset`` bytes after the n-th occurrence of ``marker`` (None when it does not occur)."""
-    if isinstance(pos, int):
-        return pos % (len(data) + 1)
-    marker, n, offset = pos
-    at = -1
-    for _ in range(n + 1):
-        at = data.find(marker, at + 1)
-        if at < 0:
-            return None
-    return min(at + offset, len(data))
-
-
-def mutate(data: bytes, ops) -> bytes:
-    buf = bytearray(data)
-    for kind, pos, *arg in ops:
-        at = resolve(bytes(buf), pos)
-        if at is None:
-            continue
-        if kind == "flip" and at < len(buf):
-            buf[at] ^= 1 << arg[0]
-        elif kind == "truncate":
-            del buf[at:]
-        elif kind == "insert":
-            buf[at:at] = arg[0]
-        elif kind == "delete":
-            del buf[at:at + arg[0]]
-        elif kind == "overwrite":
-            buf[at:at + len(arg[0])] = arg[0]
-    return bytes(buf)
 
 
 # --- run in the worker process ------------------------------------------------------------------

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from echobench.data.video import write_avi
 from tests.fuzz.isolation import Worker
+from tests.fuzz.mutations import mutate
 
 FRAMES, HEIGHT, WIDTH, FPS = 8, 24, 40, 25.0
 CLIP_FRAMES = 16  # the echovisionfm protocol's clip length
@@ -50,39 +51,6 @@ mutation = st.one_of(
     st.tuples(st.just("delete"), position, st.integers(1, 64)),
     st.tuples(st.just("overwrite"), position, st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=8))),
 )
-
-
-def resolve(data: bytes, pos) -> int | None:
-    """Offset in ``data`` (``0..len``) of a position, or None when its anchor is not in ``data``."""
-    if isinstance(pos, int):
-        return pos % (len(data) + 1)
-    marker, n, offset = pos
-    at = -1
-    for _ in range(n + 1):
-        at = data.find(marker, at + 1)
-        if at < 0:
-            return None
-    return min(at + offset, len(data))
-
-
-def mutate(data: bytes, ops) -> bytes:
-    """Apply the mutations ``ops`` in order (see ``mutation``)."""
-    buf = bytearray(data)
-    for kind, pos, *arg in ops:
-        at = resolve(bytes(buf), pos)
-        if at is None:
-            continue
-        if kind == "flip" and at < len(buf):
-            buf[at] ^= 1 << arg[0]
-        elif kind == "truncate":
-            del buf[at:]
-        elif kind == "insert":
-            buf[at:at] = arg[0]
-        elif kind == "delete":
-            del buf[at:at + arg[0]]
-        elif kind == "overwrite":
-            buf[at:at + len(arg[0])] = arg[0]
-    return bytes(buf)
 
 
 # --- run in the worker process ------------------------------------------------------------------
