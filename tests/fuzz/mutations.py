@@ -34,3 +34,19 @@ def mutate(data: bytes, ops) -> bytes:
         elif kind == "overwrite":
             buf[at:at + len(arg[0])] = arg[0]
     return bytes(buf)
+
+
+def mutation_strategy(anchors: tuple[bytes, ...], special: tuple[bytes, ...], *, max_nth: int, max_offset: int):
+    """Hypothesis strategy of one edit ``(kind, position, *arg)`` for :func:`mutate`: positions are plain
+    offsets or ``(anchor, n, offset)`` near format markers; overwrites favour ``special`` values."""
+    from hypothesis import strategies as st
+
+    position = st.one_of(st.integers(0, 1 << 16),
+                         st.tuples(st.sampled_from(anchors), st.integers(0, max_nth), st.integers(0, max_offset)))
+    return st.one_of(
+        st.tuples(st.just("flip"), position, st.integers(0, 7)),
+        st.tuples(st.just("truncate"), position),
+        st.tuples(st.just("insert"), position, st.binary(min_size=1, max_size=16)),
+        st.tuples(st.just("delete"), position, st.integers(1, 64)),
+        st.tuples(st.just("overwrite"), position, st.one_of(st.sampled_from(special), st.binary(min_size=1, max_size=8))),
+    )

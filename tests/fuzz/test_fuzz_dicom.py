@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pydicom.encaps import encapsulate, generate_frames
 
 from tests.fuzz.isolation import Worker
-from tests.fuzz.mutations import mutate
+from tests.fuzz.mutations import mutate, mutation_strategy
 
 FRAMES = 3
 MARKER = "ZZFUZZPHIZZ"
@@ -57,15 +57,7 @@ ANCHORS = (
 )
 SPECIAL = tuple(struct.pack("<I", v) for v in (0, 1, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)) + (
     b"OB", b"SQ", b"UN", b"9999", b"1.2.840.10008.1.2.5\x00")
-position = st.one_of(st.integers(0, 1 << 16),
-                     st.tuples(st.sampled_from(ANCHORS), st.integers(0, 3), st.integers(0, 24)))
-mutation = st.one_of(
-    st.tuples(st.just("flip"), position, st.integers(0, 7)),
-    st.tuples(st.just("truncate"), position),
-    st.tuples(st.just("insert"), position, st.binary(min_size=1, max_size=16)),
-    st.tuples(st.just("delete"), position, st.integers(1, 64)),
-    st.tuples(st.just("overwrite"), position, st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=8))),
-)
+mutation = mutation_strategy(ANCHORS, SPECIAL, max_nth=3, max_offset=24)
 
 
 # --- run in the worker process ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from echobench.data.video import write_avi
 from tests.fuzz.isolation import Worker
-from tests.fuzz.mutations import mutate
+from tests.fuzz.mutations import mutate, mutation_strategy
 
 FRAMES, HEIGHT, WIDTH, FPS = 8, 24, 40, 25.0
 CLIP_FRAMES = 16  # the echovisionfm protocol's clip length
@@ -42,15 +42,7 @@ ANCHORS = (b"RIFF", b"LIST", b"avih", b"strh", b"strf", b"movi", b"idx1", b"00dc
            b"\xff\xd8", b"\xff\xc0", b"\xff\xc4", b"\xff\xdb", b"\xff\xda")
 SPECIAL = tuple(struct.pack("<I", v) for v in (0, 1, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)) + (
     b"DIB ", b"H264", b"\xff\xd9")
-position = st.one_of(st.integers(0, 1 << 16),
-                     st.tuples(st.sampled_from(ANCHORS), st.integers(0, 9), st.integers(0, 40)))
-mutation = st.one_of(
-    st.tuples(st.just("flip"), position, st.integers(0, 7)),
-    st.tuples(st.just("truncate"), position),
-    st.tuples(st.just("insert"), position, st.binary(min_size=1, max_size=16)),
-    st.tuples(st.just("delete"), position, st.integers(1, 64)),
-    st.tuples(st.just("overwrite"), position, st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=8))),
-)
+mutation = mutation_strategy(ANCHORS, SPECIAL, max_nth=9, max_offset=40)
 
 
 # --- run in the worker process ------------------------------------------------------------------
