@@ -14,7 +14,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from echobench.bench.flops import count_flops, model_cost
+from echobench.bench.breakdown import op_class
+from echobench.bench.flops import count_flops, count_flops_by_op, model_cost
 from echobench.bench.loader import bench_loader
 from echobench.bench.models import BenchSettings, bench_model
 from echobench.bench.peak import matmul_peak
@@ -52,6 +53,41 @@ def test_model_cost_counts_a_registered_model_on_the_meta_device():
     hand = 2 * (2 * tokens * 12 * dim ** 2 + 4 * tokens ** 2 * dim) + 2 * tokens * dim * 3 * 2 * 16 * 16 + 2 * dim
     assert cost.forward_flops == hand
     assert 2 * cost.forward_flops < cost.train_flops < 3 * cost.forward_flops  # no input gradient for the clip
+
+
+def test_cpu_fused_attention_flops_are_counted_as_on_cuda():
+    # torch's counter has no formula for the CPU flash kernel; ours uses the SDPA formula: QK^T and AV
+    q, k, v = (torch.randn(2, 3, 10, 8) for _ in range(3))
+    by_op = count_flops_by_op(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    assert sum(by_op.values()) == 2 * (2 * 2 * 3 * 10 * 10 * 8)
+    assert all(op_class(name) == "attention" for name in by_op), by_op
+
+
+@pytest.mark.parametrize(("name", "cls"), [
+    ("aten::addmm", "matmul"), ("aten.addmm", "matmul"), ("aten.bmm.default", "matmul"),
+    ("aten::mkldnn_convolution", "matmul"), ("mkldnn::_linear_pointwise", "matmul"), ("mkl::_mkl_linear", "matmul"),
+    ("aten::_scaled_dot_product_flash_attention_for_cpu", "attention"), ("aten::_efficient_attention_forward", "attention"),
+    ("aten::gelu", "other"), ("aten::native_layer_norm", "other"), ("aten::upsample_trilinear3d", "other"),
+    ("aten::copy_", "other"), ("cpp_fused_add_native_layer_norm_0", "other"),
+])
+def test_operators_are_classed_by_name(name, cls):
+    assert op_class(name) == cls
+
+
+def test_breakdown_splits_inference_time_and_counts_every_flop():
+    settings = BenchSettings(frames=4, size=32, batch=2, repeats=1, min_seconds=0.0, breakdown=True)
+    result = bench_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", settings=settings)
+    split = result.infer_breakdown
+    assert not result.skipped and split is not None
+    # the classes' FLOPs, counted on the CPU kernels, are the model's FLOPs counted on the meta device
+    assert sum(split.flops.values()) == settings.batch * result.cost.forward_flops
+    assert split.flops["attention"] > 0 and split.flops["matmul"] > 0 and split.flops["other"] == 0
+    shares = [split.share(c) for c in ("matmul", "attention", "other")]
+    assert all(0 < s < 1 for s in shares) and sum(shares) == pytest.approx(1.0)
+    peak = result.peak_flops_per_s
+    whole = sum(split.flops.values()) / split.total_seconds / peak  # the profiled run's own utilization
+    assert split.ceiling(peak) > whole > 0
+    assert split.utilization("matmul", peak) > 0 and split.utilization("attention", peak) > 0
 
 
 def _write(path: Path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:
@@ -110,7 +146,7 @@ def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["bench", "--backbone", "echo-videomae", "--head", "maxpool", "--preset", "tiny",
                                  "--repeats", "1", "--frames", "4", "--size", "32", "--batch", "1",
-                                 "--loader-videos", "1", "--results", str(tmp_path)])
+                                 "--loader-videos", "1", "--breakdown", "--results", str(tmp_path)])
     assert result.exit_code == 0, result.output
     files = list((tmp_path / "throughput").glob("*.parquet"))
     assert len(files) == 1
@@ -133,6 +169,9 @@ def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
             assert value("model", metric, mode) > 0, (metric, mode)
         memory = value("model", "peak_memory", mode)
         assert math.isnan(memory) or memory > 0
+    shares = [value("model", f"time_share_{c}", "inference") for c in ("matmul", "attention", "other")]
+    assert sum(shares) == pytest.approx(1.0) and all(0 < s < 1 for s in shares)
+    assert value("model", "utilization_ceiling", "inference") > 0 and value("model", "utilization_matmul", "inference") > 0
     for name in ("videomae", "vivit"):
         assert value("peer", "max_abs_diff", subject=f"ours {name}") < 1e-4  # same config and weights
         for mode in ("inference", "train"):
@@ -143,6 +182,8 @@ def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
     assert shown.exit_code == 0, shown.output
     assert record["bench_id"][0] in shown.output and "| echo-videomae+maxpool | tiny | 4x3x32x32 | 1 |" in shown.output
     assert "transformers.VideoMAEModel" in shown.output and "opencv whole-video" in shown.output
+    assert "Where inference time goes" in shown.output and "| echo-videomae+maxpool | tiny | 4x3x32x32 | " in shown.output
+    assert "where inference time goes" in result.output  # the bench's own table
     assert len(read_throughput(tmp_path)) == record.height
 
 
@@ -153,9 +194,10 @@ def test_bench_writes_a_record_that_the_leaderboard_shows(tmp_path):
     (["--preset", "smal"], "did you mean 'small'"),
     (["--loader-videos", "0"], "--loader-videos"),
     (["--data", "/nonexistent/echonet"], "no Videos/*.avi"),
+    (["--breakdown", "--device", "cuda"], "--breakdown profiles CPU operators"),
 ])
 def test_bench_rejects_bad_options_with_one_line(tmp_path, args, message):
-    if args == ["--device", "cuda"] and torch.cuda.is_available():
+    if args == ["--device", "cuda"] and torch.cuda.is_available():  # then the dtype is what is wrong
         args = ["--device", "cuda", "--dtype", "float16"]
     result = CliRunner().invoke(app, ["bench", "--head", "maxpool", *args, "--results", str(tmp_path)])
     assert result.exit_code == 2

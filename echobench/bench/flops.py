@@ -15,14 +15,37 @@ from echobench.engine.model import build_model
 from echobench.registry import Registry
 
 
-def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of everything ``fn()`` runs (forward and, if it calls it, backward), via ``FlopCounterMode``."""
+def _cpu_attention_formulas() -> dict:
+    """FLOP formulas for the CPU fused attention ops, which ``torch.utils.flop_counter`` does not count
+    (it counts the CUDA flash / memory-efficient / cuDNN ones): the same ``sdpa_flop_count`` formulas."""
+    import torch
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+    forward = lambda q, k, v, *args, out_shape=None, **kwargs: sdpa_flop_count(q, k, v)  # noqa: E731
+    backward = lambda grad, q, k, v, *args, out_shape=None, **kwargs: sdpa_backward_flop_count(grad, q, k, v)  # noqa: E731
+    formulas = {}
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu] = forward
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] = backward
+    return formulas
+
+
+def count_flops_by_op(fn: Callable[[], object]) -> dict[str, int]:
+    """FLOPs of everything ``fn()`` runs (forward and, if it calls it, backward) per operator name
+    (``"aten.addmm"``), via ``FlopCounterMode``; CPU fused attention is counted as on CUDA."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas())
     with counter:
         fn()
-    return int(counter.get_total_flops())
+    return {str(op): int(flops) for op, flops in counter.get_flop_counts().get("Global", {}).items()}
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Total FLOPs of everything ``fn()`` runs (see :func:`count_flops_by_op`)."""
+    return sum(count_flops_by_op(fn).values())
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from echobench.bench.models import BenchSettings, autocast, torch_dtype
+from echobench.bench.models import BenchSettings, autocast, compile_if_asked, torch_dtype
 from echobench.bench.timing import interleaved, median, median_ratio
 from echobench.errors import ConfigError
 
@@ -153,11 +153,12 @@ class _Hidden(_Tokens):
 
 
 def _finish(pair: PeerPair, settings: BenchSettings) -> PeerPair:
-    """Move both to the device, make the inputs, and record the output difference (float32, eval)."""
+    """Move both to the device (compiled alike with ``--compile``), make the inputs, and record the
+    output difference (float32, eval)."""
     gen = torch.Generator().manual_seed(0)
     clip = torch.rand((settings.batch, 3, *settings.clip_shape), generator=gen)
-    pair.ours = pair.ours.to(settings.device).eval()
-    pair.peer = pair.peer.to(settings.device).eval()
+    pair.ours = compile_if_asked(pair.ours.to(settings.device).eval(), settings)
+    pair.peer = compile_if_asked(pair.peer.to(settings.device).eval(), settings)
     pair.ours_input = clip.to(settings.device)
     pair.peer_input = clip.permute(0, 2, 1, 3, 4).contiguous().to(settings.device)
     with torch.inference_mode():

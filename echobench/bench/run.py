@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from echobench import __version__
 from echobench.bench.allocator import tune_cpu_allocator
+from echobench.bench.breakdown import CLASSES
 from echobench.bench.loader import LoaderThroughput, bench_loader
 from echobench.bench.models import BenchSettings, ModelThroughput, bench_model, torch_dtype
 from echobench.bench.peak import MatmulPeak, matmul_peak
@@ -92,6 +93,8 @@ def check_request(registry: Registry, request: BenchRequest) -> None:
             near = difflib.get_close_matches(preset, sorted(known), n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"presets: {', '.join(sorted(known))}"
             raise UnknownNameError(f"no chosen backbone has preset {preset!r}; {hint}")
+    if s.breakdown and s.device != "cpu":
+        raise ConfigError("--breakdown profiles CPU operators; it is not available with --device cuda")
     if s.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {s.device}: this machine has no CUDA GPU")
     if not (s.device == "cpu" or s.device.startswith("cuda")):
@@ -231,6 +234,15 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
             add("model", subject, "utilization", getattr(m, f"{prefix}_utilization"), "fraction of matmul peak",
                 mode=mode, **ids)
             add("model", subject, "peak_memory", getattr(m, f"{prefix}_peak_mib"), "MiB", mode=mode, **ids)
+        if m.infer_breakdown is not None:
+            split, peak = m.infer_breakdown, m.peak_flops_per_s
+            for cls in CLASSES:
+                add("model", subject, f"time_share_{cls}", split.share(cls), "fraction of time", mode="inference", **ids)
+            for cls in ("matmul", "attention"):
+                add("model", subject, f"utilization_{cls}", split.utilization(cls, peak), "fraction of matmul peak",
+                    mode="inference", **ids)
+            add("model", subject, "utilization_ceiling", split.ceiling(peak), "fraction of matmul peak",
+                mode="inference", **ids)
     for p in run.peers:
         ours = f"ours {p.name}"
         if p.skipped:

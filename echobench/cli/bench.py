@@ -36,6 +36,9 @@ def bench(
     compile: Annotated[bool, typer.Option("--compile", help="Wrap models in torch.compile.")] = False,
     keep_cpu_memory: Annotated[bool, typer.Option("--keep-cpu-memory/--no-keep-cpu-memory", help="Keep freed "
                                "CPU memory between steps (glibc mallopt; fewer page faults).")] = True,
+    breakdown: Annotated[bool, typer.Option("--breakdown", help="Profile inference and split its time into "
+                                                                 "matrix multiplies, attention and the rest "
+                                                                 "(CPU only).")] = False,
     peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Compare our VideoMAE/ViViT with "
                                                                    "Hugging Face's.")] = True,
     loader: Annotated[bool, typer.Option("--loader/--no-loader", help="Compare the clip loader with a "
@@ -59,7 +62,8 @@ def bench(
             raise DataError(f"{data}: no Videos/*.avi to read for the loader comparison")
     settings = BenchSettings(frames=frames, size=size, batch=batch, device=device,
                              dtype=dtype or ("bfloat16" if device.startswith("cuda") else "float32"),
-                             repeats=repeats, compile=compile, threads=threads, keep_cpu_memory=keep_cpu_memory)
+                             repeats=repeats, compile=compile, threads=threads, keep_cpu_memory=keep_cpu_memory,
+                             breakdown=breakdown)
     request = BenchRequest(backbones=_names(backbone) or registry.names("backbone"),
                            heads=_names(head) or registry.names("head"), presets=_names(preset) or [],
                            settings=settings, peers=peers, loader=loader, videos=videos, loader_videos=loader_videos)
@@ -107,7 +111,9 @@ def _tables(run) -> list:
         ld = run.loader
         pairs.add_row("loader vs OpenCV whole-video", "", f"{ld.frames} frames", _f(ld.ours_clips_per_s),
                       _f(ld.opencv_clips_per_s), f"{_f(ld.ratio, 2)}x")
+    split = _breakdown_table(run)
     tables = [models] if run.models else []
+    tables += [split] if split is not None else []
     tables += [pairs] if run.peers or run.loader is not None else []
     if run.notes:
         notes = Table(show_header=False, box=None)
@@ -116,3 +122,23 @@ def _tables(run) -> list:
             notes.add_row(f"note: {escape(note)}")
         tables.append(notes)
     return tables
+
+
+def _breakdown_table(run):
+    """Where inference time goes per model (``--breakdown``), or None."""
+    from rich.table import Table
+
+    measured = [m for m in run.models if m.infer_breakdown is not None]
+    if not measured:
+        return None
+    table = Table(title="where inference time goes (profiled; util = a class's counted FLOPs / its time / peak; "
+                        "ceiling = util if nothing else took time)", title_justify="left")
+    for column in ("model", "preset", "matmul time", "util", "attention time", "util", "other time", "ceiling"):
+        table.add_column(column, justify="left" if column in ("model", "preset") else "right", overflow="fold")
+    for m in measured:
+        split, peak = m.infer_breakdown, m.peak_flops_per_s
+        pct = lambda x: f"{_f(100 * x, 0)}%"  # noqa: E731
+        table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")), pct(split.utilization("matmul", peak)),
+                      pct(split.share("attention")), pct(split.utilization("attention", peak)),
+                      pct(split.share("other")), pct(split.ceiling(peak)))
+    return table

@@ -9,7 +9,10 @@ rule 6): device, dtype, thread count, package versions, git SHA, input, batch an
 - ``model``: a registered backbone+head: ``params`` (M), ``gflops_per_clip``, ``clips_per_s``,
   ``gflops_per_s``, ``utilization`` (fraction of the peak), ``peak_memory`` (MiB), each for mode
   ``inference`` or ``train``; a model that could not run has one ``skipped`` row with the reason
-  in ``note``;
+  in ``note``; with ``--breakdown`` also, for mode ``inference``, ``time_share_{matmul,attention,other}``
+  (fractions of the profiled time), ``utilization_{matmul,attention}`` (each class's counted FLOPs
+  over its own time, as a fraction of the peak) and ``utilization_ceiling``
+  (:mod:`echobench.bench.breakdown`);
 - ``peer``: our encoder and its Hugging Face peer (``clips_per_s``), ``speed_ratio`` (ours/peer,
   per-round median; ``peer`` names the other side) and ``max_abs_diff`` of their outputs;
 - ``loader``: our clip loader and the whole-video OpenCV loader (``clips_per_s``, mode ``load``),
@@ -118,6 +121,24 @@ def _models(run: pl.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _breakdown(run: pl.DataFrame) -> list[str]:
+    shares = run.filter((pl.col("kind") == "model") & (pl.col("metric") == "time_share_matmul"))
+    if shares.is_empty():
+        return []
+    lines = ["Where inference time goes (profiled; utilization of each class = its counted FLOPs ÷ its own time "
+             "÷ the peak; ceiling = utilization if nothing else took time):\n",
+             "| model | preset | input | matmul time | matmul util | attention time | attention util | other time | "
+             "ceiling |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in shares.iter_rows(named=True):
+        g = run.filter((pl.col("subject") == row["subject"]) & (pl.col("preset") == row["preset"])
+                       & (pl.col("input") == row["input"]) & (pl.col("mode") == "inference"))
+        p = lambda metric: _percent(_value(g, metric=metric))  # noqa: E731
+        lines.append(f"| {row['subject']} | {row['preset']} | {row['input']} | {p('time_share_matmul')} | "
+                     f"{p('utilization_matmul')} | {p('time_share_attention')} | {p('utilization_attention')} | "
+                     f"{p('time_share_other')} | {p('utilization_ceiling')} |")
+    return lines + [""]
+
+
 def _pairs(run: pl.DataFrame, kind: str, title: str) -> list[str]:
     rows = run.filter((pl.col("kind") == kind) & (pl.col("metric") == "speed_ratio"))
     if rows.is_empty():
@@ -154,6 +175,7 @@ def markdown(records: pl.DataFrame) -> str:
             parts.append(f"Matrix-multiply peak ({peak_row['subject']}, {first['dtype']}): **{_fmt(peak)} GFLOP/s** "
                          f"(median of {first['repeats']}); utilization = counted model FLOP/s ÷ this peak, per round.\n")
         parts.extend(_models(run))
+        parts.extend(_breakdown(run))
         parts.extend(_pairs(run, "peer", "comparison"))
         parts.extend(_pairs(run, "loader", "loader"))
         notes = run.filter((pl.col("kind") == "note"))

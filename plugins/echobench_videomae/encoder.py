@@ -63,6 +63,19 @@ def sinusoid_position_table(n_position: int, dim: int) -> torch.Tensor:
     return _sinusoid_table_cpu(int(n_position), int(dim))
 
 
+def tubelet_patches(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """Cut a clip into tubelets: ``(B, C, T, H, W) -> (B, L, C, tubelet*patch*patch)``, tokens t-major.
+
+    Each tubelet's pixels are contiguous per channel, so the flattened ``C * tubelet*patch*patch`` vector
+    is in the order of the tubelet Conv3d weight ``(D, C, tubelet, patch, patch)`` and per-channel
+    statistics reduce over the last dimension. ``T``/``H, W`` must be divisible by ``tubelet``/``patch``.
+    """
+    b, c, t, h, w = clip.shape
+    x = clip.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # b, t', h', w', c, p0, p1, p2
+    return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), c, tubelet * patch * patch)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with a bias-free ``qkv`` Linear plus learnable ``q_bias``/``v_bias``
     (the key bias is fixed at zero), as in MCG-NJU/VideoMAE ``modeling_finetune.Attention``.
@@ -194,11 +207,22 @@ class VideoMAEEncoder(nn.Module):
         if t % self.tubelet_size or h % self.patch_size or w % self.patch_size:
             raise ValueError(f"clip (T, H, W) = {(t, h, w)} must be divisible by "
                              f"({self.tubelet_size}, {self.patch_size}, {self.patch_size})")
-        x = self.patch_embed.proj(clip)  # (B, D, t, h, w)
-        grid = (int(x.shape[2]), int(x.shape[3]), int(x.shape[4]))
-        x = x.flatten(2).transpose(1, 2).contiguous()  # (B, L, D), t-major; contiguous keeps the residual stream row-major
+        grid = (t // self.tubelet_size, h // self.patch_size, w // self.patch_size)
+        x = self.tubelet_embed(tubelet_patches(clip, self.tubelet_size, self.patch_size))  # (B, L, D), t-major
         pos = sinusoid_position_table(x.shape[1], x.shape[2]).to(device=x.device, dtype=x.dtype)
         return x + pos, grid
+
+    def tubelet_embed(self, patches: torch.Tensor) -> torch.Tensor:
+        """Tubelet embedding ``(B, L, C, p) -> (B, L, D)`` of :func:`tubelet_patches` output.
+
+        The same numbers as ``patch_embed.proj`` (Conv3d, kernel = stride = tubelet) applied to the clip,
+        computed as one matrix multiply with the Conv3d's weight ``(D, C*p)``: on the CPU ~20 % faster
+        than the convolution forward and backward at 16x112x112 (measured for issue 6), and it lets MAE
+        pre-training embed only the visible tubelets.
+        """
+        proj = self.patch_embed.proj
+        b, length, c, p = patches.shape
+        return F.linear(patches.reshape(b, length, c * p), proj.weight.reshape(proj.out_channels, c * p), proj.bias)
 
     def forward_tokens(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Run the transformer on embedded tokens.
@@ -306,5 +330,5 @@ def build_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
                   unit_input=unit_input, overrides=overrides)
 
 
-__all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "sinusoid_position_table",
+__all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "sinusoid_position_table", "tubelet_patches",
            "build_echo_videomae", "build_videomae", "LoadReport"]

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import nn
 
-from echobench_videomae.encoder import VideoMAEEncoder, sinusoid_position_table
+from echobench_videomae.encoder import VideoMAEEncoder, sinusoid_position_table, tubelet_patches
 from echobench_videomae.pretrain.decoder import MAEDecoder
 
 NORM_EPS = 1e-6  # added to the per-patch std, as MCG-NJU ``engine_for_pretraining`` and HF
@@ -51,16 +51,6 @@ def patchify(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
     x = clip.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
     x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # b, t', h', w', p0, p1, p2, c
     return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), tubelet * patch * patch, c)
-
-
-def _patches_channel_first(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
-    """``(B, C, T, H, W) -> (B, L, C, tubelet*patch*patch)``: each patch's pixels contiguous per channel,
-    so per-channel statistics reduce over the last dimension and the flattened ``(C * p)`` vector is
-    in the order of the tubelet Conv3d's weight ``(D, C, p0, p1, p2)``."""
-    b, c, t, h, w = clip.shape
-    x = clip.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
-    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # b, t', h', w', c, p0, p1, p2
-    return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), c, tubelet * patch * patch)
 
 
 def unpatchify(patches: torch.Tensor, grid: tuple[int, int, int], tubelet: int, patch: int) -> torch.Tensor:
@@ -121,7 +111,7 @@ class VideoMAEPretrainModel(nn.Module):
         ``mask`` ``(B, L)`` only the masked tokens ``(B, Lm, P)`` (normalising only those is cheaper).
         ``P`` is in the ``(p0 p1 p2 c)`` order of :func:`patchify` (the reference layout)."""
         e = self.encoder
-        return self._targets(_patches_channel_first(clip.float(), e.tubelet_size, e.patch_size), mask)
+        return self._targets(tubelet_patches(clip.float(), e.tubelet_size, e.patch_size), mask)
 
     @staticmethod
     def _targets(patches: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -142,8 +132,7 @@ class VideoMAEPretrainModel(nn.Module):
         visible = patches[~mask].reshape(b, -1, c, p)
         if e.input_norm:
             visible = (visible - e.input_mean.view(1, 1, c, 1)) / e.input_std.view(1, 1, c, 1)
-        proj = e.patch_embed.proj
-        tokens = F.linear(visible.reshape(b, -1, c * p), proj.weight.reshape(proj.out_channels, c * p), proj.bias)
+        tokens = e.tubelet_embed(visible)
         pos = sinusoid_position_table(length, tokens.shape[-1]).to(device=tokens.device, dtype=tokens.dtype)
         return tokens + pos.expand(b, -1, -1)[~mask].reshape(b, -1, tokens.shape[-1])
 
@@ -172,7 +161,7 @@ class VideoMAEPretrainModel(nn.Module):
             raise ValueError(f"every sample must mask the same number of tokens, between 1 and {length - 1}; "
                              f"got {counts.tolist()}")
         mask = mask.to(device=clip.device, dtype=torch.bool)
-        patches = _patches_channel_first(clip.float(), e.tubelet_size, e.patch_size)  # (B, L, 3, p), shared
+        patches = tubelet_patches(clip.float(), e.tubelet_size, e.patch_size)  # (B, L, 3, p), shared
         visible = self.encoder_to_decoder(e.forward_tokens(self.embed_visible(patches, mask)))  # (B, Lv, Dd)
         dd = visible.shape[-1]
         pos = sinusoid_position_table(length, dd).to(device=clip.device, dtype=visible.dtype).expand(b, -1, -1)
