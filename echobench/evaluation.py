@@ -18,6 +18,7 @@ from echobench.metrics import Estimate, ef50_from_ef, ef50_report, regression_re
 from echobench.specs import TaskSpec
 
 CONSTANT = "constant (TRAIN mean)"
+PROBABILITY_THRESHOLD = 0.5  # binary outputs are P(positive); positive when >= this
 EF50 = "ef50"
 
 
@@ -38,7 +39,7 @@ def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: n
     """
     if task.kind == "binary":
         return [Score(task.name, m, e) for m, e in
-                ef50_report(outputs, ef, threshold_score=0.5, n_boot=n_boot, seed=seed).items()]
+                ef50_report(outputs, ef, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed).items()]
     is_ef = task.label.upper() == "EF"
     scores = [Score(task.name, m, e) for m, e in
               regression_report(outputs, labels, ef=ef if is_ef else None, n_boot=n_boot, seed=seed).items()]

@@ -26,23 +26,14 @@ import polars as pl
 
 from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
 from echobench.errors import ConfigError, DataError
-from echobench.metrics import EF_REDUCED_BELOW, Estimate, ef50_from_ef, ef50_report, regression_report
+from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, score_outputs
+from echobench.metrics import EF_REDUCED_BELOW, Estimate
+from echobench.specs import TaskSpec
 
 SHOWN = 5  # names listed in an error before "and N more"
-PROBABILITY_THRESHOLD = 0.5
 
 
-@dataclass(frozen=True)
-class ScoreTask:
-    """A task as scoring sees it: FileList ``label`` column, ``kind`` and the units of predictions."""
-
-    name: str
-    label: str
-    kind: str  # "regression" | "binary"
-    units: str
-
-
-def score_task(name: str) -> ScoreTask:
+def score_task(name: str) -> TaskSpec:
     """The registered task ``name`` (the task plugins' names, labels, kinds and units).
 
     Raises:
@@ -50,8 +41,7 @@ def score_task(name: str) -> ScoreTask:
     """
     from echobench.registry import get_registry
 
-    spec = get_registry().get("task", name)
-    return ScoreTask(spec.name, spec.label, spec.kind, "" if spec.kind == "binary" else spec.units)
+    return get_registry().get("task", name)
 
 
 PREDICTION_RULE = ("prediction units: EF in % (ef); mL (esv, edv); ef50: a probability of reduced EF "
@@ -146,24 +136,34 @@ def read_predictions(path: str | os.PathLike) -> dict[str, float]:
     return dict(zip(names, values))
 
 
-def _label(r: VideoRecord, task: ScoreTask) -> float:
+def _label(r: VideoRecord, task: TaskSpec) -> float:
     """The record's label for the task, NaN when missing (volumes must also be > 0 mL)."""
     value = getattr(r, task.label.lower())
-    if value is None or not math.isfinite(value) or (task.units == "mL" and value <= 0):
+    if value is None or not math.isfinite(value) or (task.kind == "regression" and task.units == "mL" and value <= 0):
         return math.nan
     return float(value)
 
 
-def _regression_section(title: str, task: ScoreTask, pred, true, ef, const, n_boot, seed) -> ScoreSection:
-    ef = ef if task.label == "EF" else None  # EF-band MAEs only for EF itself, as `echobench run` reports them
-    model = regression_report(pred, true, ef=ef, n_boot=n_boot, seed=seed)
-    constant = regression_report(np.full_like(true, const), true, ef=ef, n_boot=n_boot, seed=seed)
-    units = {k: ("" if k in ("R2", "r") else task.units) for k in model}
-    return ScoreSection(title, units, model, constant)
-
-
-def _ef50_section(title: str, model: dict[str, Estimate], constant: dict[str, Estimate]) -> ScoreSection:
-    return ScoreSection(title, {k: "" for k in model}, model, constant)
+def _sections(task: TaskSpec, pred: np.ndarray, const: np.ndarray, true: np.ndarray, ef: np.ndarray, *,
+              n_boot: int, seed: int, only: str | None = None) -> list[ScoreSection]:
+    """Score the predictions and the constant predictor as ``echobench run`` does
+    (:func:`echobench.evaluation.score_outputs`), one section per scored task (``only``: that one)."""
+    model = score_outputs(task, pred, true, ef, n_boot=n_boot, seed=seed)
+    constant = score_outputs(task, const, true, ef, n_boot=n_boot, seed=seed)
+    sections = []
+    for name in dict.fromkeys(sc.task for sc in model):
+        if only is not None and name != only:
+            continue
+        regression = name == task.name and task.kind == "regression"
+        if regression:
+            title = f"{task.label} ({task.units})"
+        else:
+            title = f"EF < {EF_REDUCED_BELOW:g} %" + (" from predicted EF" if task.kind == "regression" and only is None else "")
+        pick = lambda scores: {sc.metric: sc.estimate for sc in scores if sc.task == name}  # noqa: E731
+        metrics = pick(model)
+        units = {k: (task.units if regression and k not in ("R2", "r") else "") for k in metrics}
+        sections.append(ScoreSection(title, units, metrics, pick(constant)))
+    return sections
 
 
 def score_predictions(
@@ -253,32 +253,21 @@ def score_predictions(
     if spec.kind == "regression" and spec.label == "EF" and n > 1 and (np.abs(pred) <= 1).all():
         raise DataError(f"{path}: every EF prediction is within [-1, 1]: these look like EF fractions "
                         f"(EF/100); give EF in %")
-    sections: list[ScoreSection] = []
     if spec.kind == "regression":
-        const = float(train.mean())
-        constant_label = f"TRAIN mean {const:.2f} {spec.units}"
+        constant_label = f"TRAIN mean {train.mean():.2f} {spec.units}"
         interpretation = f"{spec.label} in {spec.units}"
-        sections.append(_regression_section(f"{spec.label} ({spec.units})", spec, pred, true, ef, const, n_boot, seed))
-        if task == "ef":
-            sections.append(_ef50_section(
-                f"EF < {EF_REDUCED_BELOW:g} % from predicted EF",
-                ef50_from_ef(pred, true, n_boot=n_boot, seed=seed),
-                ef50_from_ef(np.full_like(pred, const), true, n_boot=n_boot, seed=seed)))
+        sections = _sections(spec, pred, constant_outputs(spec, train, n), true, ef, n_boot=n_boot, seed=seed)
     elif ((pred >= 0) & (pred <= 1)).all():
-        const = float((train < EF_REDUCED_BELOW).mean())
-        constant_label = f"TRAIN rate of EF < 50 %, probability {const:.3f}"
+        const = constant_outputs(spec, train, n)
+        constant_label = f"TRAIN rate of EF < {spec.threshold:g} %, probability {const[0]:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
-        sections.append(_ef50_section(
-            "EF < 50 %",
-            ef50_report(pred, true, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed),
-            ef50_report(np.full_like(pred, const), true, threshold_score=PROBABILITY_THRESHOLD,
-                        n_boot=n_boot, seed=seed)))
-    else:
-        const = float(train.mean())
-        constant_label = f"TRAIN mean EF {const:.2f} %"
-        interpretation = "predicted EF in % (values outside [0, 1]); reduced when < 50"
-        sections.append(_ef50_section("EF < 50 %", ef50_from_ef(pred, true, n_boot=n_boot, seed=seed),
-                                      ef50_from_ef(np.full_like(pred, const), true, n_boot=n_boot, seed=seed)))
+        sections = _sections(spec, pred, const, true, ef, n_boot=n_boot, seed=seed)
+    else:  # a predicted EF, scored as an EF model's ef50 rows are
+        ef_task = score_task("ef")
+        constant_label = f"TRAIN mean EF {train.mean():.2f} %"
+        interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
+        sections = _sections(ef_task, pred, constant_outputs(ef_task, train, n), true, ef, n_boot=n_boot, seed=seed,
+                             only=spec.name)
     return ScoreResult(predictions=path, data=root, task=task, split=split, n=n, n_split=len(labelled),
                        missing=missing, interpretation=interpretation, constant_label=constant_label,
                        sections=sections, n_boot=n_boot, seed=seed, notes=notes)

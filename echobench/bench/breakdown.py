@@ -45,15 +45,18 @@ def op_class(name: str) -> str:
 
 @dataclass(frozen=True)
 class TimeBreakdown:
-    """Per-call time (s) and FLOPs of each class in :data:`CLASSES`.
+    """Per-call time (s) and FLOPs of each class in :data:`CLASSES`, and the matmul peak (FLOP/s)
+    measured just before and after the profiled calls (CPU clocks drift by several percent over a
+    run, so a peak from another moment would misstate the classes' utilization).
 
     ``seconds`` sums profiler self times per call; the total is the profiled time, which includes
-    the profiler's own overhead (a few percent for a model of hundreds of operators), so shares, not
-    absolute times, are what to read.
+    the profiler's own overhead (microseconds per operator), so shares, not absolute times, are what
+    to read.
     """
 
     seconds: Mapping[str, float]
     flops: Mapping[str, float]
+    peak_flops_per_s: float
 
     @property
     def total_seconds(self) -> float:
@@ -63,16 +66,18 @@ class TimeBreakdown:
         """Fraction of the profiled time spent in ``cls``."""
         return self.seconds.get(cls, 0.0) / self.total_seconds if self.total_seconds else float("nan")
 
-    def utilization(self, cls: str, peak_flops_per_s: float) -> float:
-        """Counted FLOPs of ``cls`` / its time / the peak (NaN when it took no time)."""
-        seconds = self.seconds.get(cls, 0.0)
-        return self.flops.get(cls, 0.0) / seconds / peak_flops_per_s if seconds else float("nan")
+    def utilization(self, cls: str | None = None) -> float:
+        """Counted FLOPs of ``cls`` / its time / the peak (NaN when it took no time); ``None``: the
+        whole profiled call."""
+        seconds = self.total_seconds if cls is None else self.seconds.get(cls, 0.0)
+        flops = sum(self.flops.values()) if cls is None else self.flops.get(cls, 0.0)
+        return flops / seconds / self.peak_flops_per_s if seconds else float("nan")
 
-    def ceiling(self, peak_flops_per_s: float) -> float:
+    def ceiling(self) -> float:
         """Utilization if only ``matmul`` and ``attention`` took time, at their measured speed."""
         seconds = self.seconds.get("matmul", 0.0) + self.seconds.get("attention", 0.0)
         flops = self.flops.get("matmul", 0.0) + self.flops.get("attention", 0.0)
-        return flops / seconds / peak_flops_per_s if seconds else float("nan")
+        return flops / seconds / self.peak_flops_per_s if seconds else float("nan")
 
 
 def flops_by_class(flops_by_op: Mapping[str, float]) -> dict[str, float]:
@@ -83,12 +88,16 @@ def flops_by_class(flops_by_op: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float], *, calls: int = 3) -> TimeBreakdown:
+def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float],
+                   peak: tuple[Callable[[], object], float], *, calls: int = 3,
+                   peak_seconds: float = 0.2) -> TimeBreakdown:
     """Profile ``calls`` calls of ``fn`` on the CPU and group operator self times into classes.
 
     Args:
         fn: one unit of work (e.g. an inference batch), already warmed up.
         flops_by_op: FLOPs of one call of ``fn`` per operator name (see :func:`flops_by_class`).
+        peak: ``(call, flops)`` of the peak matmul (:func:`echobench.bench.peak.matmul_work`), timed for
+            ``peak_seconds`` right before and right after the profiled calls; their mean rate is the peak.
         calls: profiled calls; times are per call.
     Returns:
         :class:`TimeBreakdown`.
@@ -97,12 +106,17 @@ def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float], *
     """
     from torch.profiler import ProfilerActivity, profile
 
+    from echobench.bench.timing import time_call
+
     if calls < 1:
         raise ValueError(f"calls must be >= 1, got {calls}")
+    peak_call, peak_flops = peak
+    before = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
             fn()
+    after = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     seconds = dict.fromkeys(CLASSES, 0.0)
     for event in prof.key_averages():
         seconds[op_class(event.key)] += event.self_cpu_time_total / 1e6 / calls
-    return TimeBreakdown(seconds=seconds, flops=flops_by_class(flops_by_op))
+    return TimeBreakdown(seconds=seconds, flops=flops_by_class(flops_by_op), peak_flops_per_s=(before + after) / 2)

@@ -99,11 +99,6 @@ class ModelThroughput:
     infer_breakdown: TimeBreakdown | None = None  # with ``settings.breakdown``
     skipped: str = ""
 
-    @property
-    def peak_flops_per_s(self) -> float:
-        """Median of the per-round matmul peak samples, in FLOP/s (NaN before measuring)."""
-        return median(self.peak_gflops) * 1e9 if self.peak_gflops else math.nan
-
 
 def torch_dtype(name: str):
     """``"float32"``/``"bfloat16"`` -> the torch dtype (ValueError otherwise)."""
@@ -258,4 +253,6 @@ def _measure(model, result: ModelThroughput, settings: BenchSettings, memory: Pe
     result.infer_utilization = median_ratio([cost.forward_flops * b / s for s in samples["infer"]], peak_rate)
     result.train_utilization = median_ratio([cost.train_flops * b / s for s in samples["train"]], peak_rate)
     if flops_by_op is not None:
-        result.infer_breakdown = time_breakdown(infer, flops_by_op, calls=max(1, min(settings.repeats, 3)))
+        result.infer_breakdown = time_breakdown(infer, flops_by_op, (peak, peak_flops),
+                                                calls=max(1, min(settings.repeats, 3)),
+                                                peak_seconds=max(settings.min_seconds, 0.01))

@@ -235,13 +235,13 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
                 mode=mode, **ids)
             add("model", subject, "peak_memory", getattr(m, f"{prefix}_peak_mib"), "MiB", mode=mode, **ids)
         if m.infer_breakdown is not None:
-            split, peak = m.infer_breakdown, m.peak_flops_per_s
+            split = m.infer_breakdown
             for cls in CLASSES:
                 add("model", subject, f"time_share_{cls}", split.share(cls), "fraction of time", mode="inference", **ids)
             for cls in ("matmul", "attention"):
-                add("model", subject, f"utilization_{cls}", split.utilization(cls, peak), "fraction of matmul peak",
+                add("model", subject, f"utilization_{cls}", split.utilization(cls), "fraction of matmul peak",
                     mode="inference", **ids)
-            add("model", subject, "utilization_ceiling", split.ceiling(peak), "fraction of matmul peak",
+            add("model", subject, "utilization_ceiling", split.ceiling(), "fraction of matmul peak",
                 mode="inference", **ids)
     for p in run.peers:
         ours = f"ours {p.name}"

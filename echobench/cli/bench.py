@@ -131,14 +131,15 @@ def _breakdown_table(run):
     measured = [m for m in run.models if m.infer_breakdown is not None]
     if not measured:
         return None
-    table = Table(title="where inference time goes (profiled; util = a class's counted FLOPs / its time / peak; "
-                        "ceiling = util if nothing else took time)", title_justify="left")
-    for column in ("model", "preset", "matmul time", "util", "attention time", "util", "other time", "ceiling"):
+    table = Table(title="where inference time goes (profiled; util = a class's counted FLOPs / its time / the peak "
+                        "measured around the profile; ceiling = util if nothing else took time)", title_justify="left")
+    for column in ("model", "preset", "matmul time", "util", "attention time", "util", "other time", "profiled util",
+                   "ceiling"):
         table.add_column(column, justify="left" if column in ("model", "preset") else "right", overflow="fold")
     for m in measured:
-        split, peak = m.infer_breakdown, m.peak_flops_per_s
+        split = m.infer_breakdown
         pct = lambda x: f"{_f(100 * x, 0)}%"  # noqa: E731
-        table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")), pct(split.utilization("matmul", peak)),
-                      pct(split.share("attention")), pct(split.utilization("attention", peak)),
-                      pct(split.share("other")), pct(split.ceiling(peak)))
+        table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")), pct(split.utilization("matmul")),
+                      pct(split.share("attention")), pct(split.utilization("attention")),
+                      pct(split.share("other")), pct(split.utilization()), pct(split.ceiling()))
     return table

@@ -37,6 +37,7 @@ MESSAGES_PER_REASON = 200  # stored message lines per reason; the counters are n
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
+MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]],
         pl.col("Frame").cast(pl.Float64, strict=False).alias("frame"),
     )
     rows = dict(df.group_by("stem").len().iter_rows())
-    valid = pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
+    valid = (pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
+             & (pl.col("frame") == pl.col("frame").floor()))  # a frame index is a whole number
     for stem, count in df.filter(~valid).group_by("stem", maintain_order=True).len().iter_rows():
         name = stem or "(no FileName)"
         report.note("tracing row without a valid Frame", name, f"{count} row(s) in {path.name} ignored")
@@ -286,7 +288,7 @@ def read_echonet(
 
         fps, frames = num["FPS"][i], _count(num["NumberOfFrames"][i])
         height, width = _count(num["FrameHeight"][i]), _count(num["FrameWidth"][i])
-        fps_ok = fps is not None and math.isfinite(fps) and fps > 0
+        fps_ok = fps is not None and math.isfinite(fps) and 0 < fps <= MAX_FPS
         info: VideoInfo | None = None
         if probe or not fps_ok or frames is None or height is None or width is None:
             try:
@@ -298,11 +300,13 @@ def read_echonet(
                 if progress is not None:
                     progress(1)
         if not fps_ok:
-            if not info or info.fps <= 0:
-                report.skip("FPS missing", stem, f"FileList FPS {raw['FPS'][i]!r} and no container fps")
+            if not info or not 0 < info.fps <= MAX_FPS:
+                report.skip("FPS missing", stem, f"FileList FPS {raw['FPS'][i]!r} and no usable container fps")
                 continue
             detail = f"FileList FPS {raw['FPS'][i]!r}, container {info.fps:g} fps"
-            notes.append(("FPS missing in FileList (container fps used)", detail))
+            implausible = fps is not None and math.isfinite(fps) and fps > MAX_FPS
+            notes.append((f"FPS {'above ' + format(MAX_FPS, 'g') if implausible else 'missing'} in FileList "
+                          "(container fps used)", detail))
             fps = info.fps
         elif info and abs(info.fps - fps) > max(0.01, 1e-3 * fps):
             detail = f"container {info.fps:g} fps, FileList {fps:g} fps (FileList used)"

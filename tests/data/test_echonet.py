@@ -233,6 +233,30 @@ def test_fps_missing_falls_back_to_container(make_echonet):
     assert_others_kept(data, N)
 
 
+def test_implausible_fps_falls_back_to_container(make_echonet):
+    d = make_echonet(N)
+    d.rows[2]["FPS"] = "50000"  # e.g. typed in mHz
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["FPS above 1000 in FileList (container fps used)"] == 1
+    assert "50000" in assert_one_message(data.report, stem(2), "FPS")
+    assert data.records[2].fps == 50.0
+    assert_others_kept(data, N)
+
+
+def test_fractional_tracing_frame_is_ignored_and_counted(make_echonet):
+    d = make_echonet(N)
+    traced = sorted({int(t["Frame"]) for t in d.tracings if t["FileName"].startswith(stem(4))})
+    for t in d.tracings:
+        if t["FileName"].startswith(stem(4)) and int(t["Frame"]) == traced[0]:
+            t["Frame"] = f"{traced[0]}.5"  # not a frame index: never truncated to one
+    d.write()
+    data = read_echonet(d.root)
+    assert data.report.notes["tracing row without a valid Frame"] == 1
+    assert data.records[4].traced_frames == tuple(traced[1:])
+    assert_others_kept(data, N)
+
+
 def test_duplicates_unlisted_and_traced_counts(make_echonet):
     d = make_echonet(N)
     d.rows.append(dict(d.rows[0], EF="10"))
