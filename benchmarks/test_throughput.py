@@ -10,9 +10,9 @@ median. At the end one throughput record with every result is written to
 shows it). Environment knobs (comma lists): ``ECHOBENCH_BENCH_BACKBONES``, ``_HEADS`` (default all),
 ``_PRESETS`` (default ``tiny,small,base``), ``_SIZES`` (default ``112,224``: 224 is the paper's
 16x3x224x224 input), ``_FRAMES`` (16), ``_BATCH`` (2), ``_DEVICE`` (cuda when present, else cpu),
-``_DTYPE`` (bfloat16 on cuda, float32 on cpu), ``_COMPILE`` (0/1), ``_THREADS`` (torch's CPU
-threads; default torch's), ``_DATA`` (an EchoNet-format directory for the loader; default synthetic
-videos), ``_LOADER_VIDEOS`` (16).
+``_DTYPE`` (bfloat16 on cuda, float32 on cpu), ``_COMPILE`` (0/1), ``_BREAKDOWN`` (0/1, CPU only;
+default 1), ``_THREADS`` (torch's CPU threads; default torch's), ``_DATA`` (an EchoNet-format
+directory for the loader; default synthetic videos), ``_LOADER_VIDEOS`` (16).
 Running out of memory skips a model with its reason (recorded), it does not fail the run.
 """
 
@@ -52,6 +52,7 @@ REPEATS = int(os.environ.get("ECHOBENCH_BENCH_REPEATS", "5"))
 FRAMES = int(os.environ.get("ECHOBENCH_BENCH_FRAMES", "16"))
 BATCH = int(os.environ.get("ECHOBENCH_BENCH_BATCH", "2"))
 COMPILE = os.environ.get("ECHOBENCH_BENCH_COMPILE", "0") == "1"
+BREAKDOWN = DEVICE == "cpu" and os.environ.get("ECHOBENCH_BENCH_BREAKDOWN", "1") == "1"
 BACKBONES = _env_list("BACKBONES", REGISTRY.names("backbone"))
 HEADS = _env_list("HEADS", REGISTRY.names("head"))
 PRESETS = _env_list("PRESETS", ["tiny", "small", "base"])
@@ -60,7 +61,7 @@ SIZES = [int(s) for s in _env_list("SIZES", ["112", "224"])]
 
 def _settings(size: int) -> BenchSettings:
     return BenchSettings(frames=FRAMES, size=size, batch=BATCH, device=DEVICE, dtype=DTYPE, repeats=REPEATS,
-                         compile=COMPILE)
+                         compile=COMPILE, breakdown=BREAKDOWN)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,11 @@ def test_model_throughput(benchmark, runs, backbone, head, preset, size):
           f"{result.infer_gflops_per_s:.1f} GFLOP/s util {result.infer_utilization:.2f}; train "
           f"{result.train_clips_per_s:.2f} clips/s util {result.train_utilization:.2f}; "
           f"mem {result.train_peak_mib:.0f} MiB")
+    if result.infer_breakdown is not None:
+        split = result.infer_breakdown
+        print(f"  inference time: matmul {split.share('matmul'):.0%} at util {split.utilization('matmul'):.2f}, "
+              f"attention {split.share('attention'):.0%} at {split.utilization('attention'):.2f}, other "
+              f"{split.share('other'):.0%}; profiled util {split.utilization():.2f}, ceiling {split.ceiling():.2f}")
 
 
 @pytest.mark.parametrize("size", SIZES)
