@@ -5,6 +5,7 @@ clip loader's sampled-frame decoding is bit-identical to decoding the whole vide
 from __future__ import annotations
 
 import math
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -87,6 +88,14 @@ def test_breakdown_splits_inference_time_and_counts_every_flop():
     whole = sum(split.flops.values()) / split.total_seconds / split.peak_flops_per_s
     assert split.utilization() == pytest.approx(whole) and split.ceiling() > whole > 0
     assert split.utilization("matmul") > 0 and split.utilization("attention") > 0
+
+
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_model_is_measured():
+    settings = BenchSettings(frames=4, size=32, batch=1, repeats=1, compile=True)
+    result = bench_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", settings=settings)
+    assert not result.skipped, result.skipped
+    assert result.infer_clips_per_s > 0 and result.train_clips_per_s > 0 and result.infer_utilization > 0
 
 
 def _write(path: Path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:

@@ -143,6 +143,9 @@ def _run(registry: Registry, request: BenchRequest, results: Path | None, say: C
                    peak=matmul_peak(s.device, torch_dtype(s.dtype), n=s.peak_n, repeats=s.repeats))
     if allocator:
         run.notes.append(allocator)
+    if s.compile and s.device == "cpu":
+        run.notes.append("torch.compile with Inductor freezing: inference graphs take the weights as constants "
+                         "(pre-packed matmuls, fused bias/GELU); training graphs are compiled as usual")
     for preset in request.presets:
         for backbone in request.backbones:
             presets = registry.get("backbone", backbone).presets
