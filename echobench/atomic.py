@@ -43,6 +43,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def _parquet_tmp(frame, target: Path) -> Path:
+    """Write ``frame`` to a hidden temporary file beside ``target`` and fsync it."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.write_parquet(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_parquet(frame, target: str | os.PathLike) -> Path:
+    """Write a polars DataFrame to ``target``, replacing it if present: temp file, fsync, rename."""
+    target = Path(target)
+    tmp = _parquet_tmp(frame, target)
+    try:
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
     """Write a polars DataFrame to ``target`` that must not exist yet: temp file, fsync, rename.
 
@@ -56,11 +80,8 @@ def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(f"{target}: record already exists")
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = _parquet_tmp(frame, target)
     try:
-        frame.write_parquet(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, target)  # atomic and never replaces: fails if another writer got there first
         except FileExistsError:

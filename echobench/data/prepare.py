@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from echobench.atomic import atomic_write_text
+from echobench.atomic import atomic_write_parquet, atomic_write_text
 from echobench.data.dicom import CROPS, DicomError, cine_to_clip, read_dicom_cine
 from echobench.errors import ConfigError, DataError
 
@@ -263,14 +263,6 @@ def _manifest_frame(rows: Iterable[dict]):
     return pl.DataFrame(list(rows), schema=schema, orient="row")
 
 
-def _atomic_parquet(frame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _check_settings(out: Path, settings: PrepareSettings) -> None:
     """Refuse to mix clips made with other settings into one OUT; record these settings."""
     mine = {"format": FORMAT, **asdict(settings)}
@@ -489,7 +481,7 @@ def _finish(out, inputs, decided, recorded, settings, *, processed, reused, drop
     if missing:  # every job records a row or raises: this is a bug, never a silent gap
         raise RuntimeError(f"{len(missing)} input(s) have no manifest row, e.g. {missing[0]}")
     rows = [recorded[rel] for rel in sources]
-    _atomic_parquet(_manifest_frame(rows), out / MANIFEST)
+    atomic_write_parquet(_manifest_frame(rows), out / MANIFEST)
 
     counts = Counter(row["status"] for row in rows)
     reasons: dict[str, Counter] = {status: Counter() for status in STATUSES if status != "ok"}
