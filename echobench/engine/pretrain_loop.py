@@ -353,8 +353,10 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         _trim_log(log_path, start)
     fabric.barrier()
 
-    short: set[int] = set()
-    failed: set[int] = set()
+    # videos whose clip failed to decode / was short, over the whole run: a resume starts from the
+    # checkpoint's sets, so the record counts every step, not only those since the last resume
+    short: set[int] = set(checkpoint.meta.get("short_videos", [])) if checkpoint is not None else set()
+    failed: set[int] = set(checkpoint.meta.get("failed_videos", [])) if checkpoint is not None else set()
     advance = progress(f"pre-train {trainer.name}", total) if (progress and main) else None
     if advance and start:
         advance(start)
@@ -389,11 +391,13 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         stopping = stop is not None and bool(fabric.all_reduce(
             torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)  # every rank agrees
         if done % cfg.save_every == 0 or done == total or stopping:
+            failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)  # every rank saves alike
             if main:
                 result.checkpoint, png = _save_outputs(
                     out, done, trainer, module.module, optimizer, scheduler,
                     picture=(clip[:1].float(), batch["seed"][:1].tolist(), batch_seed),
-                    meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size}, keep=cfg.keep)
+                    meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size,
+                          "failed_videos": sorted(failed), "short_videos": sorted(short)}, keep=cfg.keep)
                 result.encoder = out / "encoder.safetensors"
                 result.pictures.append(png)
             fabric.barrier()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from echobench.cli.main import app
+from echobench.data.pretrain_clips import sample_key
 from echobench.engine.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from echobench.engine.pretrain_loop import PretrainConfig, pretrain
 from echobench.errors import ConfigError
@@ -164,6 +166,26 @@ def test_two_gloo_processes_match_one_and_resume_after_sigkill(reference, clips,
                                       "--steps", str(STEPS), "--gpus", "0", *ARGS])
     assert result.exit_code == 0, result.output
     assert _max_diff(_weights(latest_checkpoint(out)), _weights(latest_checkpoint(reference))) < tolerance * STEPS
+    # skipped/short clip counts cover the whole run, across the kill and resume
+    counts = json.loads((out / "pretrain.json").read_text())["counts"]
+    assert counts == json.loads((reference / "pretrain.json").read_text())["counts"]
+
+
+def test_skip_counts_survive_a_resume(clips, tmp_path) -> None:
+    """One epoch in 3 steps of 3 clips; the broken clip is drawn at step 1 only. A run resumed from
+    the step-1 checkpoint never decodes it, yet counts it (from the checkpoint), as the whole run does."""
+    names = sorted(p.name for p in clips.glob("*.avi"))
+    broken, n = names.index("ZZ_broken.avi"), len(names)
+    assert n == 9
+    seed = next(s for s in range(100) if broken in [sample_key(s, p, n)[0] for p in range(3)])
+    whole = pretrain(_config(clips, tmp_path / "whole", steps=3, save_every=1, batch_size=3, seed=seed))
+    decoded = "clip could not be decoded (replaced by the next clip)"
+    assert whole.skipped.get(decoded) == 1
+    assert load_checkpoint(tmp_path / "whole" / "checkpoint-00000001").meta["failed_videos"] == [broken]
+    (tmp_path / "cut").mkdir()
+    shutil.copytree(tmp_path / "whole" / "checkpoint-00000001", tmp_path / "cut" / "checkpoint-00000001")
+    resumed = pretrain(_config(clips, tmp_path / "cut", steps=3, save_every=1, batch_size=3, seed=seed, resume=True))
+    assert resumed.start_step == 1 and resumed.skipped == whole.skipped
 
 
 def test_resume_refuses_other_settings_and_out_needs_resume(reference, clips, small_clips) -> None:
