@@ -11,7 +11,9 @@ import sys
 import time
 
 import pytest
+import torch
 
+import echobench.engine.devices
 from echobench.engine.loop import Interrupted
 from echobench.engine.run_state import CHECKPOINTS, STATUS, latest
 from echobench.runner import RunConfig, run_experiment
@@ -74,6 +76,34 @@ def test_stop_request_saves_mid_epoch_and_resume_matches(uninterrupted, synth_sm
     resumed = run_experiment(_cfg(synth_small, tmp_path, resume=True))
     assert resumed.run_dir == run_dir
     _same(uninterrupted, resumed)
+
+
+def _fp16_fabric(**_):
+    """fp16 autocast with a loss scaler on the CPU (what ``--precision 16-mixed`` is on a GPU)."""
+    from lightning.fabric import Fabric
+    from lightning.fabric.plugins.precision import MixedPrecision
+
+    return Fabric(accelerator="cpu", devices=1, plugins=[MixedPrecision(precision="16-mixed", device="cpu",
+                                                                        scaler=torch.amp.GradScaler("cpu"))])
+
+
+def test_fp16_loss_scale_is_checkpointed_and_resume_matches(synth_small, tmp_path, monkeypatch):
+    monkeypatch.setattr(echobench.engine.devices, "make_fabric", _fp16_fabric)
+    whole = run_experiment(_cfg(synth_small, tmp_path / "whole"))
+    polls = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return len(polls) == 10
+
+    with pytest.raises(Interrupted, match="step"):
+        run_experiment(_cfg(synth_small, tmp_path / "cut"), stop=stop)
+    (run_dir,) = (tmp_path / "cut" / "runs").iterdir()
+    scaler = json.loads((latest(run_dir) / "state.json").read_text())["meta"]["grad_scaler"]
+    assert scaler["scale"] != torch.amp.GradScaler("cpu").get_scale()  # it moved from its initial value
+    resumed = run_experiment(_cfg(synth_small, tmp_path / "cut", resume=True))
+    assert resumed.run_dir == run_dir
+    _same(whole, resumed)
 
 
 def test_resume_without_unfinished_run_starts_new(synth_small, tmp_path):

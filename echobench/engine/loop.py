@@ -57,6 +57,7 @@ class FitState:
     best_state: dict[str, torch.Tensor] | None = None
     optimizer: dict | None = None
     scheduler: dict | None = None
+    grad_scaler: dict | None = None  # fp16 ("16-mixed") loss-scaler state; None without one
 
 
 class Interrupted(Exception):
@@ -192,13 +193,17 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(total, int(settings.warmup_fraction * total)))
     state = state or FitState()
+    scaler = getattr(fabric.strategy.precision, "scaler", None)  # fp16 mixed precision only
     if state.optimizer is not None:
         optimizer.load_state_dict(state.optimizer)
         scheduler.load_state_dict(state.scheduler)
+        if scaler is not None and state.grad_scaler:
+            scaler.load_state_dict(state.grad_scaler)
     mean, std = stats if stats is not None else (None, None)
 
     def snapshot() -> FitState:
         state.optimizer, state.scheduler = optimizer.state_dict(), scheduler.state_dict()
+        state.grad_scaler = scaler.state_dict() if scaler is not None else None
         return state
 
     while state.epoch < settings.epochs:

@@ -3,8 +3,8 @@
 Built on :mod:`echobench.engine.checkpoint` (atomic folders, safetensors + ``weights_only`` loading):
 a run directory holds ``checkpoints/checkpoint-<optimizer step>/`` (only the latest is kept) whose
 tensors are the current weights under ``model/`` and the best-VAL-epoch weights so far under
-``best/``, and whose JSON metadata holds the :class:`~echobench.engine.loop.FitState` counters and
-histories. ``status.json`` (``{"status": "complete"}``) marks a run whose record is written; its
+``best/``, and whose JSON metadata holds the :class:`~echobench.engine.loop.FitState` counters,
+histories and the fp16 loss-scaler state. ``status.json`` (``{"status": "complete"}``) marks a run whose record is written; its
 checkpoints are then deleted (``best.safetensors`` stays).
 """
 
@@ -23,7 +23,7 @@ from echobench.errors import WeightsError
 
 CHECKPOINTS = "checkpoints"
 STATUS = "status.json"
-_COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch")
+_COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch", "grad_scaler")
 
 
 def save(run_dir: Path, model: torch.nn.Module, state: FitState) -> Path:
@@ -55,7 +55,7 @@ def load(run_dir: Path, model: torch.nn.Module) -> FitState | None:
         model.load_state_dict(current)
     except RuntimeError as exc:
         raise WeightsError(f"{folder}: does not match this model ({str(exc).splitlines()[0]})") from None
-    return FitState(**{k: ckpt.meta[k] for k in _COUNTERS}, best_state=best or None,
+    return FitState(**{k: ckpt.meta[k] for k in _COUNTERS if k in ckpt.meta}, best_state=best or None,
                     optimizer=ckpt.optimizer, scheduler=ckpt.scheduler)
 
 
