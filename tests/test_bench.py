@@ -92,10 +92,16 @@ def test_breakdown_splits_inference_time_and_counts_every_flop():
 
 @pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on the CPU needs a C++ compiler")
 def test_compiled_model_is_measured():
-    settings = BenchSettings(frames=4, size=32, batch=1, repeats=1, compile=True)
+    import torch._inductor.config as inductor_config
+
+    settings = BenchSettings(frames=4, size=32, batch=1, repeats=1, compile=True, breakdown=True)
     result = bench_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", settings=settings)
     assert not result.skipped, result.skipped
     assert result.infer_clips_per_s > 0 and result.train_clips_per_s > 0 and result.infer_utilization > 0
+    split = result.infer_breakdown
+    assert sum(split.share(c) for c in ("matmul", "attention", "other")) == pytest.approx(1.0)
+    assert split.share("matmul") > 0  # the compiled graph's (pre-packed) matmul kernels are recognised
+    assert not inductor_config.freezing  # freezing was this model's option, not left on for the process
 
 
 def _write(path: Path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:

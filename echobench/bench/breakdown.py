@@ -5,15 +5,19 @@ Why: a model's utilization (counted FLOPs / time / matmul peak) is capped by the
 FLOPs (softmax inside attention, GELU, LayerNorm, residual adds, copies) and by how well the kernels
 of the counted work run. The breakdown separates the two. Its ``ceiling`` is the utilization the
 model would reach if everything outside the matrix multiplies and attention took no time, with
-those kernels as fast as they are: no change to the model's code can beat it without faster
-matmul or attention kernels.
+those kernels at the speed measured here: removing element-wise work alone cannot beat it; faster
+kernels, or a model whose matrices have other shapes, can.
 
 Classes, by operator name (self time, so nested calls are not counted twice):
 
 - ``matmul``: ``aten::mm``/``addmm``/``bmm``/``baddbmm``, convolutions, oneDNN/MKL linear kernels
-  (``torch.compile`` with freezing);
+  (``torch.compile`` with freezing, where bias and GELU fused into them count as matmul time too);
 - ``attention``: ``F.scaled_dot_product_attention`` kernels (flash / memory-efficient / math);
-- ``other``: everything else.
+- ``other``: every other operator, plus the wall-clock time between operators (Python, dispatch)
+  that the profiler attributes to none, so the classes add up to the measured time per call.
+
+Under ``torch.compile`` the classes are assigned by kernel name, so work fused into a generated
+kernel counts where that kernel's name puts it; read a compiled breakdown as approximate.
 
 FLOPs per class come from ``torch.utils.flop_counter`` (:func:`echobench.bench.flops.count_flops_by_op`),
 the same counts as the model's utilization. Time comes from ``torch.profiler`` on the CPU; GPU kernels
@@ -23,6 +27,7 @@ are not attributed to operators here, so the breakdown is CPU-only.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -49,9 +54,9 @@ class TimeBreakdown:
     measured just before and after the profiled calls (CPU clocks drift by several percent over a
     run, so a peak from another moment would misstate the classes' utilization).
 
-    ``seconds`` sums profiler self times per call; the total is the profiled time, which includes
-    the profiler's own overhead (microseconds per operator), so shares, not absolute times, are what
-    to read.
+    ``seconds`` holds profiler self times per call, with the time no operator accounts for added to
+    ``other``; the total is the wall-clock time per profiled call, which includes the profiler's own
+    overhead (microseconds per operator), so shares, not absolute times, are what to read.
     """
 
     seconds: Mapping[str, float]
@@ -113,10 +118,13 @@ def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float],
     peak_call, peak_flops = peak
     before = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
         for _ in range(calls):
             fn()
+        wall = (time.perf_counter() - start) / calls
     after = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     seconds = dict.fromkeys(CLASSES, 0.0)
     for event in prof.key_averages():
         seconds[op_class(event.key)] += event.self_cpu_time_total / 1e6 / calls
+    seconds["other"] += max(0.0, wall - sum(seconds.values()))  # between operators: Python, dispatch
     return TimeBreakdown(seconds=seconds, flops=flops_by_class(flops_by_op), peak_flops_per_s=(before + after) / 2)

@@ -138,7 +138,7 @@ def _breakdown_table(run):
         table.add_column(column, justify="left" if column in ("model", "preset") else "right", overflow="fold")
     for m in measured:
         split = m.infer_breakdown
-        pct = lambda x: f"{_f(100 * x, 0)}%"  # noqa: E731
+        pct = lambda x: "–" if math.isnan(x) else f"{100 * x:.0f}%"  # noqa: E731
         table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")), pct(split.utilization("matmul")),
                       pct(split.share("attention")), pct(split.utilization("attention")),
                       pct(split.share("other")), pct(split.utilization()), pct(split.ceiling()))

@@ -300,11 +300,12 @@ def read_echonet(
                 if progress is not None:
                     progress(1)
         if not fps_ok:
+            implausible = fps is not None and math.isfinite(fps) and fps > MAX_FPS
             if not info or not 0 < info.fps <= MAX_FPS:
-                report.skip("FPS missing", stem, f"FileList FPS {raw['FPS'][i]!r} and no usable container fps")
+                report.skip(f"FPS {'above ' + format(MAX_FPS, 'g') if implausible else 'missing'}", stem,
+                            f"FileList FPS {raw['FPS'][i]!r} and no usable container fps")
                 continue
             detail = f"FileList FPS {raw['FPS'][i]!r}, container {info.fps:g} fps"
-            implausible = fps is not None and math.isfinite(fps) and fps > MAX_FPS
             notes.append((f"FPS {'above ' + format(MAX_FPS, 'g') if implausible else 'missing'} in FileList "
                           "(container fps used)", detail))
             fps = info.fps

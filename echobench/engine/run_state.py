@@ -23,15 +23,16 @@ from echobench.errors import WeightsError
 
 CHECKPOINTS = "checkpoints"
 STATUS = "status.json"
-_COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch", "grad_scaler")
+_COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch")
 
 
 def save(run_dir: Path, model: torch.nn.Module, state: FitState) -> Path:
     """Write ``state`` and the model's weights as the run's checkpoint (replacing the previous one)."""
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"best/{k}": v for k, v in (state.best_state or {}).items()})
+    meta = {**{k: getattr(state, k) for k in _COUNTERS}, "grad_scaler": state.grad_scaler}
     return save_checkpoint(Path(run_dir) / CHECKPOINTS, state.global_step, model=tensors, optimizer=state.optimizer,
-                           scheduler=state.scheduler, meta={k: getattr(state, k) for k in _COUNTERS}, keep=1)
+                           scheduler=state.scheduler, meta=meta, keep=1)
 
 
 def latest(run_dir: Path) -> Path | None:
@@ -55,8 +56,9 @@ def load(run_dir: Path, model: torch.nn.Module) -> FitState | None:
         model.load_state_dict(current)
     except RuntimeError as exc:
         raise WeightsError(f"{folder}: does not match this model ({str(exc).splitlines()[0]})") from None
-    return FitState(**{k: ckpt.meta[k] for k in _COUNTERS if k in ckpt.meta}, best_state=best or None,
-                    optimizer=ckpt.optimizer, scheduler=ckpt.scheduler)
+    return FitState(**{k: ckpt.meta[k] for k in _COUNTERS}, best_state=best or None,
+                    optimizer=ckpt.optimizer, scheduler=ckpt.scheduler,
+                    grad_scaler=ckpt.meta.get("grad_scaler"))  # absent in checkpoints older than it
 
 
 def finish(run_dir: Path) -> None:

@@ -10,8 +10,9 @@ Parameter names follow MCG-NJU, so its checkpoints map key-for-key (see ``conver
 Shapes (base preset, the paper's 16x224x224 clips)::
 
     clip (B, 3, T=16, H=224, W=224)
-      -> patch_embed.proj  Conv3d k=s=(2, 16, 16)        (B, D, 8, 14, 14)
-      -> flatten t-major + fixed sin-cos position table  (B, L=1568, D)
+      -> tubelets (2x16x16, t-major)                    (B, L=1568, 3*2*16*16)
+      -> patch_embed.proj weight as one matmul           (B, L, D)   (= Conv3d k=s=(2, 16, 16))
+      -> + fixed sin-cos position table                  (B, L, D)
       -> depth x Block (pre-norm attention + MLP)        (B, L, D)
       -> norm (LayerNorm; ``videomae`` only)             (B, L, D)
       -> Features(tokens, grid=(8, 14, 14), frame_indices (B, T))
