@@ -102,6 +102,22 @@ def test_compiled_model_is_measured():
     assert sum(split.share(c) for c in ("matmul", "attention", "other")) == pytest.approx(1.0)
     assert split.share("matmul") > 0  # the compiled graph's (pre-packed) matmul kernels are recognised
     assert not inductor_config.freezing  # freezing was this model's option, not left on for the process
+    # and it did apply: the compiled inference graph runs pre-packed (frozen-weight) linear kernels
+    from torch.profiler import profile
+
+    from echobench.bench.models import compile_if_asked
+    from echobench.engine.model import build_model
+
+    model = build_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny", clip_shape=(4, 32, 32))
+    compiled = compile_if_asked(model.eval(), settings)
+    clip, frames = torch.rand(1, 3, 4, 32, 32), torch.arange(4).expand(1, -1)
+    with torch.inference_mode():
+        compiled(clip, frames)
+        with profile() as prof:
+            compiled(clip, frames)
+    names = {event.key for event in prof.key_averages()}
+    assert any(n.endswith("_mkl_linear") or n.endswith("_linear_pointwise") for n in names), sorted(names)
+    assert "aten::addmm" not in names and not inductor_config.freezing
 
 
 def _write(path: Path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:
