@@ -143,11 +143,11 @@ def prepare_for_device(model, settings: BenchSettings):
 def compile_if_asked(model, settings: BenchSettings):
     """``torch.compile(model)`` when ``settings.compile``, else ``model`` unchanged.
 
-    On the CPU this model's compilation also uses Inductor's *freezing* (switched on around this
-    model's calls only, a wrapper module): graphs compiled for inference (no autograd) treat the weights as constants, so
-    Inductor pre-packs them for oneDNN/MKL and fuses the bias and GELU into the matrix multiplies;
-    training graphs are unaffected. Measured for issue 6 on ViT-S + maxpool,
-    16x112x112, batch 2, one thread: inference utilization 0.72 eager -> 0.78 compiled with freezing.
+    On the CPU this model's compilation also uses Inductor's *freezing*, switched on around this
+    model's calls only (a wrapper module): graphs compiled for inference (no autograd) treat the
+    weights as constants, so Inductor pre-packs them for oneDNN/MKL and fuses the bias and GELU into
+    the matrix multiplies; training graphs are unaffected. Measured for issue 6 on ViT-S + maxpool,
+    16x112x112, batch 2, one thread: inference utilization 0.73-0.77 eager, 0.79-0.81 compiled.
     A frozen inference graph keeps the weights it was compiled with, which is why this lives in the
     benchmark (timing does not depend on weight values) and not in ``echobench run``.
     """

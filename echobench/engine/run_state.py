@@ -4,8 +4,8 @@ Built on :mod:`echobench.engine.checkpoint` (atomic folders, safetensors + ``wei
 a run directory holds ``checkpoints/checkpoint-<optimizer step>/`` (only the latest is kept) whose
 tensors are the current weights under ``model/`` and the best-VAL-epoch weights so far under
 ``best/``, and whose JSON metadata holds the :class:`~echobench.engine.loop.FitState` counters,
-histories and the fp16 loss-scaler state. ``status.json`` (``{"status": "complete"}``) marks a run whose record is written; its
-checkpoints are then deleted (``best.safetensors`` stays).
+histories and the fp16 loss-scaler state. ``status.json`` (``{"status": "complete"}``) marks a run
+whose record is written; its checkpoints are then deleted (``best.safetensors`` stays).
 """
 
 from __future__ import annotations
