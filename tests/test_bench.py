@@ -85,9 +85,13 @@ def test_breakdown_splits_inference_time_and_counts_every_flop():
     assert split.flops["attention"] > 0 and split.flops["matmul"] > 0 and split.flops["other"] == 0
     shares = [split.share(c) for c in ("matmul", "attention", "other")]
     assert all(0 < s < 1 for s in shares) and sum(shares) == pytest.approx(1.0)
-    whole = sum(split.flops.values()) / split.total_seconds / split.peak_flops_per_s
-    assert split.utilization() == pytest.approx(whole) and split.ceiling() > whole > 0
-    assert split.utilization("matmul") > 0 and split.utilization("attention") > 0
+    overall = result.infer_utilization
+    util = {c: split.utilization(c, overall) for c in ("matmul", "attention")}
+    assert util["matmul"] > 0 and util["attention"] > 0
+    # the classes' FLOP rates, weighted by their time shares, give back the model's utilization
+    assert sum(split.share(c) * util[c] for c in util) == pytest.approx(overall)
+    assert split.ceiling(overall) == pytest.approx(overall / (split.share("matmul") + split.share("attention")))
+    assert split.ceiling(overall) > overall
 
 
 @pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on the CPU needs a C++ compiler")

@@ -20,8 +20,10 @@ Under ``torch.compile`` the classes are assigned by kernel name, so work fused i
 kernel counts where that kernel's name puts it; read a compiled breakdown as approximate.
 
 FLOPs per class come from ``torch.utils.flop_counter`` (:func:`echobench.bench.flops.count_flops_by_op`),
-the same counts as the model's utilization. Time comes from ``torch.profiler`` on the CPU; GPU kernels
-are not attributed to operators here, so the breakdown is CPU-only.
+the same counts as the model's utilization. Time shares come from ``torch.profiler`` on the CPU; a
+class's utilization is the model's measured utilization times its share of the FLOPs over its share
+of the time (:class:`TimeBreakdown`). GPU kernels are not attributed to operators here, so the
+breakdown is CPU-only.
 """
 
 from __future__ import annotations
@@ -50,18 +52,18 @@ def op_class(name: str) -> str:
 
 @dataclass(frozen=True)
 class TimeBreakdown:
-    """Per-call time (s) and FLOPs of each class in :data:`CLASSES`, and the matmul peak (FLOP/s)
-    measured just before and after the profiled calls (CPU clocks drift by several percent over a
-    run, so a peak from another moment would misstate the classes' utilization).
+    """Per-call time (s) and FLOPs of each class in :data:`CLASSES`, from one profile.
 
     ``seconds`` holds profiler self times per call, with the time no operator accounts for added to
-    ``other``; the total is the wall-clock time per profiled call, which includes the profiler's own
-    overhead (microseconds per operator), so shares, not absolute times, are what to read.
+    ``other``; they add up to the wall-clock time per profiled call. Only *shares* are read from it:
+    absolute times and a peak measured at another moment would not compare, as the CPU clock drifts
+    by several percent (up to ~10 % on this project's VM) within a run. A class's utilization is
+    therefore derived from the model's measured utilization (timed rounds, per-round ratio to the
+    peak; :mod:`echobench.bench.models`) and the shares: ``overall * flop_share / time_share``.
     """
 
     seconds: Mapping[str, float]
     flops: Mapping[str, float]
-    peak_flops_per_s: float
 
     @property
     def total_seconds(self) -> float:
@@ -69,20 +71,25 @@ class TimeBreakdown:
 
     def share(self, cls: str) -> float:
         """Fraction of the profiled time spent in ``cls``."""
-        return self.seconds.get(cls, 0.0) / self.total_seconds if self.total_seconds else float("nan")
+        total = self.total_seconds
+        return self.seconds.get(cls, 0.0) / total if total else float("nan")
 
-    def utilization(self, cls: str | None = None) -> float:
-        """Counted FLOPs of ``cls`` / its time / the peak (NaN when it took no time); ``None``: the
-        whole profiled call."""
-        seconds = self.total_seconds if cls is None else self.seconds.get(cls, 0.0)
-        flops = sum(self.flops.values()) if cls is None else self.flops.get(cls, 0.0)
-        return flops / seconds / self.peak_flops_per_s if seconds else float("nan")
+    def flop_share(self, cls: str) -> float:
+        """Fraction of the counted FLOPs done by ``cls``."""
+        total = float(sum(self.flops.values()))
+        return self.flops.get(cls, 0.0) / total if total else float("nan")
 
-    def ceiling(self) -> float:
+    def utilization(self, cls: str, overall: float) -> float:
+        """Utilization of ``cls`` (its FLOPs / its time / the peak), given the model's ``overall``
+        utilization; NaN when the class took no time."""
+        share = self.share(cls)
+        return overall * self.flop_share(cls) / share if share else float("nan")
+
+    def ceiling(self, overall: float) -> float:
         """Utilization if only ``matmul`` and ``attention`` took time, at their measured speed."""
-        seconds = self.seconds.get("matmul", 0.0) + self.seconds.get("attention", 0.0)
-        flops = self.flops.get("matmul", 0.0) + self.flops.get("attention", 0.0)
-        return flops / seconds / self.peak_flops_per_s if seconds else float("nan")
+        share = self.share("matmul") + self.share("attention")
+        flops = self.flop_share("matmul") + self.flop_share("attention")
+        return overall * flops / share if share else float("nan")
 
 
 def flops_by_class(flops_by_op: Mapping[str, float]) -> dict[str, float]:
@@ -93,16 +100,12 @@ def flops_by_class(flops_by_op: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float],
-                   peak: tuple[Callable[[], object], float], *, calls: int = 3,
-                   peak_seconds: float = 0.2) -> TimeBreakdown:
+def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float], *, calls: int = 3) -> TimeBreakdown:
     """Profile ``calls`` calls of ``fn`` on the CPU and group operator self times into classes.
 
     Args:
         fn: one unit of work (e.g. an inference batch), already warmed up.
         flops_by_op: FLOPs of one call of ``fn`` per operator name (see :func:`flops_by_class`).
-        peak: ``(call, flops)`` of the peak matmul (:func:`echobench.bench.peak.matmul_work`), timed for
-            ``peak_seconds`` right before and right after the profiled calls; their mean rate is the peak.
         calls: profiled calls; times are per call.
     Returns:
         :class:`TimeBreakdown`.
@@ -111,20 +114,15 @@ def time_breakdown(fn: Callable[[], object], flops_by_op: Mapping[str, float],
     """
     from torch.profiler import ProfilerActivity, profile
 
-    from echobench.bench.timing import time_call
-
     if calls < 1:
         raise ValueError(f"calls must be >= 1, got {calls}")
-    peak_call, peak_flops = peak
-    before = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in range(calls):
             fn()
         wall = (time.perf_counter() - start) / calls
-    after = peak_flops / time_call(peak_call, "cpu", min_seconds=peak_seconds)
     seconds = dict.fromkeys(CLASSES, 0.0)
     for event in prof.key_averages():
         seconds[op_class(event.key)] += event.self_cpu_time_total / 1e6 / calls
     seconds["other"] += max(0.0, wall - sum(seconds.values()))  # between operators: Python, dispatch
-    return TimeBreakdown(seconds=seconds, flops=flops_by_class(flops_by_op), peak_flops_per_s=(before + after) / 2)
+    return TimeBreakdown(seconds=seconds, flops=flops_by_class(flops_by_op))

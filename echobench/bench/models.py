@@ -266,6 +266,4 @@ def _measure(model, result: ModelThroughput, settings: BenchSettings, memory: Pe
     result.infer_utilization = median_ratio([cost.forward_flops * b / s for s in samples["infer"]], peak_rate)
     result.train_utilization = median_ratio([cost.train_flops * b / s for s in samples["train"]], peak_rate)
     if flops_by_op is not None:
-        result.infer_breakdown = time_breakdown(infer, flops_by_op, (peak, peak_flops),
-                                                calls=max(1, min(settings.repeats, 3)),
-                                                peak_seconds=max(settings.min_seconds, 0.25))
+        result.infer_breakdown = time_breakdown(infer, flops_by_op, calls=max(1, min(settings.repeats, 3)))

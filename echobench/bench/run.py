@@ -238,13 +238,13 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
                 mode=mode, **ids)
             add("model", subject, "peak_memory", getattr(m, f"{prefix}_peak_mib"), "MiB", mode=mode, **ids)
         if m.infer_breakdown is not None:
-            split = m.infer_breakdown
+            split, overall = m.infer_breakdown, m.infer_utilization
             for cls in CLASSES:
                 add("model", subject, f"time_share_{cls}", split.share(cls), "fraction of time", mode="inference", **ids)
             for cls in ("matmul", "attention"):
-                add("model", subject, f"utilization_{cls}", split.utilization(cls), "fraction of matmul peak",
+                add("model", subject, f"utilization_{cls}", split.utilization(cls, overall), "fraction of matmul peak",
                     mode="inference", **ids)
-            add("model", subject, "utilization_ceiling", split.ceiling(), "fraction of matmul peak",
+            add("model", subject, "utilization_ceiling", split.ceiling(overall), "fraction of matmul peak",
                 mode="inference", **ids)
     for p in run.peers:
         ours = f"ours {p.name}"

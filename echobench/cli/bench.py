@@ -131,15 +131,16 @@ def _breakdown_table(run):
     measured = [m for m in run.models if m.infer_breakdown is not None]
     if not measured:
         return None
-    table = Table(title="where inference time goes (profiled; util = a class's counted FLOPs / its time / the peak "
-                        "measured around the profile; ceiling = util if nothing else took time)", title_justify="left")
-    for column in ("model", "preset", "matmul time", "util", "attention time", "util", "other time", "profiled util",
-                   "ceiling"):
+    table = Table(title="where inference time goes (profiled shares; util of a class = model util x its share of "
+                        "the FLOPs / its share of the time; ceiling = util if nothing else took time)",
+                  title_justify="left")
+    for column in ("model", "preset", "matmul time", "util", "attention time", "util", "other time", "ceiling"):
         table.add_column(column, justify="left" if column in ("model", "preset") else "right", overflow="fold")
     for m in measured:
-        split = m.infer_breakdown
+        split, overall = m.infer_breakdown, m.infer_utilization
         pct = lambda x: "–" if math.isnan(x) else f"{100 * x:.0f}%"  # noqa: E731
-        table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")), pct(split.utilization("matmul")),
-                      pct(split.share("attention")), pct(split.utilization("attention")),
-                      pct(split.share("other")), pct(split.utilization()), pct(split.ceiling()))
+        table.add_row(f"{m.backbone}+{m.head}", m.preset, pct(split.share("matmul")),
+                      pct(split.utilization("matmul", overall)), pct(split.share("attention")),
+                      pct(split.utilization("attention", overall)), pct(split.share("other")),
+                      pct(split.ceiling(overall)))
     return table

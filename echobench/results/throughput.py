@@ -11,7 +11,8 @@ rule 6): device, dtype, thread count, package versions, git SHA, input, batch an
   ``inference`` or ``train``; a model that could not run has one ``skipped`` row with the reason
   in ``note``; with ``--breakdown`` also, for mode ``inference``, ``time_share_{matmul,attention,other}``
   (fractions of the profiled time), ``utilization_{matmul,attention}`` (each class's counted FLOPs
-  over its own time, as a fraction of the peak) and ``utilization_ceiling``
+  over its own time, as a fraction of the peak, derived from the model's utilization and the
+  shares) and ``utilization_ceiling``
   (:mod:`echobench.bench.breakdown`);
 - ``peer``: our encoder and its Hugging Face peer (``clips_per_s``), ``speed_ratio`` (ours/peer,
   per-round median; ``peer`` names the other side) and ``max_abs_diff`` of their outputs;
@@ -125,8 +126,8 @@ def _breakdown(run: pl.DataFrame) -> list[str]:
     shares = run.filter((pl.col("kind") == "model") & (pl.col("metric") == "time_share_matmul"))
     if shares.is_empty():
         return []
-    lines = ["Where inference time goes (profiled; utilization of each class = its counted FLOPs ÷ its own time "
-             "÷ the peak; ceiling = utilization if nothing else took time):\n",
+    lines = ["Where inference time goes (profiled shares; utilization of a class = the model's utilization × its "
+             "share of the FLOPs ÷ its share of the time; ceiling = utilization if nothing else took time):\n",
              "| model | preset | input | matmul time | matmul util | attention time | attention util | other time | "
              "ceiling |", "|---|---|---|---|---|---|---|---|---|"]
     for row in shares.iter_rows(named=True):
