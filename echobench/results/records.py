@@ -67,14 +67,22 @@ def write_record(rows: list[dict[str, Any]], results: Path, run_id: str) -> Path
     return atomic_write_new_parquet(frame, records_dir(results) / f"{run_id}.parquet")
 
 
+def read_parquet_folder(folder: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Every ``*.parquet`` in ``folder`` as one frame with ``schema`` (empty when there are none).
+
+    Files written by older echobench versions lack newer columns: those read as null.
+    """
+    files = sorted(Path(folder).glob("*.parquet"))
+    if not files:
+        return pl.DataFrame(schema=schema)
+    frames = []
+    for f in files:
+        frame = pl.read_parquet(f)
+        frames.append(frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items()
+                                         if c not in frame.columns).select(list(schema)).cast(schema))
+    return pl.concat(frames, how="vertical")
+
+
 def read_records(results: Path) -> pl.DataFrame:
     """All run records under ``results`` as one frame (empty, with the schema, when there are none)."""
-    files = sorted(records_dir(results).glob("*.parquet"))
-    if not files:
-        return pl.DataFrame(schema=RECORD_SCHEMA)
-    frames = []
-    for f in files:  # records of older echobench versions lack newer columns: they read as null
-        frame = pl.read_parquet(f)
-        frames.append(frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in RECORD_SCHEMA.items()
-                                         if c not in frame.columns).select(list(RECORD_SCHEMA)).cast(RECORD_SCHEMA))
-    return pl.concat(frames, how="vertical")
+    return read_parquet_folder(records_dir(results), RECORD_SCHEMA)

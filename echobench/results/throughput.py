@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from echobench.atomic import atomic_write_new_parquet
+from echobench.results.records import read_parquet_folder
 
 THROUGHPUT_SCHEMA: dict[str, pl.DataType] = {
     "bench_id": pl.Utf8,
@@ -77,10 +78,7 @@ def write_throughput(rows: list[dict[str, Any]], results: Path, bench_id: str) -
 
 def read_throughput(results: Path) -> pl.DataFrame:
     """All throughput records under ``results`` (empty, with the schema, when there are none)."""
-    files = sorted(throughput_dir(results).glob("*.parquet"))
-    if not files:
-        return pl.DataFrame(schema=THROUGHPUT_SCHEMA)
-    return pl.concat([pl.read_parquet(f).cast(THROUGHPUT_SCHEMA) for f in files], how="vertical")  # type: ignore[arg-type]
+    return read_parquet_folder(throughput_dir(results), THROUGHPUT_SCHEMA)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
