@@ -44,8 +44,14 @@ def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: n
     scores = [Score(task.name, m, e) for m, e in
               regression_report(outputs, labels, ef=ef if is_ef else None, n_boot=n_boot, seed=seed).items()]
     if is_ef:
-        scores += [Score(EF50, m, e) for m, e in ef50_from_ef(outputs, ef, n_boot=n_boot, seed=seed).items()]
+        scores += ef50_scores_from_ef(outputs, ef, n_boot=n_boot, seed=seed)
     return scores
+
+
+def ef50_scores_from_ef(pred_ef: np.ndarray, ef: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> list[Score]:
+    """The ``ef50`` rows of a predicted EF ``(N,)`` in % against the true EF ``(N,)`` in %: reduced when
+    EF < 50 (:func:`echobench.metrics.ef50_from_ef`); what an EF model reports for ``ef50``."""
+    return [Score(EF50, m, e) for m, e in ef50_from_ef(pred_ef, ef, n_boot=n_boot, seed=seed).items()]
 
 
 def constant_outputs(task: TaskSpec, train_labels: np.ndarray, n: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import polars as pl
 
 from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
 from echobench.errors import ConfigError, DataError
-from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, score_outputs
+from echobench.evaluation import PROBABILITY_THRESHOLD, Score, constant_outputs, ef50_scores_from_ef, score_outputs
 from echobench.metrics import EF_REDUCED_BELOW, Estimate
 from echobench.specs import TaskSpec
 
@@ -144,21 +144,16 @@ def _label(r: VideoRecord, task: TaskSpec) -> float:
     return float(value)
 
 
-def _sections(task: TaskSpec, pred: np.ndarray, const: np.ndarray, true: np.ndarray, ef: np.ndarray, *,
-              n_boot: int, seed: int, only: str | None = None) -> list[ScoreSection]:
-    """Score the predictions and the constant predictor as ``echobench run`` does
-    (:func:`echobench.evaluation.score_outputs`), one section per scored task (``only``: that one)."""
-    model = score_outputs(task, pred, true, ef, n_boot=n_boot, seed=seed)
-    constant = score_outputs(task, const, true, ef, n_boot=n_boot, seed=seed)
+def _sections(task: TaskSpec, model: list[Score], constant: list[Score]) -> list[ScoreSection]:
+    """One section per scored task of the predictions' and the constant predictor's scores (from
+    :mod:`echobench.evaluation`, as ``echobench run`` computes them)."""
     sections = []
     for name in dict.fromkeys(sc.task for sc in model):
-        if only is not None and name != only:
-            continue
         regression = name == task.name and task.kind == "regression"
         if regression:
             title = f"{task.label} ({task.units})"
         else:
-            title = f"EF < {EF_REDUCED_BELOW:g} %" + (" from predicted EF" if task.kind == "regression" and only is None else "")
+            title = f"EF < {EF_REDUCED_BELOW:g} %" + (" from predicted EF" if task.kind == "regression" else "")
         pick = lambda scores: {sc.metric: sc.estimate for sc in scores if sc.task == name}  # noqa: E731
         metrics = pick(model)
         units = {k: (task.units if regression and k not in ("R2", "r") else "") for k in metrics}
@@ -253,21 +248,22 @@ def score_predictions(
     if spec.kind == "regression" and spec.label == "EF" and n > 1 and (np.abs(pred) <= 1).all():
         raise DataError(f"{path}: every EF prediction is within [-1, 1]: these look like EF fractions "
                         f"(EF/100); give EF in %")
+    boot = {"n_boot": n_boot, "seed": seed}
+    score = lambda outputs: score_outputs(spec, outputs, true, ef, **boot)  # noqa: E731
     if spec.kind == "regression":
-        constant_label = f"TRAIN mean {train.mean():.2f} {spec.units}"
+        const = constant_outputs(spec, train, n)
+        constant_label = f"TRAIN mean {const[0]:.2f} {spec.units}"
         interpretation = f"{spec.label} in {spec.units}"
-        sections = _sections(spec, pred, constant_outputs(spec, train, n), true, ef, n_boot=n_boot, seed=seed)
     elif ((pred >= 0) & (pred <= 1)).all():
         const = constant_outputs(spec, train, n)
         constant_label = f"TRAIN rate of EF < {spec.threshold:g} %, probability {const[0]:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
-        sections = _sections(spec, pred, const, true, ef, n_boot=n_boot, seed=seed)
     else:  # a predicted EF, scored as an EF model's ef50 rows are
-        ef_task = score_task("ef")
-        constant_label = f"TRAIN mean EF {train.mean():.2f} %"
+        const = constant_outputs(score_task("ef"), train, n)
+        constant_label = f"TRAIN mean EF {const[0]:.2f} %"
         interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
-        sections = _sections(ef_task, pred, constant_outputs(ef_task, train, n), true, ef, n_boot=n_boot, seed=seed,
-                             only=spec.name)
+        score = lambda outputs: ef50_scores_from_ef(outputs, ef, **boot)  # noqa: E731
+    sections = _sections(spec, score(pred), score(const))
     return ScoreResult(predictions=path, data=root, task=task, split=split, n=n, n_split=len(labelled),
                        missing=missing, interpretation=interpretation, constant_label=constant_label,
                        sections=sections, n_boot=n_boot, seed=seed, notes=notes)
