@@ -15,6 +15,7 @@ import typer
 
 from echobench.cli.common import out as stdout
 from echobench.cli.common import progress_factory, user_errors
+from echobench.errors import ConfigError
 
 app = typer.Typer(help="Prepare raw echo data (DICOM) as clips for pre-training.", no_args_is_help=True)
 
@@ -50,7 +51,7 @@ def dicom(
     from echobench.data.prepare import PrepareSettings, prepare_dicom
 
     if workers is not None and workers < 1:
-        raise typer.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     settings = PrepareSettings(fps=fps, size=size, min_frames=min_frames, crop=crop.value)
     with progress_factory() as make:
         summary = prepare_dicom(src, out, settings, workers=workers, retry_failed=retry_failed, progress=make)

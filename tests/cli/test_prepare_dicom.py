@@ -111,7 +111,7 @@ def test_sigkill_then_rerun_records_each_file_once(tmp_path):
     assert not list(parts.glob("*/*")) and not list((out / ".prepare" / "tmp").iterdir())
 
 
-@pytest.mark.parametrize("case", ["missing src", "out is a file", "other settings"])
+@pytest.mark.parametrize("case", ["missing src", "out is a file", "other settings", "no workers"])
 def test_unusable_src_or_out_is_one_error_line(tmp_path, case):
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -121,6 +121,8 @@ def test_unusable_src_or_out_is_one_error_line(tmp_path, case):
         args[2] = str(tmp_path / "absent")
     elif case == "out is a file":
         out.write_text("x")
+    elif case == "no workers":
+        args += ["--workers", "0"]
     else:
         prepare_dicom(src, out, PrepareSettings(size=64), workers=0)
         args += ["--size", "96"]
