@@ -204,6 +204,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs, track_scores
+    from echobench.evaluation.beats import beat_scores, predict_beats
     from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
     from echobench.results.records import records_dir, write_record
@@ -299,6 +300,12 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         if not np.isfinite(out).all():
             raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
                                 f"(diverged; try a lower --lr)")
+    advance = progress("evaluate TEST (one clip per detected beat)", len(datasets["TEST"])) if progress else None
+    beats = predict_beats(fabric, model, data.records["TEST"], protocol, objective=objective,
+                          batch_size=cfg.batch_size, stats=data.stats, advance=advance)
+    if not np.isfinite(beats.outputs).all():
+        raise TrainingError(f"{int((~np.isfinite(beats.outputs)).sum())} TEST beat prediction(s) are not finite "
+                            f"(diverged; try a lower --lr)")
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
     for (split, clips), out in outputs.items():
@@ -314,6 +321,9 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             val = (val_values, data.labels["VAL"]) if split == "TEST" else None
             scored += [(name, split, clips, s) for s in
                        track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
+    scored += [(model_name, "TEST", "beats", s) for s in
+               beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
+    outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
@@ -373,7 +383,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                     for m, sp, c, s in scored],
          "best_epoch": fitted.best_epoch, "val_score_per_epoch": fitted.val_score,
          "val_score": objective.val_score_name, "train_loss_per_epoch": fitted.train_loss,
-         "skipped": dict(data.skipped), "notes": dict(data.notes)}, indent=2, default=float))
+         "skipped": dict(data.skipped), "notes": dict(data.notes),
+         "beats_fallback": beats.fallback}, indent=2, default=float))
     record = write_record(rows, cfg.results, run_id)
     run_state.finish(run_dir)
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,

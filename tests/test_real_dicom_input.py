@@ -104,7 +104,7 @@ def test_run_on_real_loop(real_data, tmp_path, monkeypatch):
     run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(run_dirs) == 1
     preds = pl.read_parquet(run_dirs[0] / "predictions.parquet")
-    test = preds.filter(pl.col("split") == "TEST")
+    test = preds.filter((pl.col("split") == "TEST") & (pl.col("clips") == "one"))
     assert test["FileName"].to_list() == [NAMES["TEST"]]
     assert math.isfinite(test["prediction"][0]) and test["truth"][0] == pytest.approx(EF)
     metrics = json.loads((run_dirs[0] / "metrics.json").read_text())

@@ -38,7 +38,8 @@ def test_run_writes_run_directory(one_run, synth_small):
 
 def test_test_metrics_are_computed_on_test_predictions(one_run):
     result, _ = one_run
-    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter(pl.col("split") == "TEST")
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter((pl.col("split") == "TEST")
+                                                                          & (pl.col("clips") == "one"))
     mae = (preds["prediction"] - preds["truth"]).abs().mean()
     assert result.metrics["TEST"]["MAE"] == pytest.approx(mae, rel=1e-9)
     assert result.n["TEST"] == preds.height
@@ -81,9 +82,24 @@ def test_run_record_has_agreement_track_rows(one_run):
                          "PI90 coverage", "PI90 half-width"}
     assert {"PI90 coverage", "PI90 half-width"}.isdisjoint(model.filter(pl.col("split") == "VAL")["metric"])
     assert test["BA bias"]["units"] == "%" and test["EF cat kappa"]["units"] == "" and test["PI90 coverage"]["units"] == ""
-    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter(pl.col("split") == "TEST")
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter((pl.col("split") == "TEST")
+                                                                          & (pl.col("clips") == "one"))
     assert test["BA bias"]["value"] == pytest.approx((preds["prediction"] - preds["truth"]).mean(), rel=1e-9)
     assert set(rows["model"]) == {result.model, "constant (TRAIN mean)"}
+
+
+def test_run_record_has_beat_rows(one_run):
+    result, out = one_run
+    rows = read_records(out / "leaderboard").filter(pl.col("clips") == "beats")
+    assert set(rows["track"]) == {"beats@1"} and set(rows["split"]) == {"TEST"}
+    ef = {r["metric"]: r for r in rows.filter(pl.col("task") == "ef").iter_rows(named=True)}
+    assert {"MAE", "RMSE", "R2", "r", "beat sd", "beats per video", "fallback videos"} <= set(ef)
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter(pl.col("clips") == "beats")
+    assert preds.height == result.n["TEST"]
+    assert ef["MAE"]["value"] == pytest.approx((preds["prediction"] - preds["truth"]).abs().mean(), rel=1e-9)
+    fallback = json.loads((result.run_dir / "metrics.json").read_text())["beats_fallback"]
+    assert ef["fallback videos"]["value"] == sum(fallback.values()) < result.n["TEST"]
+    assert ef["beats per video"]["value"] >= 1
 
 
 def test_leaderboard_lists_model_and_constant(one_run):
@@ -96,6 +112,7 @@ def test_leaderboard_lists_model_and_constant(one_run):
     assert (out / "leaderboard" / "leaderboard.md").read_text().strip()
     text = (out / "leaderboard" / "leaderboard.md").read_text()
     assert "## Track agreement@1" in text and "BA bias (EF points)" in text and "PI90 coverage" in text
+    assert "## Track beats@1" in text and "beat sd (EF points)" in text
     main = text.split("## Track")[0]
     assert "BA bias" not in main  # tracks never join the main tables
     assert "Track agreement@1" in (out / "leaderboard" / "leaderboard.html").read_text()

@@ -22,11 +22,16 @@ def test_ef50_classifier_run(synth_small, tmp_path):
     records = read_records(tmp_path / "lb")
     assert set(records["task"]) == {"ef50"} and set(records["trained_on"]) == {"ef50"}
     assert set(records["units"]) == {""}
-    acc = records.filter((pl.col("split") == "TEST") & (pl.col("metric") == "ACC")
+    acc = records.filter((pl.col("split") == "TEST") & (pl.col("metric") == "ACC") & (pl.col("clips") == "one")
                          & (pl.col("model") == "echo-videomae+maxpool"))["value"][0]
-    test = preds.filter(pl.col("split") == "TEST")
+    test = preds.filter((pl.col("split") == "TEST") & (pl.col("clips") == "one"))
     manual = ((test["prediction"] >= 0.5) == (test["EF"] < 50)).mean()
     assert acc == pytest.approx(manual)
+    calibration = records.filter((pl.col("track") == "calibration@1") & (pl.col("split") == "TEST")
+                                 & (pl.col("clips") == "one") & (pl.col("model") == "echo-videomae+maxpool"))
+    brier = {r["metric"]: r["value"] for r in calibration.iter_rows(named=True)}
+    assert set(brier) == {"ECE", "Brier"}
+    assert brier["Brier"] == pytest.approx(((test["prediction"] - (test["EF"] < 50).cast(pl.Float64)) ** 2).mean())
 
 
 @pytest.mark.slow
@@ -36,7 +41,7 @@ def test_echonet_protocol_reports_one_and_all_clips(synth_small, tmp_path):
     result = run_experiment(cfg)
     assert result.protocol_tag == "echonet@2" and set(result.all_clips) == {"VAL", "TEST"}
     records = read_records(tmp_path / "lb")
-    assert set(records["clips"]) == {"one", "all"}
+    assert set(records["clips"]) == {"one", "all", "beats"}  # beats: evaluation track (evaluation.beats)
     preds = pl.read_parquet(result.run_dir / "predictions.parquet")
     one = preds.filter((pl.col("clips") == "one") & (pl.col("split") == "TEST")).sort("FileName")
     every = preds.filter((pl.col("clips") == "all") & (pl.col("split") == "TEST")).sort("FileName")

@@ -138,24 +138,35 @@ def predict_all_clips(fabric, model: torch.nn.Module, videos: Sequence[Callable[
     """
     model.eval()
     out = np.full(len(videos), np.nan)
-    mean, std = stats if stats is not None else (None, None)
-    with torch.no_grad():
-        for v, load in enumerate(videos):
-            video = load()
-            starts = np.arange(protocol.num_starts(len(video)))
-            total = 0.0
-            for chunk in np.array_split(starts, max(1, math.ceil(len(starts) / batch_size))):
-                indices = np.stack([protocol.frame_indices(len(video), start=int(s)) for s in chunk])
-                clips = np.stack([take_frames(video, ind) for ind in indices])
-                if clips.shape[-1] == 1:
-                    clips = np.repeat(clips, 3, axis=-1)
-                x = prepare_clips(fabric.to_device(torch.from_numpy(clips)), protocol, train=False, mean=mean, std=std)
-                y = model(x, fabric.to_device(torch.from_numpy(indices)))
-                total += float(y.float().sum())
-            out[v] = total / len(starts)
-            if advance:
-                advance(1)
+    for v, load in enumerate(videos):
+        video = load()
+        starts = range(protocol.num_starts(len(video)))
+        clips = predict_clips(fabric, model, video, [protocol.frame_indices(len(video), start=s) for s in starts],
+                              protocol, batch_size=batch_size, stats=stats)
+        out[v] = float(clips.sum()) / len(clips)
+        if advance:
+            advance(1)
     return out
+
+
+def predict_clips(fabric, model: torch.nn.Module, video: np.ndarray, indices: Sequence[np.ndarray],
+                  protocol: Protocol, *, batch_size: int,
+                  stats: tuple[Sequence[float], Sequence[float]] | None = None) -> np.ndarray:
+    """Raw model outputs ``(K,)`` float64 of the clips ``indices`` (``K`` arrays of ``(T,)`` source-frame
+    indices; >= ``len(video)`` is a zero padding frame) of one ``video (N, H, W, C)`` uint8, in eval mode,
+    ``batch_size`` clips per forward pass (all-clips averaging, beat clips)."""
+    model.eval()
+    mean, std = stats if stats is not None else (None, None)
+    out = []
+    with torch.no_grad():
+        for chunk in np.array_split(np.arange(len(indices)), max(1, math.ceil(len(indices) / batch_size))):
+            ind = np.stack([indices[i] for i in chunk])
+            clips = np.stack([take_frames(video, i) for i in ind])
+            if clips.shape[-1] == 1:
+                clips = np.repeat(clips, 3, axis=-1)
+            x = prepare_clips(fabric.to_device(torch.from_numpy(clips)), protocol, train=False, mean=mean, std=std)
+            out.append(model(x, fabric.to_device(torch.from_numpy(ind))).float().cpu().numpy().astype(np.float64))
+    return np.concatenate(out)
 
 
 def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,

@@ -33,15 +33,13 @@ CONFORMAL_LEVEL = 0.9
 
 def bland_altman_report(pred, true, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Estimate]:
     """``{"BA bias", "BA LoA low", "BA LoA high"}`` -> :class:`~echobench.metrics.Estimate`, in the
-    units of ``true`` (``pred``, ``true``: ``(N,)``, same natural units; ``N >= 2``).
+    units of ``true`` (``pred``, ``true``: ``(N,)``, same natural units; the limits are NaN for N < 2).
 
     Raises:
-        ValueError: fewer than 2, non-1-D, non-finite or different-length inputs; ``n_boot < 0``.
+        ValueError: empty, non-1-D, non-finite or different-length inputs; ``n_boot < 0``.
     """
     pred, true = pair(pred, true, ("pred", "true"))
     n = pred.size
-    if n < 2:
-        raise ValueError("Bland-Altman limits need at least 2 videos")
     from echobench.results.plots import limits_of_agreement  # the numbers the leaderboard's plot draws
 
     d = torch.from_numpy(pred - true)
@@ -53,7 +51,7 @@ def bland_altman_report(pred, true, *, n_boot: int = 1000, seed: int = 0) -> dic
     def batched(w: torch.Tensor) -> dict[str, torch.Tensor]:
         s, ss = (w @ terms).unbind(dim=1)
         mean_c = s / n
-        sd_b = ((ss - n * mean_c * mean_c) / (n - 1)).clamp(min=0).sqrt()
+        sd_b = ((ss - n * mean_c * mean_c) / (n - 1)).clamp(min=0).sqrt() if n >= 2 else torch.full_like(s, math.nan)
         b = mean_c + bias
         return {"BA bias": b, "BA LoA low": b - LOA_Z * sd_b, "BA LoA high": b + LOA_Z * sd_b}
 

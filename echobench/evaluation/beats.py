@@ -216,3 +216,91 @@ def beat_clip_indices(protocol: Protocol, beats: Beats, n_frames: int) -> list[n
         elif ed + beats.period <= n_frames - 1:
             clips.append(np.linspace(ed, ed + beats.period, protocol.frames).astype(np.int64))
     return clips
+
+
+@dataclass
+class BeatOutputs:
+    """Beat-level predictions of one split.
+
+    Attributes:
+        outputs: ``(V,)`` per-video prediction in natural units (or P(positive)): the model's output
+            averaged over the video's beat clips (raw outputs averaged, then decoded, as all-clips).
+        spread: ``(V,)`` sample sd (``ddof=1``) of the per-beat predictions; NaN below two beats.
+        beats: ``(V,)`` int64 beat clips used; 0 where the video fell back to all clips.
+        fallback: reason -> number of videos scored on all clips instead.
+    """
+
+    outputs: np.ndarray
+    spread: np.ndarray
+    beats: np.ndarray
+    fallback: dict[str, int]
+
+
+def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batch_size: int, stats=None,
+                  advance=None) -> BeatOutputs:
+    """Detect each video's beats and predict one clip per beat (module docstring).
+
+    Args:
+        records: the split's :class:`~echobench.data.echonet.VideoRecord` s (``path``, ``fps``).
+        objective: the run's :class:`~echobench.engine.objective.Objective` (decodes raw outputs).
+        batch_size, stats: as :func:`echobench.engine.loop.predict_clips`.
+        advance: called with 1 after each video.
+
+    Raises:
+        DataError: a video cannot be decoded (:func:`echobench.data.video.read_video`).
+    """
+    from collections import Counter
+
+    from echobench.data.video import read_video
+    from echobench.engine.loop import predict_clips
+
+    n = len(records)
+    outputs, spread, beats = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    fallback: Counter = Counter()
+    for v, record in enumerate(records):
+        video = read_video(record.path)
+        found = detect_beats(video, record.fps)
+        clips = beat_clip_indices(protocol, found, len(video))
+        if not clips:
+            fallback[found.reason or "no beat clip fits in the video"] += 1
+            clips = [protocol.frame_indices(len(video), start=s) for s in range(protocol.num_starts(len(video)))]
+        else:
+            beats[v] = len(clips)
+        raw = predict_clips(fabric, model, video, clips, protocol, batch_size=batch_size, stats=stats)
+        outputs[v] = float(objective.outputs(np.array([raw.mean()]))[0])
+        if beats[v] >= 2:
+            spread[v] = float(np.std(objective.outputs(raw), ddof=1))
+        if advance:
+            advance(1)
+    return BeatOutputs(outputs, spread, beats, dict(fallback))
+
+
+def beat_scores(task, beat: BeatOutputs, labels: np.ndarray, ef: np.ndarray, *, n_boot: int = 1000,
+                seed: int = 0) -> list:
+    """The ``clips = beats`` rows (track :data:`~echobench.evaluation.tracks.BEATS`): every main metric of
+    the per-video beat averages (:func:`echobench.evaluation.score_outputs`), plus ``beat sd`` (mean
+    per-video sd over beats, videos with >= 2 beats, NaN without one; task units), ``beats per video`` (mean over the
+    videos whose cycle was found) and ``fallback videos`` (count scored on all clips)."""
+    from dataclasses import replace
+
+    from echobench.evaluation import Score, score_outputs
+    from echobench.evaluation.tracks import BEATS
+    from echobench.metrics import Estimate, bootstrap_report
+
+    rows = [replace(s, track=BEATS.tag) for s in score_outputs(task, beat.outputs, labels, ef, n_boot=n_boot, seed=seed)]
+    sd = beat.spread[np.isfinite(beat.spread)]
+    nan = math.nan
+    est = Estimate(nan, nan, nan)  # no video with two beats
+    if sd.size:
+        import torch
+
+        terms = torch.from_numpy(sd)
+        est = bootstrap_report({"beat sd": float(sd.mean())}, lambda w: {"beat sd": w @ terms / sd.size},
+                               sd.size, n_boot, seed)["beat sd"]
+    rows.append(Score(task.name, "beat sd", est, track=BEATS.tag, units="" if task.kind == "binary" else task.units))
+    found = beat.beats[beat.beats > 0]
+    rows.append(Score(task.name, "beats per video", Estimate(float(found.mean()) if found.size else nan, nan, nan),
+                      track=BEATS.tag, units=""))
+    rows.append(Score(task.name, "fallback videos", Estimate(float(sum(beat.fallback.values())), nan, nan),
+                      track=BEATS.tag, units=""))
+    return rows

@@ -33,6 +33,11 @@ def test_bland_altman_replicate_equals_direct_computation():
         assert rep[k].low == pytest.approx(direct[k].value)
 
 
+def test_one_video_has_a_bias_but_no_limits():
+    rep = bland_altman_report([52.0], [50.0], n_boot=20)
+    assert rep["BA bias"].value == 2.0 and math.isnan(rep["BA LoA low"].value) and math.isnan(rep["BA LoA high"].value)
+
+
 def test_ef_categories_boundaries():
     assert ef_category([40.0, 40.01, 49.99, 50.0, 12.0, 70.0]).tolist() == [0, 1, 1, 2, 0, 2]
 
