@@ -60,10 +60,11 @@ class RunConfig:
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
     resume: bool = False
+    robustness: bool = False  # also score TEST under every perturbation x severity (evaluation.robustness)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made)."""
-        skip = {"data", "results", "runs", "num_workers", "resume"}
+        skip = {"data", "results", "runs", "num_workers", "resume", "robustness"}  # robustness adds rows only
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -324,6 +325,14 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     scored += [(model_name, "TEST", "beats", s) for s in
                beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
     outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
+    if cfg.robustness:
+        from echobench.evaluation.robustness import degradation_scores, predict_perturbed
+
+        advance = progress("evaluate TEST under perturbations", len(datasets["TEST"])) if progress else None
+        perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
+                                      batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance)
+        scored += [(model_name, "TEST", "one", s) for s in degradation_scores(
+            task, outputs["TEST", "one"], perturbed, data.labels["TEST"], n_boot=cfg.n_boot, seed=0)]
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)

@@ -72,6 +72,7 @@ def run(
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
+    robustness: Annotated[bool, typer.Option("--robustness", help="Also score TEST under every perturbation x severity.")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
@@ -115,7 +116,7 @@ def run(
     with progress_factory() as make, stop_on_signals() as stop:
         for i, (b, h, t, s) in enumerate(grid, start=1):
             cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
-                            weights=weights, freeze_backbone=freeze_backbone, seed=s, epochs=epochs,
+                            weights=weights, freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
                             num_workers=num_workers, results=results, runs=runs, resume=resume)
             if len(grid) > 1:

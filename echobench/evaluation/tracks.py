@@ -29,4 +29,6 @@ AGREEMENT = Track("agreement", "1", "regression: Bland-Altman bias and 95 % limi
                   "(<=40, 40-50, >=50) agreement and Cohen's kappa; split-conformal 90 % intervals fitted on VAL")
 BEATS = Track("beats", "1", "one clip per detected cardiac cycle (model-free, blood-pool intensity), "
               "averaged per video; all clips where no cycle is found")
-TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS)}
+ROBUSTNESS = Track("robustness", "1", "TEST under perturbations (echobench.evaluation.perturbations v1) x 3 "
+                   "severities: score, absolute and relative degradation with paired-bootstrap intervals")
+TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS)}

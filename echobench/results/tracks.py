@@ -23,13 +23,15 @@ TRACK_METRICS: dict[str, list[str]] = {  # display order per track
     "agreement": ["BA bias", "BA LoA low", "BA LoA high", "EF cat agreement", "EF cat kappa",
                   "PI90 coverage", "PI90 half-width"],
     "beats": ["MAE", "RMSE", "R2", "r", "beat sd", "beats per video", "fallback videos"],
-}
+}  # robustness: every "<score>[perturbation:severity]" triple, in record order
 WHAT = {
     "calibration": "Lower is better for both. ECE: 15 equal-width bins of P(positive); Brier: mean squared "
                    "error of P(positive). Compare with the constant predictor (TRAIN prevalence).",
     "agreement": "Bland–Altman bias and 95 % limits of agreement of predicted minus true; clinical EF category "
                  "(≤ 40, 40–50, ≥ 50 %) agreement and Cohen's κ; split-conformal 90 % intervals fitted on VAL "
                  "(half-width) and their coverage on this split (nominal 0.90).",
+    "robustness": "TEST under each perturbation x severity (one clip per video): the score, Δ = perturbed - clean "
+                  "and relΔ = Δ / clean, each with a paired 95 % bootstrap interval.",
     "beats": "One clip per detected cardiac cycle, averaged per video (EchoNet-Dynamic's beat-to-beat "
              "protocol); beat sd: mean per-video sd over beats (test–retest proxy); fallback videos: no "
              "cycle found, all clips averaged instead.",
@@ -54,9 +56,31 @@ def _title(key: dict) -> str:
     return group_title({**key, "units": ""}).rsplit(" · ", 1)[0]  # units are per column here
 
 
+def _robustness_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
+    """One row per (model, perturbation): score, Δ and relΔ at each severity."""
+    import re
+
+    units = {r["metric"]: r["units"] or "" for r in group.select("metric", "units").unique().iter_rows(named=True)}
+    parsed = {m: re.fullmatch(r"(relΔ|Δ)?(\w+)\[(\w+):(\d)\]", m) for m in units}
+    perturbations = list(dict.fromkeys(g.group(3) for g in parsed.values() if g))
+    severities = sorted({g.group(4) for g in parsed.values() if g})
+    score = next((g.group(2) for g in parsed.values() if g), "")
+    columns = ["model", "perturbation", *(f"{kind}{score} s{s}" for s in severities for kind in ("", "Δ", "relΔ")), "n"]
+    shown = []
+    for row in wide(group.drop("units")).iter_rows(named=True):
+        row["task"] = key["task"]
+        for p in perturbations:
+            cells = [cell(row, f"{kind}{score}[{p}:{s}]", units.get(f"{kind}{score}[{p}:{s}]", ""))
+                     for s in severities for kind in ("", "Δ", "relΔ")]
+            shown.append(dict(zip(columns, [model_label(row), p, *cells, "–" if row["n"] is None else str(row["n"])])))
+    return columns, shown
+
+
 def track_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
     """Column names and display rows (str cells) of one track group; the constant predictor last."""
     name = key["track"].split("@")[0]
+    if name == "robustness":
+        return _robustness_table(key, group)
     present = set(group["metric"].to_list())
     metrics = [m for m in TRACK_METRICS.get(name, sorted(present)) if m in present]
     units = {r["metric"]: r["units"] or "" for r in group.select("metric", "units").unique().iter_rows(named=True)}
