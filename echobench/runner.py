@@ -325,6 +325,12 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     scored += [(model_name, "TEST", "beats", s) for s in
                beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
     outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
+    from echobench.evaluation.strata import stratum_scores, strata, video_statistics
+
+    test = data.records["TEST"]
+    groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test], *video_statistics(test))
+    scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
+        task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=cfg.n_boot, seed=0)]
     if cfg.robustness:
         from echobench.evaluation.robustness import degradation_scores, predict_perturbed
 
@@ -383,7 +389,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "task_version": scored_task.version, "track": s.track,
                      "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
-                     "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
+                     "ci_low": s.estimate.low, "ci_high": s.estimate.high,
+                     "n": s.n if s.n is not None else len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,

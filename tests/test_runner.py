@@ -102,6 +102,21 @@ def test_run_record_has_beat_rows(one_run):
     assert ef["beats per video"]["value"] >= 1
 
 
+def test_run_record_has_strata_rows(one_run):
+    result, out = one_run
+    rows = read_records(out / "leaderboard").filter(pl.col("track") == "strata@1")
+    by = {r["metric"]: r for r in rows.filter(pl.col("model") == result.model).iter_rows(named=True)}
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter((pl.col("split") == "TEST")
+                                                                          & (pl.col("clips") == "one"))
+    preserved = preds.filter(pl.col("EF") >= 50)
+    row = by["MAE[EF category:EF>=50]"]
+    assert row["n"] == preserved.height
+    assert row["value"] == pytest.approx((preserved["prediction"] - preserved["truth"]).abs().mean())
+    stratifiers = {m.split("[")[1].split(":")[0] for m in by}
+    assert stratifiers == {"EF category", "FPS", "frames", "brightness", "contrast"}
+    assert sum(r["n"] for m, r in by.items() if m.startswith("MAE[frames:")) == result.n["TEST"]
+
+
 def test_leaderboard_lists_model_and_constant(one_run):
     _, out = one_run
     result = CliRunner().invoke(app, ["leaderboard", "--results", str(out / "leaderboard")])
@@ -113,6 +128,7 @@ def test_leaderboard_lists_model_and_constant(one_run):
     text = (out / "leaderboard" / "leaderboard.md").read_text()
     assert "## Track agreement@1" in text and "BA bias (EF points)" in text and "PI90 coverage" in text
     assert "## Track beats@1" in text and "beat sd (EF points)" in text
+    assert "## Track strata@1" in text and "no (n < 30)" in text
     main = text.split("## Track")[0]
     assert "BA bias" not in main  # tracks never join the main tables
     assert "Track agreement@1" in (out / "leaderboard" / "leaderboard.html").read_text()

@@ -31,7 +31,8 @@ class Score:
     """One metric of one model on one split: the task it is scored as, its name and estimate.
 
     ``track``: the evaluation track's ``name@version`` (None: the main table). ``units``: the
-    metric's units when they are not the task's ("" for fractions and unitless numbers).
+    metric's units when they are not the task's ("" for fractions and unitless numbers). ``n``: the
+    videos scored when fewer than the split's (a stratum).
     """
 
     task: str
@@ -39,6 +40,7 @@ class Score:
     estimate: Estimate
     track: str | None = None
     units: str | None = None
+    n: int | None = None  # videos behind the number when not the whole split (a stratum)
 
 
 def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: np.ndarray, *,

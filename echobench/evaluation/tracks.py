@@ -31,4 +31,6 @@ BEATS = Track("beats", "1", "one clip per detected cardiac cycle (model-free, bl
               "averaged per video; all clips where no cycle is found")
 ROBUSTNESS = Track("robustness", "1", "TEST under perturbations (echobench.evaluation.perturbations v1) x 3 "
                    "severities: score, absolute and relative degradation with paired-bootstrap intervals")
-TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS)}
+STRATA = Track("strata", "1", "every main metric within EF category and TEST tertiles of FPS, frame count, "
+               "brightness and contrast, with n; strata below n = 30 shown, not ranked")
+TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS, STRATA)}

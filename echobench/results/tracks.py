@@ -32,6 +32,8 @@ WHAT = {
                  "(half-width) and their coverage on this split (nominal 0.90).",
     "robustness": "TEST under each perturbation x severity (one clip per video): the score, Δ = perturbed - clean "
                   "and relΔ = Δ / clean, each with a paired 95 % bootstrap interval.",
+    "strata": "Every metric within each stratum of TEST (clinical EF category; tertiles of FPS, frame count, "
+              "brightness and contrast) with its n; a stratum below the minimum n is shown, not ranked.",
     "beats": "One clip per detected cardiac cycle, averaged per video (EchoNet-Dynamic's beat-to-beat "
              "protocol); beat sd: mean per-video sd over beats (test–retest proxy); fallback videos: no "
              "cycle found, all clips averaged instead.",
@@ -76,11 +78,44 @@ def _robustness_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[d
     return columns, shown
 
 
+def _strata_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
+    """One row per (model, stratum): the metrics, n, and whether the stratum is ranked (n >= MIN_N)."""
+    import re
+
+    from echobench.evaluation.strata import MIN_N
+
+    cells: dict[tuple[str, str], dict] = {}
+    metrics: list[str] = []
+    for r in group.sort("metric").iter_rows(named=True):
+        m = re.fullmatch(r"(.+?)\[(.+)\]", r["metric"])
+        if not m:
+            continue
+        metric, stratum = m.groups()
+        metrics += [] if metric in metrics else [metric]
+        row = cells.setdefault((r["model"], stratum), {**r, "n": r["n"]})
+        row.update({f"mean_{metric}": r["mean"], f"sd_{metric}": r["sd"], f"ci_low_{metric}": r["ci_low"],
+                    f"ci_high_{metric}": r["ci_high"], f"units_{metric}": r["units"] or ""})
+    order = [m for m in ["MAE", "RMSE", "R2", "r", "ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"] if m in metrics]
+    names = [m + (f" ({units_label(u)})" if (u := next((c.get(f"units_{m}") for c in cells.values()
+                                                         if c.get(f"units_{m}")), "")) else "") for m in order]
+    columns = ["model", "stratum", *names, "n", "ranked"]
+    shown = []
+    for (model, stratum), row in sorted(cells.items(), key=lambda kv: (kv[0][0].startswith("constant"), kv[0])):
+        row["task"] = key["task"]
+        n = row["n"] or 0
+        shown.append(dict(zip(columns, [model_label(row), stratum,
+                                        *(cell(row, m, row.get(f"units_{m}", "")) for m in order), str(n),
+                                        "yes" if n >= MIN_N else f"no (n < {MIN_N})"])))
+    return columns, shown
+
+
 def track_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
     """Column names and display rows (str cells) of one track group; the constant predictor last."""
     name = key["track"].split("@")[0]
     if name == "robustness":
         return _robustness_table(key, group)
+    if name == "strata":
+        return _strata_table(key, group)
     present = set(group["metric"].to_list())
     metrics = [m for m in TRACK_METRICS.get(name, sorted(present)) if m in present]
     units = {r["metric"]: r["units"] or "" for r in group.select("metric", "units").unique().iter_rows(named=True)}

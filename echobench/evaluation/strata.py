@@ -1,0 +1,71 @@
+"""Subgroups and acquisition strata (track :data:`~echobench.evaluation.tracks.STRATA`): every
+metric of the task's main table also within each stratum of TEST, with its n and 95 % bootstrap
+interval. A stratum with fewer than :data:`MIN_N` videos is shown but not ranked.
+
+Stratifiers: the clinical EF category of the true EF (<= 40, 40-50, >= 50 %; as
+:func:`echobench.evaluation.agreement.ef_category`), and TEST tertiles (``numpy.quantile`` at 1/3,
+2/3; lower tertile ``T1`` = values <= the 1/3 quantile) of the frame rate (FileList FPS), the frame
+count, the video's mean grey level (brightness) and its grey-level sd (contrast). Rows are named
+``<metric>[<stratifier>:<stratum>]``; the stratum names its bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from echobench.evaluation.agreement import EF_CATEGORIES, ef_category
+
+MIN_N = 30
+
+
+def video_statistics(records) -> tuple[np.ndarray, np.ndarray]:
+    """Per video of ``records``: mean grey level and grey-level sd over all pixels and frames
+    (0-255), each ``(N,)``.
+
+    Raises:
+        DataError: a video cannot be decoded.
+    """
+    from echobench.data.video import read_video
+
+    stats = []
+    for r in records:
+        v = read_video(r.path).astype(np.float32).mean(axis=-1)
+        stats.append((float(v.mean()), float(v.std())))
+    arr = np.array(stats, dtype=np.float64).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
+
+
+def tertiles(values: np.ndarray, label: str, fmt: str = "{:.3g}") -> list[tuple[str, np.ndarray]]:
+    """``(stratum name, (N,) bool mask)`` for the three tertiles of ``values`` (empty tertiles dropped)."""
+    values = np.asarray(values, dtype=np.float64)
+    q1, q2 = np.quantile(values, [1 / 3, 2 / 3])
+    groups = [(f"{label}:T1 (<={fmt.format(q1)})", values <= q1),
+              (f"{label}:T2 ({fmt.format(q1)}-{fmt.format(q2)}]", (values > q1) & (values <= q2)),
+              (f"{label}:T3 (>{fmt.format(q2)})", values > q2)]
+    return [(name, mask) for name, mask in groups if mask.any()]
+
+
+def strata(ef, fps, frames, brightness, contrast) -> list[tuple[str, np.ndarray]]:
+    """Every stratum of the module docstring as ``(name, (N,) bool mask)``."""
+    category = ef_category(ef)
+    out = [(f"EF category:{name}", category == i) for i, name in enumerate(EF_CATEGORIES) if (category == i).any()]
+    out += tertiles(fps, "FPS") + tertiles(frames, "frames", "{:.0f}")
+    out += tertiles(brightness, "brightness", "{:.1f}") + tertiles(contrast, "contrast", "{:.1f}")
+    return out
+
+
+def stratum_scores(task, outputs: np.ndarray, labels: np.ndarray, ef: np.ndarray, groups, *, n_boot: int = 1000,
+                   seed: int = 0) -> list:
+    """The task's own main-table metrics (no EF-band MAE: the EF category strata replace it) within each
+    stratum ``groups`` (``(name, mask)``); each :class:`~echobench.evaluation.Score` carries its ``n``."""
+    from dataclasses import replace
+
+    from echobench.evaluation import score_outputs
+    from echobench.evaluation.tracks import STRATA
+
+    rows = []
+    for name, mask in groups:
+        for s in score_outputs(task, outputs[mask], labels[mask], ef[mask], n_boot=n_boot, seed=seed):
+            if s.task == task.name and not s.metric.startswith("MAE[EF"):
+                rows.append(replace(s, metric=f"{s.metric}[{name}]", track=STRATA.tag, n=int(mask.sum())))
+    return rows
