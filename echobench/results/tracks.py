@@ -22,7 +22,8 @@ TRACK_METRICS: dict[str, list[str]] = {  # display order per track
     "calibration": ["ECE", "Brier"],
     "agreement": ["BA bias", "BA LoA low", "BA LoA high", "EF cat agreement", "EF cat kappa",
                   "PI90 coverage", "PI90 half-width"],
-    "beats": ["MAE", "RMSE", "R2", "r", "beat sd", "beats per video", "fallback videos"],
+    "beats": ["MAE", "RMSE", "R2", "r", "ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]", "beat sd",
+              "beats per video", "fallback videos"],
 }  # robustness: every "<score>[perturbation:severity]" triple, in record order
 WHAT = {
     "calibration": "Lower is better for both. ECE: 15 equal-width bins of P(positive); Brier: mean squared "
@@ -56,6 +57,16 @@ def _title(key: dict) -> str:
     from echobench.results.leaderboard import group_title
 
     return group_title({**key, "units": ""}).rsplit(" · ", 1)[0]  # units are per column here
+
+
+UNITLESS = {"R2", "r"}  # their rows carry the task's units in the record; the number has none
+
+
+def _column(metric: str, units: str) -> str:
+    """Column name: ``R²`` for R2, the units in brackets for metrics that have them."""
+    if metric in UNITLESS:
+        return "R²" if metric == "R2" else metric
+    return metric + (f" ({units_label(units)})" if units else "")
 
 
 def _robustness_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
@@ -96,8 +107,7 @@ def _strata_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]
         row.update({f"mean_{metric}": r["mean"], f"sd_{metric}": r["sd"], f"ci_low_{metric}": r["ci_low"],
                     f"ci_high_{metric}": r["ci_high"], f"units_{metric}": r["units"] or ""})
     order = [m for m in ["MAE", "RMSE", "R2", "r", "ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"] if m in metrics]
-    names = [m + (f" ({units_label(u)})" if (u := next((c.get(f"units_{m}") for c in cells.values()
-                                                         if c.get(f"units_{m}")), "")) else "") for m in order]
+    names = [_column(m, next((c[f"units_{m}"] for c in cells.values() if c.get(f"units_{m}")), "")) for m in order]
     columns = ["model", "stratum", *names, "n", "ranked"]
     shown = []
     for (model, stratum), row in sorted(cells.items(), key=lambda kv: (kv[0][0].startswith("constant"), kv[0])):
@@ -119,7 +129,7 @@ def track_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]]:
     present = set(group["metric"].to_list())
     metrics = [m for m in TRACK_METRICS.get(name, sorted(present)) if m in present]
     units = {r["metric"]: r["units"] or "" for r in group.select("metric", "units").unique().iter_rows(named=True)}
-    names = [m + (f" ({units_label(units[m])})" if units[m] else "") for m in metrics]
+    names = [_column(m, units[m]) for m in metrics]
     columns = ["model", "split", "protocol", *names, "seeds", "n"]
     protocol = f"{key['protocol']}@{key['protocol_version']}"
     shown = []
