@@ -156,7 +156,7 @@ def tracks_markdown(summary: pl.DataFrame) -> str:
             current = key["track"]
             parts += [f"## {_heading(current)}\n", WHAT.get(current.split("@")[0], "") + "\n"]
         columns, rows = track_table(key, group)
-        parts.append(f"### {_title(key)}\n")
+        parts.append(f"### {key['track']} · {_title(key)}\n")  # distinct from the main tables' headings
         parts.append("| " + " | ".join(columns) + " |")
         parts.append("|" + "---|" * len(columns))
         parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
