@@ -56,7 +56,7 @@ def test_leaderboard_shows_mean_sd_constant_and_reported(sweep):
         assert cells[-2] == "2"
     (const,) = [r for r in measured if "constant (TRAIN mean)" in r]
     assert "| TEST | echovisionfm@1 |" in const
-    reported = _rows(text, "ef · REPORTED (published, not run here) · protocol echovisionfm")
+    reported = _rows(text, "ef · REPORTED (published, not run here) · protocol echovisionfm · split VAL")
     assert any("Echo-VideoMAE + STFF-Net" in r and "| VAL | echovisionfm@paper |" in r and "| 4.18 |" in r
                for r in reported), text  # paper Table 2: MAE 0.0418 in EF/100 -> 4.18 EF points
     assert any("EchoNet-Dynamic" in r and "| TEST | echonet@paper |" in r for r in _rows(text, "ef · REPORTED (published, not run here) · protocol echonet"))
