@@ -113,7 +113,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         DataError: the directory cannot be used, or a split has no usable videos.
     """
     from echobench.data.clips import decode_clips
-    from echobench.data.echonet import read_echonet
+    from echobench.data.echonet import read_echonet, require_splits
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
     from echobench.provenance import dataset_hash
@@ -129,6 +129,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
             log(f"{r.path}: {task.label} missing; skipped for task {task.name}")
             continue
         kept.append(r)
+    require_splits(kept, root, task=task.name, skipped=skipped)  # before any decoding
     decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
@@ -136,10 +137,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     by_split: dict[str, list[int]] = {s: [] for s in SPLITS}
     for i, r in enumerate(decoded.records):
         by_split[r.split].append(i)
-    for split in SPLITS:
-        if not by_split[split]:
-            raise DataError(f"{root}: no usable {split} videos for task {task.name} "
-                            f"(skipped: {dict(skipped) or 'none'})")
+    require_splits(decoded.records, root, task=task.name, skipped=skipped)  # videos that failed to decode
     records = {s: [decoded.records[i] for i in by_split[s]] for s in SPLITS}
     cached = decoded.clips is not None
     stats = None

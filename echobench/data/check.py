@@ -29,8 +29,8 @@ def _names(names: list[str]) -> str:
     return shown + (f", … ({len(names) - _SHOW_NAMES} more)" if len(names) > _SHOW_NAMES else "")
 
 
-def _counts(title: str, rows: Iterable[tuple[str, int]]) -> Table:
-    table = _table(title, "reason", "rows")
+def _counts(title: str, rows: Iterable[tuple[str, int]], unit: str = "rows") -> Table:
+    table = _table(title, "reason", unit)
     for reason, count in rows:
         table.add_row(escape(reason), str(count))
     return table
@@ -52,6 +52,8 @@ def render_report(report: DataReport, console: Console) -> None:
         console.print(_counts("Skipped rows", report.skipped.most_common()))
     if report.notes:
         console.print(_counts("Notes (rows kept)", report.notes.most_common()))
+    if report.entries_skipped:
+        console.print(_counts("Files in Videos/ not used", report.entries_skipped.most_common(), "files"))
 
     files = _table("Files", "", "count", "first names", text_last=True)
     files.add_row("listed but missing", str(len(report.missing_videos)), _names(report.missing_videos))

@@ -20,9 +20,11 @@ FileList's FPS is trusted over the container's; the frame count comes from the f
 from __future__ import annotations
 
 import collections
+import errno
 import math
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,10 @@ MESSAGES_PER_REASON = 200  # stored message lines per reason; the counters are n
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
+EF_TOLERANCE = 5.0
+"""EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted:
+well above the rounding of published volumes (0.01 mL in EchoNet-Dynamic), below a clinically
+meaningful EF difference (inter-observer variability of EF is about 5-10 points)."""
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
@@ -79,6 +85,7 @@ class DataReport:
     notes: collections.Counter[str] = field(default_factory=collections.Counter)
     messages: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
+    entries_skipped: collections.Counter[str] = field(default_factory=collections.Counter)
     unlisted_videos: list[str] = field(default_factory=list)
     tracings_for_unlisted: int = 0
     traced_frames_hist: dict[int, int] = field(default_factory=dict)
@@ -101,6 +108,10 @@ class DataReport:
     def skip(self, reason: str, name: str, detail: str) -> None:
         """Count a row not used under ``reason`` and store a message naming ``name``."""
         self._log(self.skipped, "skipped", reason, name, detail)
+
+    def skip_entry(self, reason: str, name: str, detail: str) -> None:
+        """Count a ``Videos/`` entry that cannot be used (a FIFO, a symlink loop...) under ``reason``."""
+        self._log(self.entries_skipped, "skipped file", reason, name, detail)
 
     def note(self, reason: str, name: str, detail: str) -> None:
         """Count a row used but adjusted/odd under ``reason`` and store a message naming ``name``."""
@@ -128,16 +139,54 @@ def _stem(name: str) -> str:
     return name[:-4] if name.lower().endswith(".avi") else name
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Read every cell as a stripped string; keep known columns (header case-insensitive)."""
+def _parse_csv(path: Path, **options) -> pl.DataFrame:
+    """Every cell as a string (polars' names: a repeated header cell gets a ``_duplicated_N`` suffix).
+
+    Raises:
+        DataError: polars cannot parse the file (one line naming it).
+    """
     try:
-        df = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
+        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy", **options)
     except Exception as exc:  # polars raises several error types for malformed CSV
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {first})") from exc
-    by_lower = {c.strip().lstrip("\ufeff").lower(): c for c in df.columns}
-    present = {name: by_lower[name.lower()] for name in columns if name.lower() in by_lower}
-    return df.select([pl.col(src).str.strip_chars().alias(name) for name, src in present.items()])
+
+
+def _header_key(cell: str) -> str:
+    return cell.strip().lstrip("\ufeff").strip().lower()
+
+
+def _known_columns(path: Path, df: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The known ``columns`` present in ``df`` (read from ``path``), renamed to their known names,
+    cells stripped (header case-insensitive, stripped, BOM ignored).
+
+    Raises:
+        DataError: two header cells read as the same known column (``EF`` and ``ef``, or ``EF``
+            twice): which one holds the labels is ambiguous, so neither is guessed.
+    """
+    raw = _parse_csv(path, has_header=False, n_rows=1).row(0) if df.width else ()
+    wanted = {name.lower(): name for name in columns}
+    found: dict[str, list[int]] = {}
+    for i, cell in enumerate(raw):
+        key = _header_key(cell or "")
+        if key in wanted:
+            found.setdefault(wanted[key], []).append(i)
+    for name, where in found.items():
+        if len(where) > 1:
+            cells = [f"{raw[i].strip()!r} (column {i + 1})" for i in where]
+            both = "both" if len(cells) == 2 else "all"
+            raise DataError(f"{path}: columns {', '.join(cells[:-1])} and {cells[-1]} {both} read as {name} "
+                            "(header case is ignored); rename or remove all but one")
+    return df.select([pl.col(df.columns[where[0]]).str.strip_chars().alias(name) for name, where in found.items()])
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Read every cell as a stripped string; keep the known ``columns`` (header case-insensitive).
+
+    Raises:
+        DataError: unparsable CSV, or an ambiguous header (:func:`_known_columns`).
+    """
+    return _known_columns(path, _parse_csv(path), columns)
 
 
 def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
@@ -158,12 +207,95 @@ def _volume_ok(value: float | None) -> bool:
     return value is not None and (math.isnan(value) or 0 <= value < math.inf)
 
 
-def _index_videos(videos: Path) -> dict[str, Path]:
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _entry_problem(path: str) -> str | None:
+    """Why a ``Videos/*.avi`` entry cannot be read as a video, or None when it can. Follows symlinks;
+    never opens the entry (opening a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return {errno.ELOOP: "symlink loop", errno.ENOENT: "broken symlink"}.get(
+            exc.errno, f"cannot stat ({exc.strerror or exc})")
+    if not stat.S_ISREG(mode):
+        return "not a regular file" + next((f" ({kind})" for test, kind in _FILE_KINDS if test(mode)), "")
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return None
+
+
+def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
+    """Usable ``Videos/<stem>.avi`` files by stem, and ``{stem: (skip reason, detail)}`` for the others.
+
+    Entries that are not regular readable files (FIFOs, sockets, directories, broken links, symlink
+    loops, unreadable files) and names that differ only in case (``X.avi`` and ``X.AVI``: which one
+    is the video is ambiguous, so neither is used) are counted in :attr:`DataReport.entries_skipped`,
+    each named. Hidden entries (``.*``, e.g. macOS ``._X.avi``) and other extensions are not looked at.
+
+    Raises:
+        DataError: ``videos`` cannot be listed.
+    """
+    try:
+        names = sorted(e.name for e in os.scandir(videos) if e.name.lower().endswith(".avi")
+                       and not e.name.startswith("."))
+    except OSError as exc:
+        raise DataError(f"{videos}: cannot list the video directory ({exc.strerror or exc})") from None
+    by_lower: dict[str, list[str]] = collections.defaultdict(list)
+    for name in names:
+        by_lower[name.lower()].append(name)
     index: dict[str, Path] = {}
-    for entry in sorted(os.scandir(videos), key=lambda e: e.name):
-        if entry.name.lower().endswith(".avi") and not entry.name.startswith(".") and entry.is_file():
-            index.setdefault(entry.name[:-4], Path(entry.path))
-    return index
+    unusable: dict[str, tuple[str, str]] = {}
+    for group in by_lower.values():
+        for name in group:
+            if len(group) > 1:
+                reason, detail = "file names differ only in case", f"{', '.join(group)} in {videos}: neither used"
+                unusable[name[:-4]] = "video ambiguous (file names differ only in case)", ", ".join(group)
+            elif problem := _entry_problem(os.path.join(videos, name)):
+                reason, detail = problem, f"{videos / name} not used"
+                unusable[name[:-4]] = "video not usable", f"{name}: {problem}"
+            else:
+                index[name[:-4]] = videos / name
+                continue
+            report.skip_entry(reason, name, detail)
+    return index, unusable
+
+
+def _label_notes(ef: float, esv: float, edv: float) -> list[tuple[str, str]]:
+    """Notes for physically inconsistent labels (EF in %, volumes in mL; NaN volumes are not checked):
+    ESV > EDV, or EF more than :data:`EF_TOLERANCE` points from ``100 * (EDV - ESV) / EDV``."""
+    if not (math.isfinite(esv) and math.isfinite(edv)):
+        return []
+    if esv > edv:
+        return [("ESV greater than EDV", f"ESV {esv:g} mL > EDV {edv:g} mL (label kept as published)")]
+    if edv > 0 and abs(ef - (from_volumes := 100.0 * (edv - esv) / edv)) > EF_TOLERANCE:
+        return [("EF disagrees with (EDV - ESV) / EDV",
+                 f"EF {ef:g} %, volumes give {from_volumes:.1f} % (more than {EF_TOLERANCE:g} points apart; "
+                 "label kept as published)")]
+    return []
+
+
+def require_splits(records: Iterable[VideoRecord], root: str | os.PathLike, *, task: str | None = None,
+                   skipped: Mapping[str, int] | None = None) -> None:
+    """Refuse a dataset ``echobench run`` cannot use: a split of TRAIN, VAL, TEST without a record
+    (training needs TRAIN, model selection VAL, the score TEST). Cheap: call it before decoding.
+
+    Args:
+        records: the usable records (after any task-specific filtering).
+        root: the data directory, for the message.
+        task: the task name the records were filtered for, for the message.
+        skipped: skip counts by reason, for the message.
+
+    Raises:
+        DataError: one line naming every empty split.
+    """
+    present = {r.split for r in records}
+    missing = [s for s in SPLITS if s not in present]
+    if missing:
+        why = f" (skipped: {dict(skipped) or 'none'})" if skipped is not None else ""
+        raise DataError(f"{root}: no usable {' or '.join(missing)} videos" + (f" for task {task}" if task else "")
+                        + f"; `echobench run` needs TRAIN, VAL and TEST{why}")
 
 
 def _probe_reason(exc: DataError) -> str:
@@ -182,10 +314,11 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]],
         report.messages.append(f"note: {path}: not found; no video has traced frames")
         return {}, {}
     try:
-        df = _read_csv(path, _TRACING_COLUMNS)
+        parsed = _parse_csv(path)
     except DataError as exc:
         report.messages.append(f"note: {exc}; no video has traced frames")
         return {}, {}
+    df = _known_columns(path, parsed, _TRACING_COLUMNS)  # an ambiguous header is refused
     if "FileName" not in df.columns or "Frame" not in df.columns:
         report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
         return {}, {}
@@ -239,7 +372,7 @@ def read_echonet(
     report = DataReport(root=root, rows=df.height)
     if df.height == 0:
         raise DataError(f"{filelist}: has no rows")
-    videos = _index_videos(root / "Videos")
+    videos, unusable = _index_videos(root / "Videos", report)
     traced, tracing_rows = _read_tracings(root, report)
     for col in ("ESV", "EDV"):
         if col not in df.columns:
@@ -280,7 +413,12 @@ def read_echonet(
         for col in ("ESV", "EDV"):
             if col in df.columns and math.isnan(volumes[col]):
                 notes.append(("ESV/EDV missing", f"{col} is empty; kept (only volume tasks need it)"))
+        notes += _label_notes(ef, volumes["ESV"], volumes["EDV"])
         path = videos.get(stem)
+        if stem in unusable:
+            reason, detail = unusable[stem]
+            report.skip(reason, stem, f"{detail} in {root / 'Videos'} (line {line})")
+            continue
         if path is None:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi not found (line {line})")
