@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from echobench.data.discs import volumes_from_tracings
 from echobench.data.video import VideoInfo, probe_video
 from echobench.errors import DataError
 
@@ -59,6 +60,11 @@ class VideoRecord:
         num_frames: frames actually in the file (FileList's NumberOfFrames when not probed).
         frame_height, frame_width: pixels, from FileList.
         traced_frames: sorted distinct ``Frame`` values in VolumeTracings.csv (may be empty).
+        ed_frame, es_frame: the traced frames with the largest (end-diastole) and the smallest
+            (end-systole) method-of-discs volume (:mod:`echobench.data.discs`), whatever their order
+            or number (EchoNet-Dynamic issue #74: some videos have more than two traced frames);
+            None when the tracings give no two different volumes. Use these, not
+            ``traced_frames[0]``/``[-1]``, wherever ED/ES frames are needed.
     """
 
     file_name: str
@@ -72,6 +78,8 @@ class VideoRecord:
     frame_height: int
     frame_width: int
     traced_frames: tuple[int, ...]
+    ed_frame: int | None = None
+    es_frame: int | None = None
 
 
 @dataclass
@@ -307,8 +315,9 @@ def _probe_reason(exc: DataError) -> str:
     return "video unreadable"
 
 
-def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]], dict[str, int]]:
-    """Traced frames per stem, and tracing row counts per stem (for the unlisted count)."""
+def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, float]], dict[str, int]]:
+    """``{stem: {traced frame: method-of-discs volume}}`` (volumes in pixel units, NaN when the rows
+    give none) and tracing row counts per stem (for the unlisted count)."""
     path = root / "VolumeTracings.csv"
     if not path.is_file():
         report.messages.append(f"note: {path}: not found; no video has traced frames")
@@ -323,19 +332,32 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]],
         report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
         return {}, {}
     df = df.select(
-        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", "").alias("stem"),
-        pl.col("Frame").cast(pl.Float64, strict=False).alias("frame"),
+        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", ""),
+        pl.col("Frame").cast(pl.Float64, strict=False),
+        *(pl.col(c).cast(pl.Float64, strict=False) if c in df.columns else pl.lit(None, pl.Float64).alias(c)
+          for c in ("X1", "Y1", "X2", "Y2")),
     )
-    rows = dict(df.group_by("stem").len().iter_rows())
-    valid = (pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
-             & (pl.col("frame") == pl.col("frame").floor()))  # a frame index is a whole number
-    for stem, count in df.filter(~valid).group_by("stem", maintain_order=True).len().iter_rows():
+    rows = dict(df.group_by("FileName").len().iter_rows())
+    valid = (pl.col("Frame").is_not_null() & pl.col("Frame").is_finite() & (pl.col("Frame") >= 0)
+             & (pl.col("Frame") < 2**31)  # a frame index is a whole number of a plausible size
+             & (pl.col("Frame") == pl.col("Frame").floor()))
+    for stem, count in df.filter(~valid).group_by("FileName", maintain_order=True).len().iter_rows():
         name = stem or "(no FileName)"
         report.note("tracing row without a valid Frame", name, f"{count} row(s) in {path.name} ignored")
-    frames: dict[str, set[int]] = collections.defaultdict(set)
-    for stem, frame in df.filter(valid).unique().iter_rows():
-        frames[stem].add(int(frame))
+    volumes = volumes_from_tracings(df.filter(valid), cm_per_pixel=1.0)  # relative: only their order is used
+    frames: dict[str, dict[int, float]] = collections.defaultdict(dict)
+    for stem, frame, volume in volumes.iter_rows():
+        frames[stem][frame] = math.nan if volume is None else volume
     return frames, rows
+
+
+def _ed_es(volumes: dict[int, float]) -> tuple[int | None, int | None]:
+    """ED frame (largest method-of-discs volume) and ES frame (smallest), or ``(None, None)`` when
+    fewer than two traced frames have a volume or all volumes are equal. Ties: the earlier frame."""
+    known = sorted((f, v) for f, v in volumes.items() if math.isfinite(v))
+    if len(known) < 2 or max(v for _, v in known) == min(v for _, v in known):
+        return None, None
+    return max(known, key=lambda fv: (fv[1], -fv[0]))[0], min(known, key=lambda fv: (fv[1], fv[0]))[0]
 
 
 def read_echonet(
@@ -462,6 +484,14 @@ def read_echonet(
             detail = f"file {info.height}x{info.width}, FileList {height}x{width}"
             notes.append(("frame size in the file differs from FileList", detail))
         frames_traced = tuple(sorted(traced.get(stem, ())))
+        ed_frame, es_frame = _ed_es(traced.get(stem, {}))
+        if len(frames_traced) > 2 and ed_frame is not None:
+            notes.append(("more than two traced frames (ED/ES chosen by volume)",
+                          f"frames {', '.join(map(str, frames_traced))}: ED = frame {ed_frame} (largest "
+                          f"method-of-discs volume), ES = frame {es_frame} (smallest)"))
+        elif len(frames_traced) >= 2 and ed_frame is None:
+            notes.append(("ED/ES frames undetermined", f"frames {', '.join(map(str, frames_traced))}: the tracings "
+                          "give no two different method-of-discs volumes"))
         if not frames_traced:
             notes.append(("no traced frames", ""))
         elif len(frames_traced) == 1:
@@ -473,7 +503,8 @@ def read_echonet(
         records.append(
             VideoRecord(file_name=stem, path=path, split=split, ef=ef, esv=volumes["ESV"], edv=volumes["EDV"],
                         fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
-                        frame_width=int(width), traced_frames=frames_traced)
+                        frame_width=int(width), traced_frames=frames_traced, ed_frame=ed_frame,
+                        es_frame=es_frame)
         )
 
     for stem, count in tracing_rows.items():

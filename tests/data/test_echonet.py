@@ -483,3 +483,40 @@ def test_run_refuses_a_missing_split_before_decoding(make_echonet, monkeypatch):
     task = types.SimpleNamespace(name="ef", label="EF", units="%")
     with pytest.raises(DataError, match=r"no usable TEST videos for task ef; `echobench run` needs"):
         runner.prepare_data(d.root, task, protocol=None)
+
+
+# --- issue 12 item 7: ED/ES frames by method-of-discs volume ---------------------------------------
+
+
+def test_ed_es_by_volume_whatever_the_number_and_order_of_traced_frames(make_echonet):
+    d = make_echonet(N)
+    d.tracings = [t for t in d.tracings if not t["FileName"].startswith((stem(1), stem(2)))]
+    d.tracings += d.tracing_rows(f"{stem(1)}.avi", frames=(30, 3, 12, 25))  # volumes fall in this order
+    d.tracings += d.tracing_rows(f"{stem(2)}.avi", frames=(33, 8))  # ED traced after ES
+    d.write()
+    data = read_echonet(d.root)
+    by_name = {r.file_name: r for r in data.records}
+    assert (by_name[stem(0)].ed_frame, by_name[stem(0)].es_frame) == (5, 20)
+    assert by_name[stem(1)].traced_frames == (3, 12, 25, 30)
+    assert (by_name[stem(1)].ed_frame, by_name[stem(1)].es_frame) == (30, 25)
+    assert (by_name[stem(2)].ed_frame, by_name[stem(2)].es_frame) == (33, 8)
+    assert data.report.notes["more than two traced frames (ED/ES chosen by volume)"] == 1
+    message = assert_one_message(data.report, stem(1), "note:", "more than two")
+    assert "ED = frame 30" in message and "ES = frame 25" in message
+    assert data.report.traced_frames_hist == {2: N - 1, 4: 1}
+
+
+def test_ed_es_undetermined_when_volumes_are_equal_or_missing(make_echonet):
+    d = make_echonet(N)
+    for t in d.tracings:
+        if t["FileName"].startswith(stem(3)):
+            t.update(X1="40", X2="70")  # both frames: the same chords
+        if t["FileName"].startswith(stem(4)):
+            t.update(X2="n/a")  # no volume at all
+    d.write()
+    data = read_echonet(d.root)
+    for i in (3, 4):
+        r = data.records[i]
+        assert (r.traced_frames, r.ed_frame, r.es_frame) == ((5, 20), None, None)
+        assert_one_message(data.report, stem(i), "note:", "ED/ES frames undetermined")
+    assert data.report.notes["ED/ES frames undetermined"] == 2

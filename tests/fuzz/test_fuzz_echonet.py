@@ -252,8 +252,9 @@ def clean_rows() -> list[dict[str, str]]:
 
 
 def clean_tracings() -> list[dict[str, str]]:
-    return [{"FileName": f"{stem}.avi", "X1": "1", "Y1": "2", "X2": "3", "Y2": "4", "Frame": str(frame)}
-            for stem in STEMS for frame in (1, 6)]
+    """The long axis and two chords per traced frame; frame 1 (ED) wider than frame 6 (ES)."""
+    return [{"FileName": f"{stem}.avi", "X1": "1", "Y1": "2", "X2": str(3 + width * (k > 0)), "Y2": "40",
+             "Frame": str(frame)} for stem in STEMS for frame, width in ((1, 20), (6, 10)) for k in range(3)]
 
 
 def test_clean_directory(dataset, worker):
@@ -261,7 +262,7 @@ def test_clean_directory(dataset, worker):
                   to_csv(list(TRACING_COLUMNS), clean_tracings()).encode())
     data = check(dataset, worker, rows_written=len(STEMS))
     assert [r.file_name for r in data.records] == list(GOOD)
-    assert all(r.traced_frames == (1, 6) for r in data.records)
+    assert all((r.traced_frames, r.ed_frame, r.es_frame) == ((1, 6), 1, 6) for r in data.records)
     assert data.report.skipped == {"video truncated": 1, "video empty (0 bytes)": 1, "video missing": 1}
     assert data.report.notes == {}
 
