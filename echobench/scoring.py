@@ -10,7 +10,9 @@ when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a pre
 The split is scored in full or not at all: a split video without a prediction is an error unless
 ``allow_missing`` (a subset's numbers are not comparable with a full split's). Metrics and their
 bootstrap intervals come from :mod:`echobench.metrics`; the constant predictor (TRAIN mean label,
-or for ``ef50`` probabilities the TRAIN rate of reduced EF) is scored alongside (DESIGN §5).
+or for ``ef50`` probabilities the TRAIN rate of reduced EF) is scored alongside (DESIGN §5). A
+directory without TRAIN labels (a TEST-only copy) is scored too: the constant rows are then
+unavailable (NaN, said so) unless the TRAIN value is given (``train_mean``).
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ def score_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     allow_missing: bool = False,
+    train_mean: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScoreResult:
     """Score a predictions CSV (see the module docstring) on one split of an EchoNet-format dataset.
@@ -181,6 +184,11 @@ def score_predictions(
         split: ``TRAIN``, ``VAL`` or ``TEST`` (any case).
         n_boot, seed: bootstrap resamples and seed (:mod:`echobench.metrics`).
         allow_missing: score only the split's videos that have a prediction instead of refusing.
+        train_mean: the constant predictor's value instead of the directory's TRAIN labels (for a
+            TEST-only directory): the TRAIN mean label in the task's units (EF in %, mL); for
+            ``ef50`` probabilities the TRAIN rate of EF < 50 % (in [0, 1]), for ``ef50`` given as
+            predicted EF the TRAIN mean EF in %. Without it and without TRAIN labels the constant
+            rows are NaN and ``constant_label`` says they are unavailable.
         progress: passed to :func:`read_echonet` (called only if FileList lacks a video's metadata).
 
     Returns:
@@ -192,8 +200,8 @@ def score_predictions(
         ConfigError: unknown split, or ``n_boot < 0``.
         DataError: a bad predictions file (:func:`read_predictions`); predictions naming videos not
             in the split (names up to 5 and counts the rest); split videos without a prediction
-            unless ``allow_missing``; no TRAIN labels for the constant predictor; an unusable
-            data directory.
+            unless ``allow_missing``; an unusable data directory.
+        ConfigError: ``train_mean`` not finite (or, for ``ef50`` probabilities, outside [0, 1]).
     """
     spec = score_task(task)
     split = split.upper()
@@ -238,8 +246,6 @@ def score_predictions(
 
     train = np.array([_label(r, spec) for r in dataset.split("TRAIN")], dtype=np.float64)
     train = train[np.isfinite(train)]
-    if train.size == 0:
-        raise DataError(f"{root}: no TRAIN video with a usable {spec.label}; the constant predictor needs them")
     pred = np.array([preds[r.file_name] for r in scored], dtype=np.float64)
     true = np.array([_label(r, spec) for r in scored], dtype=np.float64)
     ef = np.array([r.ef for r in scored], dtype=np.float64)
@@ -251,19 +257,36 @@ def score_predictions(
     boot = {"n_boot": n_boot, "seed": seed}
     score = lambda outputs: score_outputs(spec, outputs, true, ef, **boot)  # noqa: E731
     if spec.kind == "regression":
-        const = constant_outputs(spec, train, n)
-        constant_label = f"TRAIN mean {const[0]:.2f} {spec.units}"
+        constant_task, what = spec, f"mean {spec.label} in {spec.units}"
+        template = "TRAIN mean {:.2f} " + spec.units
         interpretation = f"{spec.label} in {spec.units}"
     elif ((pred >= 0) & (pred <= 1)).all():
-        const = constant_outputs(spec, train, n)
-        constant_label = f"TRAIN rate of EF < {spec.threshold:g} %, probability {const[0]:.3f}"
+        constant_task, what = spec, f"rate of EF < {spec.threshold:g} % (a probability)"
+        template = f"TRAIN rate of EF < {spec.threshold:g} %, probability " + "{:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
     else:  # a predicted EF, scored as an EF model's ef50 rows are
-        const = constant_outputs(score_task("ef"), train, n)
-        constant_label = f"TRAIN mean EF {const[0]:.2f} %"
+        constant_task, what = score_task("ef"), "mean EF in %"
+        template = "TRAIN mean EF {:.2f} %"
         interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
         score = lambda outputs: ef50_scores_from_ef(outputs, ef, **boot)  # noqa: E731
-    sections = _sections(spec, score(pred), score(const))
+    if train_mean is not None:
+        if not math.isfinite(train_mean) or (constant_task.kind == "binary" and not 0 <= train_mean <= 1):
+            need = "a probability in [0, 1]" if constant_task.kind == "binary" else "a finite number"
+            raise ConfigError(f"--train-mean must be {need} (the TRAIN {what}), got {train_mean:g}")
+        const = np.full(n, float(train_mean))
+        constant_label = template.format(train_mean) + " (given by --train-mean)"
+    elif train.size:
+        const = constant_outputs(constant_task, train, n)
+        constant_label = template.format(const[0])
+    else:
+        const = None
+        constant_label = (f"unavailable: {root} has no TRAIN video with a usable {spec.label}; "
+                          f"pass --train-mean VALUE (the TRAIN {what}) to score one")
+        notes.append(f"constant predictor {constant_label}")
+    model_scores = score(pred)
+    constant_scores = (score(const) if const is not None else
+                       [Score(sc.task, sc.metric, Estimate(math.nan, math.nan, math.nan)) for sc in model_scores])
+    sections = _sections(spec, model_scores, constant_scores)
     return ScoreResult(predictions=path, data=root, task=task, split=split, n=n, n_split=len(labelled),
                        missing=missing, interpretation=interpretation, constant_label=constant_label,
                        sections=sections, n_boot=n_boot, seed=seed, notes=notes)

@@ -77,6 +77,11 @@ def score(
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed (same seed, same intervals).")] = 0,
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score only the split's videos that have a prediction instead of refusing.")] = False,
+    train_mean: Annotated[float | None, typer.Option(
+        "--train-mean", help="The constant predictor's value when DATA has no TRAIN labels (e.g. a TEST-only "
+                             "copy): the TRAIN mean label (EF %, mL); for ef50 probabilities the TRAIN rate "
+                             "of EF < 50 % (0-1). Without it such a directory is scored without the constant "
+                             "row.")] = None,
 ) -> None:
     """Score a predictions file on one split: MAE/RMSE/R²/r (or ACC/F1/AUROC for ef50) with 95 %
     bootstrap intervals, next to the constant predictor (TRAIN mean label)."""
@@ -84,7 +89,8 @@ def score(
 
     with progress_factory() as make:
         result = score_predictions(predictions, data, task=task.value, split=split, n_boot=n_boot, seed=seed,
-                                   allow_missing=allow_missing, progress=make("probe videos", None))
+                                   allow_missing=allow_missing, train_mean=train_mean,
+                                   progress=make("probe videos", None))
     for note in result.notes:
         _warn(note)
     render_score(result)
