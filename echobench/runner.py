@@ -26,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 from echobench import __version__
-from echobench.atomic import atomic_write_text, fsync_replace
+from echobench.atomic import atomic_save_safetensors, atomic_write_parquet, atomic_write_text, kept_error
 from echobench.data.echonet import SPLITS
-from echobench.errors import ConfigError, DataError, TrainingError
+from echobench.errors import ConfigError, DataError, TrainingError, WriteError
 from echobench.protocols import Protocol, get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -171,6 +171,25 @@ def check_outputs(*folders: Path) -> None:
 def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                    log: Callable[[str], None] | None = None, registry=None,
                    prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
+    """Run one (backbone, head, task, protocol, seed) experiment end to end (:func:`_run_experiment`).
+
+    Raises:
+        WriteError: an output could not be written (disk full): one line naming the file and
+            saying the run's last good checkpoint is kept for ``resume=True``; besides the errors
+            of :func:`_run_experiment`.
+    """
+    try:
+        return _run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared, stop=stop)
+    except WriteError as exc:
+        if exc.kept:  # a checkpoint write already says which one is kept
+            raise
+        raise kept_error(exc, "the run's last good checkpoint is kept: rerun the same command with --resume "
+                              "to finish it") from exc
+
+
+def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
+                    log: Callable[[str], None] | None = None, registry=None,
+                    prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
     """Run one (backbone, head, task, protocol, seed) experiment end to end.
 
     Args:
@@ -191,7 +210,6 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     """
     import torch
     from lightning.fabric.utilities.seed import seed_everything
-    from safetensors.torch import save_file
     from torch.utils.data import DataLoader
 
     from echobench.data.clips import ClipDataset
@@ -313,8 +331,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         e = registry.entry(kind, name)
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     device = device_name(fabric.device)
-    save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
-    fsync_replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
+    atomic_save_safetensors({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, run_dir / "best.safetensors")
     atomic_write_text(run_dir / "environment.json", json.dumps(
         {**environment(), "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
 
@@ -332,8 +349,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                   "truth": float(t), "EF": float(ef)}
                  for (split, clips), out in outputs.items()
                  for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
-    pl.DataFrame(pred_rows).write_parquet(run_dir / ".predictions.tmp")
-    fsync_replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
+    atomic_write_parquet(pl.DataFrame(pred_rows), run_dir / "predictions.parquet")
 
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",

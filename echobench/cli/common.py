@@ -42,6 +42,21 @@ def user_errors(fn: F) -> F:
 
 
 @contextmanager
+def skip_reporter(summary: str) -> Iterator[Callable[[object, str], None]]:
+    """Yields ``on_skip(path, reason)``, which prints ``skipped: <path>: <reason>`` (one line each) on
+    stderr; on leaving, ``<count> <summary>`` follows when anything was skipped."""
+    count = [0]
+
+    def on_skip(path: object, reason: str) -> None:
+        count[0] += 1
+        err.print(f"[yellow]skipped:[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
+
+    yield on_skip
+    if count[0]:
+        err.print(f"[yellow]{count[0]} {escape(summary)}[/]", highlight=False, soft_wrap=True)
+
+
+@contextmanager
 def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
     """Rich progress bars on stderr; yields ``make(description, total) -> advance(n=1)``.
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from echobench.cli.common import user_errors
+from echobench.cli.common import skip_reporter, user_errors
 
 
 @user_errors
@@ -23,12 +23,14 @@ def leaderboard(
                                                                    "(throughput/) instead of the accuracy table.")] = False,
 ) -> None:
     """Show the leaderboard: mean ± sd over seeds, grouped so only like is compared with like."""
-    if throughput:
-        from echobench.results.throughput import markdown, read_throughput
+    with skip_reporter("record file(s) skipped; the board is built from the rest") as on_skip:
+        if throughput:
+            from echobench.results.throughput import markdown, read_throughput
 
-        typer.echo(markdown(read_throughput(results)))
-        return
-    from echobench.results.leaderboard import build_leaderboard
+            typer.echo(markdown(read_throughput(results, on_skip=on_skip)))
+            return
+        from echobench.results.leaderboard import build_leaderboard
 
-    typer.echo(build_leaderboard(results, task=task, protocol=protocol, split=None if split == "all" else split.upper(),
-                                 reported=reported, html=html))
+        typer.echo(build_leaderboard(results, task=task, protocol=protocol,
+                                     split=None if split == "all" else split.upper(), reported=reported, html=html,
+                                     on_skip=on_skip))

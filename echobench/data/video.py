@@ -289,8 +289,11 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
 
     Raises:
         ValueError: frames of the wrong shape or dtype, or ``fps <= 0``.
+        WriteError: the file cannot be written (disk full); no temporary file is left behind.
     """
     import av
+
+    from echobench.atomic import atomic_target
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[-1] != 3):
@@ -301,9 +304,16 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
         frames = np.repeat(frames[..., None], 3, axis=-1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     height, width = frames.shape[1:3]
-    container = av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"})
+    with atomic_target(path, publish=os.replace) as tmp:  # removed if encoding fails (disk full: one WriteError)
+        _encode_avi(av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"}), frames, fps,
+                    width, height, quality)
+
+
+def _encode_avi(container, frames: np.ndarray, fps: float, width: int, height: int, quality: int) -> None:
+    """Encode ``frames`` ``(T, H, W, 3)`` uint8 into the open ``container`` as MJPEG, then close it."""
+    import av
+
     try:
         stream = container.add_stream("mjpeg", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = int(width), int(height)
@@ -320,4 +330,3 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
             container.mux(packet)
     finally:
         container.close()
-    os.replace(tmp, path)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from echobench.atomic import write_error, write_errors
 from echobench.errors import WeightsError
 
 FORMAT = 1
@@ -135,7 +136,9 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
         keep: keep only the latest ``keep`` checkpoints (None = keep all).
 
     Raises:
-        OSError: the folder cannot be written (disk full, permissions); nothing half-written remains.
+        WriteError: the folder cannot be written (disk full, permissions; whichever library failed:
+            safetensors, torch, the file system): one line naming the file and the last good
+            checkpoint, which is kept; nothing half-written remains.
         ValueError: ``meta`` is not JSON-serialisable or ``step < 0``.
     """
     import torch
@@ -149,15 +152,22 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
     for stale in root.glob(f".{PREFIX}*.tmp-*"):  # left by a killed save
         shutil.rmtree(stale, ignore_errors=True)
     meta_text = json.dumps({"format": FORMAT, "step": int(step), "meta": meta or {}}, indent=2, sort_keys=True)
+    previous = latest_checkpoint(root)
     tmp = root / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
+    writing = final
     try:
+        tmp.mkdir()
         tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.items()}
+        writing = final / MODEL_FILE
         save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
+        writing = final / TRAINING_FILE
         torch.save({"optimizer": optimizer, "scheduler": scheduler, "rng": rng}, tmp / TRAINING_FILE)
+        writing = final / STATE_FILE
         (tmp / STATE_FILE).write_text(meta_text + "\n", encoding="utf-8")
         for name in (MODEL_FILE, TRAINING_FILE, STATE_FILE):
+            writing = final / name
             _fsync_file(tmp / name)
+        writing = final
         _fsync_dir(tmp)
         if final.exists():  # the same step saved again: swap, then drop the old one
             old = root / f".{final.name}.tmp-old-{uuid.uuid4().hex}"
@@ -167,8 +177,12 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
         else:
             os.replace(tmp, final)
         _fsync_dir(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, write_errors()):
+            kept = (f"the last good checkpoint is kept: {previous} (continue from it with --resume)"
+                    if previous is not None else "no earlier checkpoint to keep")
+            raise write_error(writing, exc, "checkpoint", kept) from exc
         raise
     if keep is not None and keep > 0:
         for _, path in list_checkpoints(root)[:-keep]:

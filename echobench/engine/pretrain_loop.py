@@ -234,21 +234,24 @@ def _save_outputs(out: Path, step: int, trainer: Pretrainer, model, optimizer, s
                   meta: dict[str, Any], keep: int) -> tuple[Path, Path]:
     """Checkpoint, ``encoder.safetensors`` and the reconstruction PNG of ``step`` (rank 0 only).
     ``picture = (clip (1, 3, T, S, S), sample seeds, batch seed)``."""
-    from safetensors.torch import save_file
-
+    from echobench.atomic import atomic_save_safetensors, kept_error
     from echobench.engine.checkpoint import capture_rng, save_checkpoint
     from echobench.engine.pretrain_plot import save_reconstruction_png
+    from echobench.errors import WriteError
 
     pictures = trainer.pictures(model, *picture)
     checkpoint = save_checkpoint(out, step, model=model.state_dict(), optimizer=optimizer.state_dict(),
                                  scheduler=scheduler.state_dict(), rng=capture_rng(), meta=meta, keep=keep)
-    tmp = out / f".encoder.safetensors.{os.getpid()}.tmp"
     encoder = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in trainer.encoder_state(model).items()}
-    save_file(encoder, str(tmp), metadata={"format": "pt", "backbone": trainer.backbone, "step": str(step),
-                                           "pretrainer": json.dumps(trainer.config())})
-    os.replace(tmp, out / "encoder.safetensors")
-    png = save_reconstruction_png(out / f"reconstruction-{step:08d}.png", pictures,
-                                  title=f"{trainer.name} step {step}, loss {meta.get('loss', float('nan')):.4f}")
+    try:
+        atomic_save_safetensors(encoder, out / "encoder.safetensors",
+                                {"format": "pt", "backbone": trainer.backbone, "step": str(step),
+                                 "pretrainer": json.dumps(trainer.config())})
+        png = save_reconstruction_png(out / f"reconstruction-{step:08d}.png", pictures,
+                                      title=f"{trainer.name} step {step}, loss {meta.get('loss', float('nan')):.4f}")
+    except WriteError as exc:
+        raise kept_error(exc, f"the checkpoint of this step is kept: {checkpoint} (continue from it with "
+                              f"--resume)") from exc
     return checkpoint, png
 
 

@@ -175,13 +175,15 @@ def markdown(summary: pl.DataFrame) -> str:
 
 
 def build_leaderboard(results: Path, *, task: str | None = None, protocol: str | None = None,
-                      split: str | None = "TEST", reported: bool = True, html: bool = True) -> str:
+                      split: str | None = "TEST", reported: bool = True, html: bool = True,
+                      on_skip=None) -> str:
     """Read every record under ``results`` and return the Markdown leaderboard; also writes
     ``leaderboard.md``, ``leaderboard.csv`` and (``html=True``) ``leaderboard.html`` + PNGs under
-    ``results``. ``split=None`` keeps every split."""
+    ``results``. ``split=None`` keeps every split. A record file that cannot be read or violates
+    the schema is skipped and reported as ``on_skip(path, reason)`` (:func:`read_records`)."""
     from echobench.atomic import atomic_write_text
 
-    summary = summarize(read_records(results), task=task, protocol=protocol, split=split, reported=reported)
+    summary = summarize(read_records(results, on_skip=on_skip), task=task, protocol=protocol, split=split, reported=reported)
     text = markdown(summary)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
