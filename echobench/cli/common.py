@@ -56,18 +56,21 @@ def skip_reporter(summary: str) -> Iterator[Callable[[object, str], None]]:
         err.print(f"[yellow]{count[0]} {escape(summary)}[/]", highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
-    """Rich progress bars on stderr; yields ``make(description, total) -> advance(n=1)``.
+class Bars:
+    """Rich progress bars on stderr: ``bars(description, total) -> advance(n=1)``; :meth:`close`
+    stops the live display (clearing it) so results can be printed below it.
 
     A bar (and the display) appears with its first advance, so a command that fails before any
-    work prints only its one ``error:`` line.
+    work prints only its one ``error:`` line. After :meth:`close` the next bar starts a fresh display.
     """
-    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    progress = Progress(*columns, console=err, transient=True)
 
-    def make(description: str, total: int | None) -> Callable[[int], None]:
+    def __init__(self) -> None:
+        columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=err, transient=True)
+
+    def __call__(self, description: str, total: int | None) -> Callable[[int], None]:
+        progress = self.progress
         task: list[int] = []  # the bar appears with its first advance
 
         def advance(n: int = 1) -> None:
@@ -79,15 +82,32 @@ def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], N
                         progress.update(earlier.id, total=earlier.completed)
                         progress.stop_task(earlier.id)
                 task.append(progress.add_task(description, total=total))
-            progress.advance(task[0], n)
+            if task[0] in progress.task_ids:  # a bar of a closed display advances nothing
+                progress.advance(task[0], n)
 
         return advance
 
+    def close(self) -> None:
+        """Stop (and clear) the live display and forget its bars; call before printing results."""
+        if self.progress.live.is_started:
+            self.progress.stop()
+        for task in list(self.progress.task_ids):
+            self.progress.remove_task(task)
+
+
+@contextmanager
+def progress_factory() -> Iterator[Bars]:
+    """Rich progress bars on stderr (:class:`Bars`); the display is stopped on exit.
+
+    Every command prints its results only after the display is stopped (leaving the block, or
+    :meth:`Bars.close` between the runs of a sweep): a live display redrawing after a result was
+    printed would overwrite the result's last lines on a terminal.
+    """
+    bars = Bars()
     try:
-        yield make
+        yield bars
     finally:
-        if progress.live.is_started:
-            progress.stop()
+        bars.close()
 
 
 @contextmanager

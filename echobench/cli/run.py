@@ -137,6 +137,7 @@ def run(
                 err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)
                 continue
             if result is not None:  # None: --resume found this configuration already complete
+                make.close()  # the live display must not redraw over the table
                 render_result(result)
     if failures:
         err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
