@@ -51,7 +51,12 @@ class Estimate:
     high: float
 
 
-def _vec(x, name: str) -> np.ndarray:
+def vector(x, name: str) -> np.ndarray:
+    """``x`` as a float64 ``(N,)`` array.
+
+    Raises:
+        ValueError: ``x`` is empty, not 1-D, or holds NaN/inf (the message names ``name``).
+    """
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
@@ -60,8 +65,13 @@ def _vec(x, name: str) -> np.ndarray:
     return arr
 
 
-def _pair(a, b, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _vec(a, names[0]), _vec(b, names[1])
+def pair(a, b, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 ``(N,)`` arrays of equal length (:func:`vector` each).
+
+    Raises:
+        ValueError: as :func:`vector`, or the lengths differ.
+    """
+    a, b = vector(a, names[0]), vector(b, names[1])
     if a.shape != b.shape:
         raise ValueError(f"{names[0]} and {names[1]} differ in length ({a.size} vs {b.size})")
     return a, b
@@ -102,7 +112,17 @@ def _percentile_interval(replicates: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _report(points: dict[str, float], batched: Batched, n: int, n_boot: int, seed: int) -> dict[str, Estimate]:
+def bootstrap_report(points: dict[str, float], batched: Batched, n: int, n_boot: int, seed: int) -> dict[str, Estimate]:
+    """Attach 95 % percentile-bootstrap intervals to ``points`` (metric -> value on all ``n`` videos).
+
+    ``batched`` maps the ``(b, n)`` resample counts of :func:`resample_weights` to ``(b,)`` replicates of
+    every metric of ``points``; the resamples are :func:`bootstrap_indices` ``(n, n_boot, seed)``, so
+    metrics computed with the same ``n``, ``n_boot`` and ``seed`` share their draws. NaN replicates
+    (metric undefined on a resample) are left out of the percentiles.
+
+    Raises:
+        ValueError: ``n_boot < 0``.
+    """
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
     reps: dict[str, list[np.ndarray]] = {k: [] for k in points}
@@ -152,7 +172,7 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     Raises:
         ValueError: empty, non-1-D, non-finite or different-length inputs.
     """
-    pred, true = _pair(pred, true, ("pred", "true"))
+    pred, true = pair(pred, true, ("pred", "true"))
     points = _regression_points(pred, true)
     return {k: points[k] for k in ("MAE", "RMSE", "R2")}
 
@@ -181,14 +201,14 @@ def regression_report(pred, true, *, ef=None, n_boot: int = 1000, seed: int = 0)
     Raises:
         ValueError: empty, non-1-D, non-finite or different-length inputs, or ``n_boot < 0``.
     """
-    pred, true = _pair(pred, true, ("pred", "true"))
+    pred, true = pair(pred, true, ("pred", "true"))
     n = pred.size
     points = _regression_points(pred, true)
     p, t = torch.from_numpy(pred), torch.from_numpy(true)
     abs_err = (p - t).abs()
     bands: dict[str, torch.Tensor] = {}
     if ef is not None:
-        ef, _ = _pair(ef, true, ("ef", "true"))
+        ef, _ = pair(ef, true, ("ef", "true"))
         for key, (lo, hi) in EF_BANDS.items():
             sel = torch.from_numpy((ef >= lo) & (ef < hi))
             points[key] = float(mean_absolute_error(p[sel], t[sel])) if bool(sel.any()) else math.nan
@@ -219,7 +239,7 @@ def regression_report(pred, true, *, ef=None, n_boot: int = 1000, seed: int = 0)
             out[key] = torch.where(count > 0, total / count.clamp(min=1), math.nan)
         return out
 
-    return _report(points, batched, n, n_boot, seed)
+    return bootstrap_report(points, batched, n, n_boot, seed)
 
 
 # --- reduced EF (EF < 50 %) ---------------------------------------------------------------------
@@ -300,7 +320,7 @@ def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int =
     Raises:
         ValueError: empty, non-1-D, non-finite or different-length inputs, or ``n_boot < 0``.
     """
-    score, true_ef = _pair(score_reduced, true_ef, ("score_reduced", "true_ef"))
+    score, true_ef = pair(score_reduced, true_ef, ("score_reduced", "true_ef"))
     n = score.size
     y = torch.from_numpy((true_ef < EF_REDUCED_BELOW).astype(np.int64))  # 1 = reduced EF
     yhat = torch.from_numpy((score >= threshold_score).astype(np.int64))  # compared in float64
@@ -327,7 +347,7 @@ def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int =
             "AUROC[normal+]": auroc_normal(w),
         }
 
-    return _report(points, batched, n, n_boot, seed)
+    return bootstrap_report(points, batched, n, n_boot, seed)
 
 
 def ef50_from_ef(pred_ef, true_ef, **kw) -> dict[str, Estimate]:
@@ -340,5 +360,5 @@ def ef50_from_ef(pred_ef, true_ef, **kw) -> dict[str, Estimate]:
 
     Keyword arguments (``n_boot``, ``seed``) go to :func:`ef50_report`.
     """
-    pred_ef = _vec(pred_ef, "pred_ef")
+    pred_ef = vector(pred_ef, "pred_ef")
     return ef50_report(EF_REDUCED_BELOW - pred_ef, true_ef, threshold_score=float(np.nextafter(0.0, 1.0)), **kw)

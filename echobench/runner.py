@@ -219,7 +219,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.engine.loop import EpochSampler, TrainSettings, fit, init_output, predict, predict_all_clips
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
-    from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
+    from echobench.evaluation import CONSTANT, constant_outputs, score_outputs, track_scores
     from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
     from echobench.results.records import records_dir, write_record
@@ -322,6 +322,14 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         for name, values in ((model_name, out), (CONSTANT, const)):
             for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
                 scored.append((name, split, clips, s))
+    for (split, clips), out in outputs.items():  # calibration / agreement tracks (TEST conformal fitted on VAL)
+        val_out = outputs[("VAL", clips)]
+        for name, values, val_values in ((model_name, out, val_out),
+                                         (CONSTANT, constant_outputs(task, data.labels["TRAIN"], len(out)),
+                                          constant_outputs(task, data.labels["TRAIN"], len(val_out)))):
+            val = (val_values, data.labels["VAL"]) if split == "TEST" else None
+            scored += [(name, split, clips, s) for s in
+                       track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
@@ -337,7 +345,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
     def table(name: str, clips: str) -> dict[str, dict[str, float]]:
         return {split: {s.metric: s.estimate.value for m, sp, c, s in scored
-                        if m == name and sp == split and c == clips and s.task == task.name}
+                        if m == name and sp == split and c == clips and s.task == task.name and s.track is None}
                 for split in EVAL_SPLITS}
 
     metrics = table(model_name, "one")
@@ -367,13 +375,14 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
                       "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
         rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free, "task": s.task,
-                     "task_version": scored_task.version, "units": "" if scored_task.kind == "binary" else scored_task.units,
+                     "task_version": scored_task.version, "track": s.track,
+                     "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
-         "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "metric": s.metric,
+         "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
                     for m, sp, c, s in scored],
          "best_epoch": fitted.best_epoch, "val_score_per_epoch": fitted.val_score,

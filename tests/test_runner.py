@@ -50,6 +50,9 @@ def test_run_record_has_provenance(one_run):
     assert records.schema == pl.Schema(RECORD_SCHEMA)
     assert set(records["split"]) == {"VAL", "TEST"}
     assert set(records["model"]) == {"echo-videomae+maxpool", "constant (TRAIN mean)"}
+    tracks = records.filter(pl.col("track").is_not_null())
+    records = records.filter(pl.col("track").is_null())  # the main table's rows
+    assert tracks.height > 0
     ef = records.filter(pl.col("task") == "ef")
     assert set(ef["metric"]) == {"MAE", "RMSE", "R2", "r", "MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"}
     ef50 = records.filter(pl.col("task") == "ef50")  # an EF model also yields the reduced-EF numbers
@@ -69,6 +72,20 @@ def test_run_record_has_provenance(one_run):
     assert const == pytest.approx(result.constant["TEST"]["MAE"])
 
 
+def test_run_record_has_agreement_track_rows(one_run):
+    result, out = one_run
+    rows = read_records(out / "leaderboard").filter(pl.col("track") == "agreement@1")
+    model = rows.filter(pl.col("model") == result.model)
+    test = {r["metric"]: r for r in model.filter(pl.col("split") == "TEST").iter_rows(named=True)}
+    assert set(test) == {"BA bias", "BA LoA low", "BA LoA high", "EF cat agreement", "EF cat kappa",
+                         "PI90 coverage", "PI90 half-width"}
+    assert {"PI90 coverage", "PI90 half-width"}.isdisjoint(model.filter(pl.col("split") == "VAL")["metric"])
+    assert test["BA bias"]["units"] == "%" and test["EF cat kappa"]["units"] == "" and test["PI90 coverage"]["units"] == ""
+    preds = pl.read_parquet(result.run_dir / "predictions.parquet").filter(pl.col("split") == "TEST")
+    assert test["BA bias"]["value"] == pytest.approx((preds["prediction"] - preds["truth"]).mean(), rel=1e-9)
+    assert set(rows["model"]) == {result.model, "constant (TRAIN mean)"}
+
+
 def test_leaderboard_lists_model_and_constant(one_run):
     _, out = one_run
     result = CliRunner().invoke(app, ["leaderboard", "--results", str(out / "leaderboard")])
@@ -77,6 +94,11 @@ def test_leaderboard_lists_model_and_constant(one_run):
     assert "split TEST" in result.output and "protocol echovisionfm@1" in result.output and "MAE (EF points)" in result.output
     # (the leaderboard names units per column; `run` names them in the table title)
     assert (out / "leaderboard" / "leaderboard.md").read_text().strip()
+    text = (out / "leaderboard" / "leaderboard.md").read_text()
+    assert "## Track agreement@1" in text and "BA bias (EF points)" in text and "PI90 coverage" in text
+    main = text.split("## Track")[0]
+    assert "BA bias" not in main  # tracks never join the main tables
+    assert "Track agreement@1" in (out / "leaderboard" / "leaderboard.html").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -24,7 +24,7 @@ from echobench.results.records import read_records
 from echobench.results.reported import reported_rows
 
 GROUP = ["task", "task_version", "protocol", "protocol_version", "split", "clips", "dataset", "dataset_hash",
-         "synthetic", "units", "source"]
+         "synthetic", "units", "source", "track"]  # track: evaluation track rows, shown by results.tracks
 MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash"]  # never averaged across
 REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
@@ -129,7 +129,8 @@ def groups(summary: pl.DataFrame):
     """``(key dict, group frame)`` per comparison group: measured groups first, then reported."""
     ordered = summary.sort(["task", "source", "split", "protocol", "clips"], descending=[False, True, False, False, True])
     for key, group in ordered.group_by(GROUP, maintain_order=True):
-        yield dict(zip(GROUP, key)), group
+        if dict(zip(GROUP, key))["track"] is None:  # tracks have their own sections (results.tracks)
+            yield dict(zip(GROUP, key)), group
 
 
 def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[dict]]:
@@ -171,6 +172,9 @@ def markdown(summary: pl.DataFrame) -> str:
         parts.append("|" + "---|" * len(columns))
         parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
         parts.append("")
+    from echobench.results.tracks import tracks_markdown
+
+    parts.append(tracks_markdown(summary))
     return "\n".join(parts)
 
 

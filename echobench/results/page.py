@@ -88,4 +88,7 @@ def write_page(summary: pl.DataFrame, results: Path) -> Path:
         sections.append(Section(heading=group_title(key), text=text,
                                 tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))],
                                 figures=figures))
+    from echobench.results.tracks import track_sections
+
+    sections += track_sections(summary, folder)
     return write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)

@@ -28,7 +28,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "weights": pl.Utf8,
     "task": pl.Utf8,  # the task the row is scored as
     "task_version": pl.Utf8,
-    "trained_on": pl.Utf8,  # the task the model was trained for (ef50 rows of an EF regression model: "ef")
+    "trained_on": pl.Utf8,
+    "track": pl.Utf8,  # evaluation track "name@version" (echobench.evaluation.tracks); null: the main table  # the task the model was trained for (ef50 rows of an EF regression model: "ef")
     "protocol": pl.Utf8,
     "protocol_version": pl.Utf8,
     "split": pl.Utf8,

@@ -6,6 +6,10 @@ predictor (DESIGN §5; core code, so every row is obtained the same way).
   paper's normal-positive convention), recorded under task ``ef50`` with ``trained_on = "ef"``.
 - Binary tasks (``ef50``): accuracy, F1, AUROC for both conventions from P(reduced EF).
 - The constant predictor is the TRAIN mean label (regression) or the TRAIN prevalence (binary).
+
+Tracks beyond the main table (:mod:`echobench.evaluation.tracks`, versioned): calibration of binary
+tasks (:mod:`.calibration`), agreement of regression tasks (:mod:`.agreement`), beat-level clips
+(:mod:`.beats`); :func:`track_scores` gives a split's calibration/agreement rows.
 """
 
 from __future__ import annotations
@@ -24,11 +28,17 @@ EF50 = "ef50"
 
 @dataclass(frozen=True)
 class Score:
-    """One metric of one model on one split: the task it is scored as, its name and estimate."""
+    """One metric of one model on one split: the task it is scored as, its name and estimate.
+
+    ``track``: the evaluation track's ``name@version`` (None: the main table). ``units``: the
+    metric's units when they are not the task's ("" for fractions and unitless numbers).
+    """
 
     task: str
     metric: str
     estimate: Estimate
+    track: str | None = None
+    units: str | None = None
 
 
 def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: np.ndarray, *,
@@ -60,3 +70,38 @@ def constant_outputs(task: TaskSpec, train_labels: np.ndarray, n: int) -> np.nda
     if task.kind == "binary":
         return np.full(n, float(np.mean(train_labels < float(task.threshold))))
     return np.full(n, float(train_labels.mean()))
+
+
+def track_scores(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, *,
+                 val: tuple[np.ndarray, np.ndarray] | None = None, n_boot: int = 1000, seed: int = 0) -> list[Score]:
+    """The calibration (binary) or agreement (regression) rows of one split's ``outputs (N,)``.
+
+    Args:
+        task: the task the outputs are for (binary: ``outputs`` are P(positive); positive when the
+            label < ``task.threshold``; regression: natural units).
+        labels: ``(N,)`` the split's labels (natural units; EF in % for ``ef50``).
+        val: ``(outputs, labels)`` of VAL to fit split-conformal intervals on (regression; give it
+            when scoring TEST).
+        n_boot, seed: bootstrap resamples and seed.
+
+    Raises:
+        ValueError: as the track functions (:mod:`.calibration`, :mod:`.agreement`).
+    """
+    from echobench.evaluation import agreement, calibration
+    from echobench.evaluation.tracks import AGREEMENT, CALIBRATION
+
+    boot = {"n_boot": n_boot, "seed": seed}
+    if task.kind == "binary":
+        target = (np.asarray(labels, dtype=np.float64) < float(task.threshold)).astype(np.float64)
+        rows = calibration.calibration_report(np.clip(outputs, 0.0, 1.0), target, **boot)
+        return [Score(task.name, m, e, track=CALIBRATION.tag, units="") for m, e in rows.items()]
+    out = [Score(task.name, m, e, track=AGREEMENT.tag, units=task.units)
+           for m, e in agreement.bland_altman_report(outputs, labels, **boot).items()]
+    if task.label.upper() == "EF":
+        out += [Score(task.name, m, e, track=AGREEMENT.tag, units="")
+                for m, e in agreement.ef_category_report(outputs, labels, **boot).items()]
+    if val is not None:
+        rows = agreement.conformal_report(val[0], val[1], outputs, labels, **boot)
+        out += [Score(task.name, m, e, track=AGREEMENT.tag, units="" if m.endswith("coverage") else task.units)
+                for m, e in rows.items()]
+    return out
