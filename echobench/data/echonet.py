@@ -206,31 +206,35 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
     return _known_columns(path, _parse_csv(path), columns)
 
 
-def canonical_csv(path: str | os.PathLike, kind: str) -> bytes:
+def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
     """The normalised content of ``FileList.csv`` (``kind="filelist"``) or ``VolumeTracings.csv``
-    (``kind="tracings"``), as CSV bytes for hashing: the known columns in a fixed order (header case,
+    (``kind="tracings"``), as bytes for hashing: the known columns in a fixed order (header case,
     column order, BOM and other columns do not matter), FileName without ``.avi``, Split in upper
-    case, numbers as numbers (``55.50`` and ``55.5`` are one value), other cells stripped; rows in
-    file order. Two files that the reader reads alike give the same bytes.
+    case, numbers as numbers (``55.50`` and ``55.5`` are one value: their float64 bits), other cells
+    stripped; rows in file order. Two files that the reader reads alike give the same bytes.
 
     Raises:
         DataError: the file cannot be parsed or its header is ambiguous.
     """
     columns = {"filelist": _FILELIST_COLUMNS, "tracings": _TRACING_COLUMNS}[kind]
     df = _read_csv(Path(path), columns)
-    cells = []
+    parts = [f"{kind}:{df.height}".encode()]
     for name in columns:
+        parts.append(f"\x1e{name}:".encode())
         if name not in df.columns:
-            cells.append(pl.lit(None, pl.Utf8).alias(name))
-        elif name == "FileName":
-            cells.append(pl.col(name).str.replace(r"(?i)\.avi$", ""))
-        elif name == "Split":
-            cells.append(pl.col(name).str.to_uppercase())
+            continue
+        cells = df[name].fill_null("")
+        if name in ("FileName", "Split"):
+            text = cells.str.replace(r"(?i)\.avi$", "") if name == "FileName" else cells.str.to_uppercase()
         else:
-            number = pl.col(name).cast(pl.Float64, strict=False)
-            cells.append(pl.when(number.is_not_null()).then(number.cast(pl.Utf8))
-                         .otherwise(pl.lit("text:") + pl.col(name)).alias(name))
-    return df.select(cells).write_csv(null_value="").encode()
+            number = cells.cast(pl.Float64, strict=False)
+            values = number.fill_null(math.nan).to_numpy().astype("<f8") + 0.0  # -0.0 is 0.0
+            parts.append(np.where(np.isnan(values), math.nan, values).tobytes())  # one NaN
+            where = number.is_null().arg_true()  # the cells that are not numbers: their row and text
+            parts.append(where.cast(pl.Int64).to_numpy().astype("<i8").tobytes())
+            text = cells.gather(where)
+        parts.append("\x1f".join(text.to_list()).encode("utf-8", "surrogateescape"))
+    return b"".join(parts)
 
 
 def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
