@@ -21,12 +21,12 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 
 def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
     """Hash of an EchoNet-format directory: the normalised content of FileList.csv and
-    VolumeTracings.csv (:func:`echobench.data.echonet.canonical_csv`: FileName without ``.avi``,
+    VolumeTracings.csv (:func:`echobench.data.echonet.canonical_content`: FileName without ``.avi``,
     values rather than their spelling, header case and column order ignored) plus the (FileName,
     frames) of every usable video. Cheap (no video bytes are read); changes whenever the labels, the
     splits, the tracings or the set of usable videos change, and only then: the same rows with and
     without ``.avi`` get one hash. A CSV that cannot be parsed is hashed by its bytes."""
-    from echobench.data.echonet import canonical_csv
+    from echobench.data.echonet import canonical_content
     from echobench.errors import DataError
 
     digest = hashlib.sha256()
@@ -35,7 +35,7 @@ def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
         if path.is_file():
             digest.update(name.encode())
             try:
-                digest.update(canonical_csv(path, kind))
+                digest.update(canonical_content(path, kind))
             except DataError:
                 digest.update(path.read_bytes())
     for file_name, frames in sorted(videos):

@@ -13,7 +13,11 @@ as (DESIGN §6)::
 :func:`read_echonet` takes real-world variation in its stride and never drops a row silently: every
 row not used is counted in :attr:`DataReport.skipped` under its reason, every row used but adjusted
 or odd is counted in :attr:`DataReport.notes`, and each such event gets one message line naming the
-file. Only a directory that cannot be used at all raises :class:`~echobench.errors.DataError`.
+file. Only a directory that cannot be used at all raises :class:`~echobench.errors.DataError`; an
+ambiguous header (two columns that read as one, e.g. ``EF`` and ``ef``) is such a case, since which
+column holds the labels cannot be guessed. Entries of ``Videos/`` that cannot be read as files
+(symlink loops, FIFOs...) or whose names differ only in case are counted and named, never used.
+Physically inconsistent labels (ESV > EDV, EF far from (EDV - ESV) / EDV) are noted and kept.
 FileList's FPS is trusted over the container's; the frame count comes from the file itself.
 """
 
@@ -23,6 +27,7 @@ import collections
 import errno
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -172,7 +177,11 @@ def _known_columns(path: Path, df: pl.DataFrame, columns: tuple[str, ...]) -> pl
         DataError: two header cells read as the same known column (``EF`` and ``ef``, or ``EF``
             twice): which one holds the labels is ambiguous, so neither is guessed.
     """
-    raw = _parse_csv(path, has_header=False, n_rows=1).row(0) if df.width else ()
+    first = _parse_csv(path, has_header=False, n_rows=1)
+    if first.height == 1 and first.width == df.width:
+        raw = first.row(0)
+    else:  # polars read no header row by itself (e.g. NUL bytes): undo its renaming of repeated cells
+        raw = tuple(re.sub(r"_duplicated_\d+$", "", c) for c in df.columns)
     wanted = {name.lower(): name for name in columns}
     found: dict[str, list[int]] = {}
     for i, cell in enumerate(raw):
@@ -197,31 +206,35 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
     return _known_columns(path, _parse_csv(path), columns)
 
 
-def canonical_csv(path: str | os.PathLike, kind: str) -> bytes:
+def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
     """The normalised content of ``FileList.csv`` (``kind="filelist"``) or ``VolumeTracings.csv``
-    (``kind="tracings"``), as CSV bytes for hashing: the known columns in a fixed order (header case,
+    (``kind="tracings"``), as bytes for hashing: the known columns in a fixed order (header case,
     column order, BOM and other columns do not matter), FileName without ``.avi``, Split in upper
-    case, numbers as numbers (``55.50`` and ``55.5`` are one value), other cells stripped; rows in
-    file order. Two files that the reader reads alike give the same bytes.
+    case, numbers as numbers (``55.50`` and ``55.5`` are one value: their float64 bits), other cells
+    stripped; rows in file order. Two files that the reader reads alike give the same bytes.
 
     Raises:
         DataError: the file cannot be parsed or its header is ambiguous.
     """
     columns = {"filelist": _FILELIST_COLUMNS, "tracings": _TRACING_COLUMNS}[kind]
     df = _read_csv(Path(path), columns)
-    cells = []
+    parts = [f"{kind}:{df.height}".encode()]
     for name in columns:
+        parts.append(f"\x1e{name}:".encode())
         if name not in df.columns:
-            cells.append(pl.lit(None, pl.Utf8).alias(name))
-        elif name == "FileName":
-            cells.append(pl.col(name).str.replace(r"(?i)\.avi$", ""))
-        elif name == "Split":
-            cells.append(pl.col(name).str.to_uppercase())
+            continue
+        cells = df[name].fill_null("")
+        if name in ("FileName", "Split"):
+            text = cells.str.replace(r"(?i)\.avi$", "") if name == "FileName" else cells.str.to_uppercase()
         else:
-            number = pl.col(name).cast(pl.Float64, strict=False)
-            cells.append(pl.when(number.is_not_null()).then(number.cast(pl.Utf8))
-                         .otherwise(pl.lit("text:") + pl.col(name)).alias(name))
-    return df.select(cells).write_csv(null_value="").encode()
+            number = cells.cast(pl.Float64, strict=False)
+            values = number.fill_null(math.nan).to_numpy().astype("<f8") + 0.0  # -0.0 is 0.0
+            parts.append(np.where(np.isnan(values), math.nan, values).tobytes())  # one NaN
+            where = number.is_null().arg_true()  # the cells that are not numbers: their row and text
+            parts.append(where.cast(pl.Int64).to_numpy().astype("<i8").tobytes())
+            text = cells.gather(where)
+        parts.append("\x1f".join(text.to_list()).encode("utf-8", "surrogateescape"))
+    return b"".join(parts)
 
 
 def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
@@ -403,8 +416,12 @@ def read_echonet(
         :class:`EchoNetData` with the usable records (FileList order) and a :class:`DataReport`.
 
     Raises:
-        DataError: no directory, no ``FileList.csv`` or ``Videos/``, unparsable FileList, missing
-            required columns (FileName, EF, Split), or no usable row.
+        DataError: no directory, no ``FileList.csv`` or ``Videos/``, ``Videos/`` cannot be listed,
+            unparsable FileList, missing required columns (FileName, EF, Split), two header cells
+            of FileList or VolumeTracings read as one column (``EF`` and ``ef``), or no usable row.
+            Odd entries of ``Videos/`` are counted skips (:attr:`DataReport.entries_skipped`), not
+            errors. A split without rows is not an error here (``score`` reads TEST-only copies):
+            :func:`require_splits` is the check for ``run``.
     """
     root = Path(root)
     filelist = root / "FileList.csv"
