@@ -86,6 +86,7 @@ class RunResult:
     all_clips: dict[str, dict[str, float]] = field(default_factory=dict)  # echonet protocol only
     skipped: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
+    notes: dict[str, int] = field(default_factory=dict)  # reader's and decoder's notes: reason -> videos
 
 
 @dataclass
@@ -103,16 +104,24 @@ class PreparedData:
     notes: Counter
     dataset_hash: str
     synthetic: bool
+    frame_size: tuple[int, int] | None = None  # (height, width) every clip is given (DecodedClips.frame_size)
 
 
 def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
-                 log: Callable[[str], None] | None = None) -> PreparedData:
+                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None) -> PreparedData:
     """Read ``root``, drop (and count) videos without a usable label, decode the protocol's clips.
+
+    Videos whose frame size differs from the dataset's most common one are resized to it
+    (:func:`echobench.data.clips.decode_clips`) and counted in ``notes``.
+
+    Args:
+        stop: polled before each video is decoded (Ctrl-C in the CLI).
 
     Raises:
         DataError: the directory cannot be used, or a split has no usable videos.
+        Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true while decoding.
     """
-    from echobench.data.clips import decode_clips
+    from echobench.data.clips import decode_clips, fit_frame_size
     from echobench.data.echonet import read_echonet, require_splits
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
@@ -130,7 +139,8 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
             continue
         kept.append(r)
     require_splits(kept, root, task=task.name, skipped=skipped)  # before any decoding
-    decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None)
+    decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None,
+                           stop=stop)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
         log(message)
@@ -144,7 +154,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     if protocol.normalization == "train-mean-std":
         train = records["TRAIN"]
         sample = np.random.default_rng(0).permutation(len(train))[:STATS_VIDEOS]
-        stats = channel_stats([read_video(train[i].path) for i in sorted(sample)])
+        stats = channel_stats([fit_frame_size(read_video(train[i].path), decoded.frame_size) for i in sorted(sample)])
     return PreparedData(
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
@@ -153,7 +163,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         ef={s: np.array([r.ef for r in records[s]], dtype=np.float64) for s in SPLITS},
         stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
         dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records]),
-        synthetic=(Path(root) / "SYNTHETIC.json").is_file(),
+        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size,
     )
 
 
@@ -212,7 +222,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from lightning.fabric.utilities.seed import seed_everything
     from torch.utils.data import DataLoader
 
-    from echobench.data.clips import ClipDataset
+    from echobench.data.clips import ClipDataset, fit_frame_size
     from echobench.data.video import read_video
     from echobench.engine import run_state
     from echobench.engine.devices import make_fabric
@@ -269,7 +279,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     seed_everything(cfg.seed, verbose=False)
     datasets = {split: ClipDataset(data.records[split], objective.targets(data.labels[split]), protocol,
                                    train=split == "TRAIN", clips=data.clips[split],
-                                   frame_indices=data.frame_indices[split], seed=cfg.seed)
+                                   frame_indices=data.frame_indices[split], seed=cfg.seed,
+                                   frame_size=data.frame_size)
                 for split in SPLITS}
     sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed)
     loaders = {split: DataLoader(datasets[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
@@ -308,7 +319,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                                                           stats=data.stats, advance=advance))
         if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
             advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
-            videos = [lambda p=r.path: read_video(p) for r in data.records[split]]
+            videos = [lambda p=r.path: fit_frame_size(read_video(p), data.frame_size) for r in data.records[split]]
             outputs[split, "all"] = objective.outputs(predict_all_clips(
                 fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
     for (split, clips), out in outputs.items():
@@ -366,7 +377,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
-        "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True), "source": "run",
+        "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
+        "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),
     }
     rows: list[dict[str, Any]] = []
@@ -393,4 +405,5 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind, metrics=metrics,
                      constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
-                     best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None)
+                     best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None,
+                     notes=dict(data.notes))

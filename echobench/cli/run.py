@@ -38,6 +38,9 @@ def render_result(result) -> None:
     out.print(table)
     if result.skipped:
         out.print("skipped videos: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
+    if result.notes:  # kept but noted (as `data check` shows them); also in the record and metrics.json
+        out.print("notes (videos kept): " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.notes.items()))),
+                  soft_wrap=True)
     out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}", soft_wrap=True)
 
 
@@ -122,16 +125,17 @@ def run(
                 err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
             task_spec = registry.get("task", t)
             key = task_spec.label  # tasks with the same label share the decoded data
-            if key not in prepared:  # unusable data is fatal for the whole sweep
-                prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log)
             try:
+                if key not in prepared:
+                    prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log,
+                                                 stop=stop)
                 result = run_experiment(cfg, progress=make, log=_log, registry=registry,
                                         prepared=prepared[key], stop=stop)
             except Interrupted as exc:
                 err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
                 raise typer.Exit(130) from None
             except EchobenchError as exc:
-                if len(grid) == 1:
+                if len(grid) == 1 or key not in prepared:  # unusable data is fatal for the whole sweep
                     raise
                 failures.append(f"{b}+{h} {t} seed {s}: {exc}")
                 err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)

@@ -4,6 +4,7 @@ EchoNet-Dynamic videos are 112x112 MJPEG AVIs that hold one grey image copied in
 (DESIGN §6). This module is the only place that touches containers:
 
 - :func:`probe_video` demuxes without decoding (cheap: counts frames, checks every packet is present);
+- :func:`frame_size` reads only the stream header (cheaper still: the frame size);
 - :func:`read_video` decodes every frame to ``(T, H, W, 3)`` uint8 RGB;
 - :func:`read_frames` decodes only the frames one clip samples (MJPEG: only their packets);
 - :func:`write_avi` writes ``(T, H, W)`` grey or ``(T, H, W, 3)`` RGB uint8 frames as MJPEG, byte for
@@ -17,10 +18,11 @@ Any unreadable input raises :class:`echobench.errors.DataError` naming the file.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -99,6 +101,31 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         )
     finally:
         container.close()
+
+
+def frame_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` in pixels from the container's stream header, without demuxing (cheap:
+    one header read); None when the header gives no size.
+
+    Raises:
+        DataError: missing, empty or unopenable file, or no video stream.
+    """
+    container = _open(Path(path))
+    try:
+        codec = container.streams.video[0].codec_context
+        return (int(codec.height), int(codec.width)) if codec is not None and codec.height > 0 < codec.width else None
+    finally:
+        container.close()
+
+
+def common_frame_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """The most common ``(height, width)`` of ``sizes`` (ties: the larger frame, then the first
+    seen); None for no sizes. The frame size a dataset of mixed sizes is batched at."""
+    counts = Counter(tuple(s) for s in sizes)
+    if not counts:
+        return None
+    first = {s: i for i, s in reversed(list(enumerate(tuple(s) for s in sizes)))}
+    return max(counts, key=lambda s: (counts[s], s[0] * s[1], -first[s]))
 
 
 def read_video(path: str | os.PathLike) -> np.ndarray:

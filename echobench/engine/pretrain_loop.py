@@ -320,7 +320,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     if not main:
         log = lambda _msg: None  # noqa: E731  (one voice: rank 0)
     for reason, n in sorted(videos.skipped.items()):
-        log(f"{cfg.data}: {n} manifest row(s) not used: {reason}")
+        log(f"{cfg.data}: {n} {'manifest row(s)' if videos.source == 'manifest' else 'file(s)'} not used: {reason}")
     checkpoint = _resume_point(out, identity, log) if cfg.resume else None
     start = checkpoint.step if checkpoint is not None else 0
     torch.manual_seed(cfg.seed)  # identical initialisation on every rank
@@ -340,7 +340,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     workers = cfg.num_workers
     if workers is None:
         workers = 0 if fabric.device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // max(1, world // cfg.nodes)))
-    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips)
+    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips,
+                                  frame_size=videos.frame_size)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=fabric.device.type == "cuda")
@@ -360,6 +361,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     # checkpoint's sets, so the record counts every step, not only those since the last resume
     short: set[int] = set(checkpoint.meta.get("short_videos", [])) if checkpoint is not None else set()
     failed: set[int] = set(checkpoint.meta.get("failed_videos", [])) if checkpoint is not None else set()
+    resized: set[int] = set(checkpoint.meta.get("resized_videos", [])) if checkpoint is not None else set()
     advance = progress(f"pre-train {trainer.name}", total) if (progress and main) else None
     if advance and start:
         advance(start)
@@ -376,6 +378,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         lr = scheduler.get_last_lr()[0]  # the rate this step used
         scheduler.step()
         short.update(v for v, is_short in zip(batch["video"].tolist(), batch["short"].tolist()) if is_short)
+        resized.update(v for v, was in zip(batch["video"].tolist(), batch["resized"].tolist()) if was)
         for text in batch["failed"]:
             for video, reason in json.loads(text):
                 if video not in failed:
@@ -395,12 +398,14 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)  # every rank agrees
         if done % cfg.save_every == 0 or done == total or stopping:
             failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)  # every rank saves alike
+            resized = _gather_union(fabric, resized)
             if main:
                 result.checkpoint, png = _save_outputs(
                     out, done, trainer, module.module, optimizer, scheduler,
                     picture=(clip[:1].float(), batch["seed"][:1].tolist(), batch_seed),
                     meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size,
-                          "failed_videos": sorted(failed), "short_videos": sorted(short)}, keep=cfg.keep)
+                          "failed_videos": sorted(failed), "short_videos": sorted(short),
+                          "resized_videos": sorted(resized)}, keep=cfg.keep)
                 result.encoder = out / "encoder.safetensors"
                 result.pictures.append(png)
             fabric.barrier()
@@ -410,12 +415,16 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             advance(1)
 
     failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)
+    resized = _gather_union(fabric, resized)
     if failed:
         result.skipped["clip could not be decoded (replaced by the next clip)"] = len(failed)
     if short:
         result.skipped[f"clip shorter than {trainer.frames}x{trainer.stride} frames (indices clamped)"] = len(short)
+    if resized:
+        h, w = videos.frame_size
+        result.skipped[f"clip frames not the folder's common {h}x{w} (resized to it)"] = len(resized)
     for reason, n in videos.skipped.items():
-        result.skipped[f"manifest: {reason}"] = n
+        result.skipped[f"{videos.source}: {reason}"] = n
     if main:
         final = result.losses[-1] if result.losses else (checkpoint.meta.get("loss") if checkpoint else None)
         _write_record(out, cfg, result, identity=identity, plugin=spec.name, final_loss=final,

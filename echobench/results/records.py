@@ -52,6 +52,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.Utf8,
     "precision": pl.Utf8,
     "skipped": pl.Utf8,  # JSON {reason: count}
+    "notes": pl.Utf8,  # JSON {reason: count}: videos kept but noted (reader's and decoder's notes, e.g. resized)
     "run_dir": pl.Utf8,  # where the run's predictions.parquet is (for the leaderboard's pictures)
 }
 REQUIRED = ("run_id", "model", "task", "split", "metric", "value")  # in every record since the first
