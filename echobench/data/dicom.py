@@ -13,6 +13,11 @@ pydicom 3 converts YBR_FULL(_422) to RGB by default; the decoder's metadata is c
 MONOCHROME1/2 becomes three equal channels (MONOCHROME1 inverted); other than uint8 is stretched
 min..max to uint8. Frames are always ``(T, H, W, 3)`` uint8 RGB.
 
+What reaches a clip (:func:`framing`): the crop box (header region, else
+:func:`echobench.data.sector.estimate_sector_box`) and, by default, a mask of the scan sector
+(:func:`echobench.data.sector.estimate_fan_mask`) outside which every pixel is zero, so burnt-in text
+inside the rectangular region is dropped.
+
 Every unusable file raises :class:`DicomError` (a :class:`echobench.errors.DataError`): one line naming
 the file and the problem, plus a short ``reason`` without the file name and whether the file is
 ``skip``-ped on purpose (not DICOM, no pixels, a still, not ultrasound) or failed to decode. Anything

@@ -3,7 +3,8 @@
 Walks SRC (a MIMIC-IV-ECHO tree ``files/pNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN_NNNN.dcm`` or any folder: every
 regular file counts as an input, hidden files and folders and OUT itself excepted), reads each file
 with :func:`echobench.data.dicom.read_dicom_cine` (pydicom + pylibjpeg; YBR -> RGB, palette LUTs),
-crops it to the ultrasound region (header region, else the sector estimate), resamples it in time to
+crops it to the ultrasound region (header region, else the sector estimate), masks burnt-in text
+outside the scan sector (``burned_in``, :func:`echobench.data.dicom.framing`), resamples it in time to
 ``fps`` and resizes it to ``size`` x ``size`` (:func:`echobench.data.dicom.cine_to_clip`), and writes
 
 - ``OUT/clips/<source path relative to SRC, .dcm replaced by .avi>`` (MJPEG via
@@ -24,9 +25,15 @@ recorded (an ``ok`` row whose clip is gone is redone; ``failed`` rows only with 
 ends with each input exactly once. Clips are written under ``OUT/.prepare/tmp`` and renamed into
 place, so nothing under ``OUT/clips`` is ever half-written. A rerun must use the same settings.
 
+Sharding: with a :class:`Shard` ``K/N`` only the inputs whose path hashes to piece K are converted
+(the OUT of each piece is an ordinary, resumable prepare output of those rows);
+:func:`echobench.data.prepare_merge.merge_prepared` joins the N pieces into what one unsharded run
+writes.
+
 No header value reaches the outputs: rows hold relative paths, numbers and the header-free
 ``DicomError.reason``. Workers are separate processes (``spawn``), so a decoder crash costs only the
-file that caused it (it is retried alone and then recorded as failed).
+file that caused it (it is retried alone and then recorded as failed); they die with the parent
+(:func:`die_with_parent`), so a SIGKILLed run leaves no worker writing clips.
 """
 
 from __future__ import annotations
