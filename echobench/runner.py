@@ -28,7 +28,7 @@ import numpy as np
 from echobench import __version__
 from echobench.atomic import atomic_save_safetensors, atomic_write_parquet, atomic_write_text, kept_error
 from echobench.data.echonet import SPLITS
-from echobench.errors import ConfigError, DataError, TrainingError, WriteError
+from echobench.errors import ConfigError, DataError, TrainingError, WeightsError, WriteError
 from echobench.protocols import Protocol, get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -297,9 +297,15 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     init_output(model, objective.initial_output(data.labels["TRAIN"]))
     if cfg.freeze_backbone:
         model.freeze_backbone()
-    state = None
+    state = aside = None
     if resume_dir is not None:
-        state = run_state.load(run_dir, model)
+        try:
+            state = run_state.load(run_dir, model)
+        except WeightsError as exc:  # checked before the model is touched: start afresh, keep the files
+            aside = run_state.set_aside_latest(run_dir)
+            log(f"--resume: unusable checkpoint: {exc}; moved to {aside}; starting this run afresh from epoch 1")
+        if state is None and aside is None:
+            log(f"--resume: {run_dir} has no complete checkpoint; starting this run afresh from epoch 1")
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from echobench.atomic import write_error, write_errors
+from echobench.atomic import describe, write_error, write_errors
 from echobench.errors import WeightsError
 
 FORMAT = 1
@@ -224,5 +224,73 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                       scheduler=training.get("scheduler"), rng=training.get("rng"), meta=state.get("meta") or {})
 
 
-__all__ = ["Checkpoint", "capture_rng", "latest_checkpoint", "list_checkpoints", "load_checkpoint", "restore_rng",
+def check_model_state(state: Mapping[str, Any], model, where: str | os.PathLike) -> None:
+    """Check that ``state`` fits ``model`` exactly (same keys, same shapes) before anything is loaded,
+    so a failed resume never leaves a half-loaded model.
+
+    Raises:
+        WeightsError: a key missing or unexpected, or a shape that differs (names ``where``).
+    """
+    ours = model.state_dict()
+    missing, unexpected = sorted(set(ours) - set(state)), sorted(set(state) - set(ours))
+    if missing or unexpected:
+        raise WeightsError(f"{where}: does not match this model ({len(missing)} missing keys {missing[:3]}, "
+                           f"{len(unexpected)} unexpected {unexpected[:3]})")
+    for key, value in state.items():
+        if tuple(getattr(value, "shape", ())) != tuple(ours[key].shape):
+            raise WeightsError(f"{where}: {key} has shape {tuple(getattr(value, 'shape', ()))}, the model "
+                               f"{tuple(ours[key].shape)}")
+
+
+def check_optimizer_state(state: Any, optimizer_type: type, groups: list[list[Any]], where: str | os.PathLike) -> None:
+    """Check that ``state`` (an optimizer's ``state_dict()``) loads into an ``optimizer_type`` over
+    parameter ``groups`` and that its per-parameter tensors (e.g. AdamW's ``exp_avg``) have their
+    parameters' shapes, without touching the real optimizer: the check loads into a copy whose
+    parameters live on the ``meta`` device (no memory).
+
+    Raises:
+        WeightsError: missing, malformed, or for other parameters (names ``where``).
+    """
+    import torch
+
+    if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping) \
+            or not isinstance(state.get("param_groups"), list):
+        raise WeightsError(f"{where}: optimizer state missing or malformed")
+    params = [[torch.nn.Parameter(torch.empty_like(p, device="meta")) for p in group] for group in groups]
+    probe = optimizer_type([{"params": g} for g in params])
+    try:
+        probe.load_state_dict(dict(state))
+    except Exception as exc:  # ValueError: groups or sizes differ; KeyError/TypeError: malformed entries
+        raise WeightsError(f"{where}: optimizer state does not fit ({describe(exc)})") from None
+    for param, values in probe.state.items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                raise WeightsError(f"{where}: optimizer state {key} has shape {tuple(value.shape)}, its parameter "
+                                   f"{tuple(param.shape)}")
+
+
+def check_scheduler_state(state: Any, where: str | os.PathLike) -> None:
+    """Check that ``state`` looks like an LR scheduler's ``state_dict()`` (``last_epoch``, ``base_lrs``).
+
+    Raises:
+        WeightsError: missing or malformed (names ``where``).
+    """
+    if not (isinstance(state, Mapping) and isinstance(state.get("last_epoch"), int)
+            and isinstance(state.get("base_lrs"), list)):
+        raise WeightsError(f"{where}: scheduler state missing or malformed")
+
+
+def set_aside(path: str | os.PathLike, into: str | os.PathLike | None = None) -> Path:
+    """Rename an unusable checkpoint folder to ``unusable-<name>`` (in ``into``, default its own
+    folder) so no resume picks it again and it stays for inspection; returns the new path."""
+    path = Path(path)
+    target = Path(into or path.parent) / f"unusable-{path.name}"
+    if target.exists():
+        target = target.with_name(f"{target.name}-{uuid.uuid4().hex[:6]}")
+    os.replace(path, target)
+    return target
+
+
+__all__ = ["Checkpoint", "capture_rng", "check_model_state", "check_optimizer_state", "check_scheduler_state",
+           "set_aside", "latest_checkpoint", "list_checkpoints", "load_checkpoint", "restore_rng",
            "save_checkpoint"]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from echobench.engine.loop import Interrupted
-from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError
+from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError
 
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
 
@@ -200,20 +200,45 @@ def _trim_log(path: Path, last_step: int) -> None:
 
 
 def _resume_point(out: Path, identity: dict[str, Any], log: Callable[[str], None]):
-    """The latest checkpoint in ``out`` (None when there is none), checked against ``identity``."""
-    from echobench.engine.checkpoint import latest_checkpoint, load_checkpoint
+    """The latest checkpoint in ``out`` (None when there is none), checked against ``identity``.
+
+    Raises:
+        WeightsError: the checkpoint is unusable (unreadable, unsafe, no identity in its metadata).
+        ConfigError: it was written with other settings.
+    """
+    from echobench.engine.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint
 
     path = latest_checkpoint(out)
     if path is None:
         log(f"{out}: no checkpoint to resume from; starting at step 0")
         return None
     checkpoint = load_checkpoint(path)
-    before = checkpoint.meta.get("identity", {})
+    before = checkpoint.meta.get("identity")
+    if not isinstance(before, dict) or not before:
+        raise WeightsError(f"{path / STATE_FILE}: 'identity' is missing or malformed")
     changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
     if changed:
         raise ConfigError(f"{path}: cannot resume with different settings ({', '.join(changed)}); "
                           f"use the original options or another --out")
     return checkpoint
+
+
+def _check_resumable(checkpoint, model, optimizer) -> None:
+    """Check a checkpoint's weights, optimizer and scheduler states against the freshly built
+    ``model`` and ``optimizer`` before either is touched.
+
+    Raises:
+        WeightsError: they do not fit (names the file).
+    """
+    from echobench.engine.checkpoint import (MODEL_FILE, TRAINING_FILE, check_model_state, check_optimizer_state,
+                                             check_scheduler_state)
+
+    check_model_state(checkpoint.model, model, checkpoint.path / MODEL_FILE)
+    check_optimizer_state(checkpoint.optimizer, type(optimizer), [g["params"] for g in optimizer.param_groups],
+                          checkpoint.path / TRAINING_FILE)
+    check_scheduler_state(checkpoint.scheduler, checkpoint.path / TRAINING_FILE)
+    if not isinstance(checkpoint.step, int) or checkpoint.step < 0:
+        raise WeightsError(f"{checkpoint.path}: step {checkpoint.step!r} is not a step count")
 
 
 def _optimizer(trainer: Pretrainer, model, cfg: PretrainConfig):
@@ -279,7 +304,10 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         UnknownNameError: unknown pretrainer. ConfigError: bad options or devices (e.g. more GPUs than
         present), a resumed run whose settings differ, or ``--out`` already holding checkpoints
         without ``resume``. DataError: no usable clip. TrainingError: the loss is not finite.
-        WeightsError: an unreadable or unsafe checkpoint. Interrupted: ``stop()`` turned true.
+        Interrupted: ``stop()`` turned true. With ``resume``, an unusable latest checkpoint (unreadable,
+        unsafe, incomplete or malformed, or not this model's) is not an error: it is moved to
+        ``unusable-checkpoint-<step>`` with a note, and the one before it is tried (none left: pre-training
+        starts afresh at step 0).
     """
     import torch
     from torch.utils.data import DataLoader
@@ -321,14 +349,30 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         log = lambda _msg: None  # noqa: E731  (one voice: rank 0)
     for reason, n in sorted(videos.skipped.items()):
         log(f"{cfg.data}: {n} {'manifest row(s)' if videos.source == 'manifest' else 'file(s)'} not used: {reason}")
-    checkpoint = _resume_point(out, identity, log) if cfg.resume else None
-    start = checkpoint.step if checkpoint is not None else 0
     torch.manual_seed(cfg.seed)  # identical initialisation on every rank
     with fabric.init_module():
         model = trainer.build()
+    optimizer = _optimizer(trainer, model, cfg)
+    checkpoint = None
+    while cfg.resume:  # an unusable checkpoint (checked before anything is loaded) is set aside: the one
+        try:           # before it is tried, and with none left pre-training starts afresh at step 0
+            checkpoint = _resume_point(out, identity, log)
+            if checkpoint is not None:
+                _check_resumable(checkpoint, model, optimizer)
+            break
+        except WeightsError as exc:
+            checkpoint = None
+            fabric.barrier()  # every rank has read it
+            if main:
+                from echobench.engine.checkpoint import latest_checkpoint, set_aside
+
+                log(f"--resume: unusable checkpoint: {exc}; moved to {set_aside(latest_checkpoint(out))}; "
+                    "trying the one before it (none left: start afresh at step 0)")
+            fabric.barrier()
+    start = checkpoint.step if checkpoint is not None else 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint.model)
-    module, optimizer = fabric.setup(model, _optimizer(trainer, model, cfg))
+    module, optimizer = fabric.setup(model, optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, warmup))
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint.optimizer)
