@@ -58,6 +58,34 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
     )
 
 
+PRIMARY = ("MAE", "AUROC", "ACC")  # the metric a group is ranked by: the first of these it has
+BEATS = "beats constant"
+
+
+def versus_constant(metric: str, model: tuple[float, float, float], constant: tuple[float, float, float]) -> str:
+    """How a model compares with the constant predictor on ``metric``, interval-aware.
+
+    Args:
+        model, constant: ``(value, ci_low, ci_high)``; the interval may be NaN (no bootstrap).
+
+    Returns:
+        ``"beats constant"`` (better, and the 95 % intervals do not overlap), ``"overlaps constant"``
+        (intervals overlap: not shown to be better), ``"worse than constant"`` (worse, intervals apart);
+        without intervals ``"beats constant (no interval)"`` or ``"not better than constant (no interval)"``;
+        ``"–"`` when either value is missing.
+    """
+    value, low, high = (float("nan") if v is None else float(v) for v in model)
+    c_value, c_low, c_high = (float("nan") if v is None else float(v) for v in constant)
+    if math.isnan(value) or math.isnan(c_value):
+        return "–"
+    better = value < c_value if metric in LOWER_IS_BETTER else value > c_value
+    if any(math.isnan(v) for v in (low, high, c_low, c_high)):
+        return f"{BEATS} (no interval)" if better else "not better than constant (no interval)"
+    if high < c_low or low > c_high:
+        return BEATS if better else "worse than constant"
+    return "overlaps constant"
+
+
 def units_label(units: str) -> str:
     """Display name of a task's natural units (EF is reported in EF points, not relative %)."""
     return "EF points" if units == "%" else units
