@@ -215,6 +215,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
     from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
+    from echobench.results.leaderboard import units_label
     from echobench.results.records import records_dir, write_record
     from echobench.runlog import RunLog
 
@@ -403,7 +404,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
          "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}

@@ -71,3 +71,45 @@ def test_versus_constant_is_interval_aware(model, constant, expected):
 def test_versus_constant_higher_is_better_for_auroc():
     assert versus_constant("AUROC", (0.9, 0.85, 0.95), (0.5, 0.5, 0.5)) == "beats constant"
     assert versus_constant("AUROC", (0.45, 0.3, 0.6), (0.5, 0.5, 0.5)) == "overlaps constant"
+
+
+def test_score_reproduces_the_runs_test_numbers_from_its_predictions_parquet(cli_run):
+    import json
+
+    from echobench.scoring import score_predictions
+
+    _, run_dir = cli_run
+    config = json.loads((run_dir / "config.json").read_text())
+    recorded = {(s["task"], s["metric"]): (s["value"], s["ci_low"], s["ci_high"])
+                for s in json.loads((run_dir / "metrics.json").read_text())["scores"]
+                if s["model"] != "constant (TRAIN mean)" and s["split"] == "TEST" and s["clips"] == "one"}
+    result = score_predictions(run_dir / "predictions.parquet", config["data"], task="ef", split="TEST",
+                               n_boot=config["n_boot"], seed=0)
+    scored = {(sc_task, metric): (e.value, e.low, e.high)
+              for section, sc_task in zip(result.sections, ("ef", "ef50")) for metric, e in section.model.items()}
+    assert scored and result.n == 2
+    for key, value in scored.items():
+        assert value == pytest.approx(recorded[key], rel=0, abs=0, nan_ok=True), key  # exactly the run's numbers
+
+    cli = CliRunner().invoke(app, ["score", str(run_dir / "predictions.parquet"), "--split", "TEST"])
+    assert cli.exit_code == 0, cli.output
+    mae = recorded["ef", "MAE"]
+    assert f"{mae[0]:.2f} [{mae[1]:.2f}, {mae[2]:.2f}]" in cli.stdout and "MAE (EF points)" in cli.stdout
+    val = CliRunner().invoke(app, ["score", str(run_dir / "predictions.parquet"), "--split", "val"])
+    assert val.exit_code == 0 and "split VAL" in val.stdout  # the VAL rows of the same file
+
+
+def test_score_reads_a_csv_of_both_splits_with_a_split_column(cli_run, tmp_path):
+    import polars as pl
+
+    _, run_dir = cli_run
+    preds = pl.read_parquet(run_dir / "predictions.parquet").filter(pl.col("clips") == "one")
+    both = tmp_path / "both.csv"
+    preds.select("FileName", "split", "prediction").write_csv(both)
+    import json
+
+    data = json.loads((run_dir / "config.json").read_text())["data"]
+    result = CliRunner().invoke(app, ["score", str(both), "--task", "ef", "--data", data, "--split", "TEST"])
+    assert result.exit_code == 0, result.output
+    missing = CliRunner().invoke(app, ["score", str(both), "--task", "ef", "--data", data, "--split", "TRAIN"])
+    assert missing.exit_code == 2 and "no rows with split TRAIN (the file has split TEST, VAL)" in missing.stderr
