@@ -87,6 +87,11 @@ class RunResult:
     skipped: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
     notes: dict[str, int] = field(default_factory=dict)  # reader's and decoder's notes: reason -> videos
+    # 95 % bootstrap intervals, split -> metric -> (low, high); NaN without bootstrap (n_boot = 0)
+    metrics_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    constant_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    all_clips_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    log: Path | None = None  # runs/<id>/log.txt
 
 
 @dataclass
@@ -180,7 +185,8 @@ def check_outputs(*folders: Path) -> None:
 
 def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                    log: Callable[[str], None] | None = None, registry=None,
-                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
+                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None,
+                   echo: Callable[[str], None] | None = None) -> RunResult | None:
     """Run one (backbone, head, task, protocol, seed) experiment end to end (:func:`_run_experiment`).
 
     Raises:
@@ -189,7 +195,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             of :func:`_run_experiment`.
     """
     try:
-        return _run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared, stop=stop)
+        return _run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared, stop=stop,
+                               echo=echo)
     except WriteError as exc:
         if exc.kept:  # a checkpoint write already says which one is kept
             raise
@@ -199,13 +206,17 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
 def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                     log: Callable[[str], None] | None = None, registry=None,
-                    prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
+                    prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None,
+                    echo: Callable[[str], None] | None = None) -> RunResult | None:
     """Run one (backbone, head, task, protocol, seed) experiment end to end.
 
     Args:
         prepared: data from :func:`prepare_data` for this task label and protocol (read if None).
         stop: polled after every training step; when true the run saves its state and raises
             :class:`~echobench.engine.loop.Interrupted` (continue with ``resume=True``).
+        echo: also called with every line of the run's ``log.txt`` (:mod:`echobench.runlog`:
+            settings, one line per epoch, phase timings, notes), e.g. to print them on a stderr
+            that is not a terminal.
 
     Returns:
         The result, or None when ``resume=True`` finds this configuration (same config hash:
@@ -232,9 +243,17 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs, track_scores
     from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
+    from echobench.results.leaderboard import units_label
     from echobench.results.records import records_dir, write_record
+    from echobench.runlog import RunLog
 
-    log = log or (lambda _msg: None)
+    runlog = RunLog(echo=echo)
+    warn = log or (lambda _msg: None)
+
+    def log(message: str) -> None:  # warnings go to the caller and into log.txt
+        warn(message)
+        runlog.line(f"note: {message}", echo=False)
+
     registry = registry or get_registry()
     task = registry.get("task", cfg.task)
     resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
@@ -243,7 +262,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
     check_outputs(cfg.results, cfg.runs)
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
-    data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    if prepared is None:
+        with runlog.phase("read and decode data"):
+            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    else:
+        data = prepared
+        runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
     identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash,
                 "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
     config_hash = stable_hash(identity)
@@ -274,6 +298,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
               "protocol_version": protocol.version, "task_version": task.version}
     if resume_dir is None:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+    runlog.attach(run_dir)
+    runlog.line(f"{'resumed' if resume_dir is not None else 'started'} run {run_id} "
+                f"(echobench {__version__}, device {fabric.device}, precision {precision})")
+    runlog.settings(config)
+    runlog.counts("skipped videos", data.skipped)
+    runlog.counts("notes", data.notes)
 
     # --- data -----------------------------------------------------------------------------------
     seed_everything(cfg.seed, verbose=False)
@@ -309,44 +339,60 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     model = fabric.setup_module(model)
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
+    epoch_logged = runlog.epochs(cfg.epochs, objective.val_score_name, start=len(state.val_score) if state else 0)
+
+    def save(s) -> None:
+        run_state.save(run_dir, model, s)
+        epoch_logged(s)
+
     try:
-        fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
-                     objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
-                     state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
+        with runlog.phase("train"):
+            fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
+                         objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
+                         state=state, save=save, stop=stop)
     except torch.OutOfMemoryError:
+        runlog.line(f"stopped: out of device memory at batch size {cfg.batch_size}")
         raise ConfigError(f"out of device memory at --batch-size {cfg.batch_size}; lower --batch-size "
                           f"(or --preset); the run's last checkpoint is kept for --resume") from None
+    except Exception as exc:  # interrupted, diverged: say so in the log, then let the caller report it
+        runlog.line(f"stopped: {type(exc).__name__}: {exc}")
+        raise
+    runlog.line(f"checkpoint: epoch {fitted.best_epoch} (lowest {objective.val_score_name})")
 
     # --- evaluation -----------------------------------------------------------------------------
     outputs: dict[tuple[str, str], np.ndarray] = {}  # (split, clips) -> outputs
-    for split in EVAL_SPLITS:
-        advance = progress(f"evaluate {split}", len(datasets[split])) if progress else None
-        outputs[split, "one"] = objective.outputs(predict(fabric, model, loaders[split], protocol,
-                                                          stats=data.stats, advance=advance))
-        if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
-            advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
-            videos = [lambda p=r.path: fit_frame_size(read_video(p), data.frame_size) for r in data.records[split]]
-            outputs[split, "all"] = objective.outputs(predict_all_clips(
-                fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
+    with runlog.phase("evaluate VAL and TEST"):
+        for split in EVAL_SPLITS:
+            advance = progress(f"evaluate {split}", len(datasets[split])) if progress else None
+            outputs[split, "one"] = objective.outputs(predict(fabric, model, loaders[split], protocol,
+                                                              stats=data.stats, advance=advance))
+            if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
+                advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
+                videos = [lambda p=r.path: fit_frame_size(read_video(p), data.frame_size)
+                          for r in data.records[split]]
+                outputs[split, "all"] = objective.outputs(predict_all_clips(
+                    fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
     for (split, clips), out in outputs.items():
         if not np.isfinite(out).all():
+            runlog.line(f"stopped: {split} predictions are not finite")
             raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
                                 f"(diverged; try a lower --lr)")
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
-    for (split, clips), out in outputs.items():
-        const = constant_outputs(task, data.labels["TRAIN"], len(out))
-        for name, values in ((model_name, out), (CONSTANT, const)):
-            for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
-                scored.append((name, split, clips, s))
-    for (split, clips), out in outputs.items():  # calibration / agreement tracks (TEST conformal fitted on VAL)
-        val_out = outputs[("VAL", clips)]
-        for name, values, val_values in ((model_name, out, val_out),
-                                         (CONSTANT, constant_outputs(task, data.labels["TRAIN"], len(out)),
-                                          constant_outputs(task, data.labels["TRAIN"], len(val_out)))):
-            val = (val_values, data.labels["VAL"]) if split == "TEST" else None
-            scored += [(name, split, clips, s) for s in
-                       track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
+    with runlog.phase(f"score with {cfg.n_boot} bootstrap resamples"):
+        for (split, clips), out in outputs.items():
+            const = constant_outputs(task, data.labels["TRAIN"], len(out))
+            for name, values in ((model_name, out), (CONSTANT, const)):
+                for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
+                    scored.append((name, split, clips, s))
+        for (split, clips), out in outputs.items():  # calibration / agreement tracks (TEST conformal fitted on VAL)
+            val_out = outputs[("VAL", clips)]
+            for name, values, val_values in ((model_name, out, val_out),
+                                             (CONSTANT, constant_outputs(task, data.labels["TRAIN"], len(out)),
+                                              constant_outputs(task, data.labels["TRAIN"], len(val_out)))):
+                val = (val_values, data.labels["VAL"]) if split == "TEST" else None
+                scored += [(name, split, clips, s) for s in
+                           track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
@@ -360,14 +406,18 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     atomic_write_text(run_dir / "environment.json", json.dumps(
         {**environment(), "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
 
-    def table(name: str, clips: str) -> dict[str, dict[str, float]]:
-        return {split: {s.metric: s.estimate.value for m, sp, c, s in scored
+    def table(name: str, clips: str, part=lambda e: e.value) -> dict[str, dict[str, Any]]:
+        return {split: {s.metric: part(s.estimate) for m, sp, c, s in scored
                         if m == name and sp == split and c == clips and s.task == task.name and s.track is None}
                 for split in EVAL_SPLITS}
 
-    metrics = table(model_name, "one")
-    constant = table(CONSTANT, "one")
+    def interval(e) -> tuple[float, float]:
+        return (e.low, e.high)
+
+    metrics, metrics_ci = table(model_name, "one"), table(model_name, "one", interval)
+    constant, constant_ci = table(CONSTANT, "one"), table(CONSTANT, "one", interval)
     all_clips = table(model_name, "all") if protocol.period is not None else {}
+    all_clips_ci = table(model_name, "all", interval) if protocol.period is not None else {}
     import polars as pl
 
     pred_rows = [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p),
@@ -398,7 +448,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high, "n": len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
          "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
@@ -408,8 +458,13 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
          "skipped": dict(data.skipped), "notes": dict(data.notes)}, indent=2, default=float))
     record = write_record(rows, cfg.results, run_id)
     run_state.finish(run_dir)
+    for split in EVAL_SPLITS:
+        runlog.line(f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[split].items())
+                    + " | constant: " + ", ".join(f"{k} {v:.4g}" for k, v in constant[split].items()))
+    runlog.line(f"finished: record {record}")
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind, metrics=metrics,
                      constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
                      best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None,
-                     notes=dict(data.notes))
+                     notes=dict(data.notes),
+                     metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)

@@ -33,7 +33,7 @@ def test_run_writes_run_directory(one_run, synth_small):
     assert set(preds.filter(pl.col("split") == "TEST")["FileName"]) == test_names
     assert preds["prediction"].is_finite().all()
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert metrics["units"] == "%" and metrics["protocol"] == "echovisionfm@1"
+    assert metrics["units"] == "EF points" and metrics["protocol"] == "echovisionfm@1"
 
 
 def test_test_metrics_are_computed_on_test_predictions(one_run):

@@ -14,34 +14,61 @@ from echobench.errors import ConfigError
 
 
 def render_result(result) -> None:
-    """Print the model next to the constant predictor, per split, naming protocol, task and units."""
-    from echobench.results.leaderboard import units_label
+    """Print the model next to the constant predictor, per split, naming protocol, task and units:
+    every metric with its 95 % bootstrap interval, and whether the model's interval on the primary
+    metric (MAE, or AUROC for ef50) overlaps the constant predictor's."""
+    from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
     binary = result.kind == "binary"
     u = "unit-free" if binary else units_label(result.units)
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
+    primary = next(m for m in PRIMARY if m in metrics)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
-                  caption=f"checkpoint picked on VAL (epoch {result.best_epoch}); one clip per video"
+                  caption=f"value [95 % bootstrap interval]; checkpoint picked on VAL (epoch {result.best_epoch}); "
+                          f"one clip per video; vs constant: {primary} intervals"
                           + ("; reduced EF (EF < 50 %) positive" if binary else ""), caption_justify="left")
-    for column in ("split", "model", *("R²" if m == "R2" else m for m in metrics), "n"):  # units are in the title
-        left = column in ("split", "model")
+    for column in ("split", "model", *("R²" if m == "R2" else m for m in metrics), "n", "vs constant"):
+        left = column in ("split", "model", "vs constant")  # units are in the title
         width = max(len(result.model), len("constant (TRAIN mean)")) if column == "model" else None
-        table.add_column(column, justify="left" if left else "right", min_width=width)
+        table.add_column(column, justify="left" if left else "right", min_width=width,
+                         max_width=10 if column == "vs constant" else None)
     for split in ("TEST", "VAL"):
-        rows = [(result.model, result.metrics[split]), ("constant (TRAIN mean)", result.constant[split])]
+        const = (result.constant[split], (result.constant_ci or {}).get(split, {}))
+        rows = [(result.model, result.metrics[split], (result.metrics_ci or {}).get(split, {})), ("constant (TRAIN mean)", *const)]
         if result.all_clips:
-            rows.insert(1, (result.model + " (all clips)", result.all_clips[split]))
-        for name, m in rows:
-            cells = ["–" if m[k] != m[k] else f"{m[k]:.3f}" if k in ("R2", "r") or binary else f"{m[k]:.2f}"
-                     for k in metrics]  # NaN (e.g. Pearson r of a constant) shows as a dash
-            table.add_row(split, escape(name), *cells, str(result.n[split]))
+            rows.insert(1, (result.model + " (all clips)", result.all_clips[split], (result.all_clips_ci or {}).get(split, {})))
+        for name, m, ci in rows:
+            cells = [_cell(m[k], ci.get(k), 3 if k in ("R2", "r") or binary else 2) for k in metrics]
+            verdict = "–" if m is const[0] else versus_constant(
+                primary, (m[primary], *ci.get(primary, (None, None))),
+                (const[0][primary], *const[1].get(primary, (None, None))))
+            table.add_row(split, escape(name), *cells, str(result.n[split]), verdict)
     out.print(table)
     if result.skipped:
         out.print("skipped videos: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
     if result.notes:  # kept but noted (as `data check` shows them); also in the record and metrics.json
         out.print("notes (videos kept): " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.notes.items()))),
                   soft_wrap=True)
-    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}", soft_wrap=True)
+    log = f"\nrun log:       {result.log}" if getattr(result, "log", None) else ""
+    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}{log}", soft_wrap=True)
+
+
+def _cell(value: float, interval: tuple[float, float] | None, digits: int) -> str:
+    """``value`` over ``[low, high]`` (two lines, so the table fits a terminal); a dash for NaN (e.g. Pearson r of a constant); no interval without bootstrap."""
+    if value != value:
+        return "–"
+    low, high = interval or (float("nan"), float("nan"))
+    text = f"{value:.{digits}f}"
+    return text if low != low or high != high else f"{text}\n[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _echo(message: str) -> None:
+    err.print(escape(message), highlight=False, soft_wrap=True)
+
+
+def _echo_if_redirected():
+    """Per-epoch and phase lines for stderr when it is not a terminal (no progress bars are drawn)."""
+    return None if err.is_terminal else _echo
 
 
 def _log(message: str) -> None:
@@ -130,7 +157,7 @@ def run(
                     prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log,
                                                  stop=stop)
                 result = run_experiment(cfg, progress=make, log=_log, registry=registry,
-                                        prepared=prepared[key], stop=stop)
+                                        prepared=prepared[key], stop=stop, echo=_echo_if_redirected())
             except Interrupted as exc:
                 err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
                 raise typer.Exit(130) from None
@@ -188,6 +215,6 @@ def demo(
         cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, protocol="echovisionfm",
                         preset="tiny", seed=seed, epochs=epochs, batch_size=8, lr=DEMO_LR, gpus=0,
                         results=results, runs=runs)
-        result = run_experiment(cfg, progress=make, log=_log)
+        result = run_experiment(cfg, progress=make, log=_log, echo=_echo_if_redirected())
     out.print(f"[dim]synthetic data (not patient data): {data}[/]")
     render_result(result)
