@@ -28,7 +28,7 @@ from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_e
 from echobench.errors import ConfigError, DataError
 from echobench.evaluation import PROBABILITY_THRESHOLD, Score, constant_outputs, ef50_scores_from_ef, score_outputs
 from echobench.metrics import EF_REDUCED_BELOW, Estimate
-from echobench.specs import TaskSpec
+from echobench.contract.specs import TaskSpec
 
 SHOWN = 5  # names listed in an error before "and N more"
 
