@@ -25,9 +25,9 @@ from typing import Any, Iterable
 
 import pluggy
 
-from echobench import hookspecs
+from echobench.contract import hookspecs
 from echobench.errors import PluginError, UnknownNameError
-from echobench.specs import SPEC_TYPES, Kind, _Spec
+from echobench.contract.specs import SPEC_TYPES, Kind, _Spec, split_variant
 
 GROUP = "echobench"
 ENV_VAR = "ECHOBENCH_PLUGINS"
@@ -68,7 +68,11 @@ class Registry:
         return self.entry(kind, name).spec
 
     def entry(self, kind: Kind, name: str) -> Entry:
-        """Like :meth:`get` but returns the :class:`Entry` with its provenance."""
+        """Like :meth:`get` but returns the :class:`Entry` with its provenance. A backbone name may
+        carry a variant tag (``video-resnet:r2plus1d_18``); the tag is checked by
+        :func:`echobench.engine.model.resolve_specs`."""
+        if kind == "backbone":
+            name = split_variant(name)[0]
         table = self.entries[kind]
         if name in table:
             return table[name]

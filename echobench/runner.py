@@ -60,10 +60,14 @@ class RunConfig:
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
     resume: bool = False
+    backbone_options: dict[str, Any] = field(default_factory=dict)  # declared options (--backbone-option)
+    head_options: dict[str, Any] = field(default_factory=dict)  # declared options (--head-option)
 
     def hashed(self) -> dict[str, Any]:
-        """The fields that define the numbers (not where files go or how fast they are made)."""
+        """The fields that define the numbers (not where files go or how fast they are made). Empty
+        option mappings are left out, so runs without options keep their earlier config hash."""
         skip = {"data", "results", "runs", "num_workers", "resume"}
+        skip |= {k for k in ("backbone_options", "head_options") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -322,6 +326,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     # --- model ----------------------------------------------------------------------------------
     with fabric.init_module():
         model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights,
+                            backbone_options=cfg.backbone_options, head_options=cfg.head_options,
                             clip_shape=(protocol.frames, protocol.size, protocol.size),
                             unit_input=protocol.normalization == "unit")
     init_output(model, objective.initial_output(data.labels["TRAIN"]))

@@ -32,8 +32,8 @@ import polars as pl
 
 from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
 from echobench.errors import ConfigError, DataError
+from echobench.contract.specs import TaskSpec
 from echobench.results.leaderboard import units_label
-from echobench.specs import TaskSpec
 
 if TYPE_CHECKING:  # torch and torchmetrics load only once the predictions file has been read
     from echobench.evaluation import Score

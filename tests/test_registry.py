@@ -10,7 +10,7 @@ import pytest
 from echobench import hookimpl
 from echobench.errors import PluginError, UnknownNameError
 from echobench.registry import ENV_VAR, build_registry
-from echobench.specs import BackboneSpec, HeadSpec
+from echobench import BackboneSpec, HeadSpec
 from tests.helpers import write_dist
 
 

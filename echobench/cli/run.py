@@ -101,6 +101,11 @@ def run(
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
+    backbone_option: Annotated[Optional[list[str]], typer.Option(
+        "--backbone-option", help="KEY=VALUE option the backbone declares (repeatable; see `echobench list "
+                                  "backbone`), e.g. variant=r2plus1d_18.")] = None,
+    head_option: Annotated[Optional[list[str]], typer.Option(
+        "--head-option", help="KEY=VALUE option the head declares (repeatable).")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
     epochs: Annotated[int, typer.Option(min=1)] = 8,
@@ -122,7 +127,7 @@ def run(
     run's state; the same command with --resume continues it.
     """
     from echobench.engine.loop import Interrupted
-    from echobench.engine.model import resolve_specs
+    from echobench.engine.model import parse_model_options, resolve_specs
     from echobench.errors import EchobenchError
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
@@ -131,9 +136,12 @@ def run(
     registry = get_registry()
     grid = [(b, h, t, s) for t in _names(task, "task") for b in _names(backbone, "backbone")
             for h in _names(head, "head") for s in _seeds(seed)]
-    for b, h, t, _ in grid:  # every name is checked before anything runs
+    model_options: dict[tuple[str, str], tuple[dict, dict]] = {}
+    for b, h, t, _ in grid:  # every name and option is checked before anything runs
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=preset)
+        model_options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=backbone_option or [],
+                                                  head_pairs=head_option or [])
     get_protocol(protocol)
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
@@ -147,7 +155,8 @@ def run(
             cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
                             weights=weights, freeze_backbone=freeze_backbone, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
-                            num_workers=num_workers, results=results, runs=runs, resume=resume)
+                            num_workers=num_workers, results=results, runs=runs, resume=resume,
+                            backbone_options=model_options[b, h][0], head_options=model_options[b, h][1])
             if len(grid) > 1:
                 err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
             task_spec = registry.get("task", t)

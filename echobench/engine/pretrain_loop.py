@@ -29,45 +29,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable
 
+from echobench.contract.interfaces import Pretrainer  # noqa: F401  (re-exported: the contract)
 from echobench.engine.loop import Interrupted
 from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError
 
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
-
-
-class Pretrainer(Protocol):
-    """What a pretrainer plugin's factory returns (``PretrainerSpec.factory(**options)``).
-
-    Attributes: ``name``; ``backbone`` (the backbone whose ``--weights`` loads :meth:`encoder_state`);
-    ``frames``, ``stride`` (clip length and temporal stride), ``size`` (pixels), ``flips``.
-    """
-
-    name: str
-    backbone: str
-    frames: int
-    stride: int
-    size: int
-    flips: bool
-
-    def config(self) -> dict[str, Any]:
-        """JSON description of the model and inputs (checked on resume)."""
-
-    def build(self) -> Any:
-        """A new ``nn.Module`` to train."""
-
-    def loss(self, module: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> Any:
-        """Scalar loss of ``clip (B, 3, T, S, S)`` in [0, 1] by calling ``module`` (it may be wrapped)."""
-
-    def pictures(self, model: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> dict[str, Any]:
-        """``original``/``masked``/``reconstructed`` clips ``(B, 3, T, S, S)`` in [0, 1]."""
-
-    def encoder_state(self, model: Any) -> dict[str, Any]:
-        """The state dict to save as ``encoder.safetensors``."""
-
-    def no_weight_decay(self, name: str, param: Any) -> bool:
-        """True for parameters excluded from weight decay."""
 
 
 @dataclass(frozen=True)
