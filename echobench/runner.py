@@ -57,13 +57,14 @@ class RunConfig:
     gpus: int | None = None
     precision: str | None = None
     num_workers: int = 0
+    cpu_processes: int = 1  # CPU processes with DDP over gloo (tests; same numbers as one process)
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
     resume: bool = False
 
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made)."""
-        skip = {"data", "results", "runs", "num_workers", "resume"}
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes"}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -180,9 +181,15 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         stop: polled after every training step; when true the run saves its state and raises
             :class:`~echobench.engine.loop.Interrupted` (continue with ``resume=True``).
 
+    Several processes (``gpus > 1`` or ``cpu_processes > 1``; Fabric relaunches the current command
+    for the other ranks, so call it from a script or the CLI): ``batch_size`` is the global batch,
+    split over the processes (:class:`~echobench.engine.loop.EpochSampler`), VAL/TEST predictions are
+    gathered one per video, and rank 0 alone writes the run directory and the record.
+
     Returns:
-        The result, or None when ``resume=True`` finds this configuration (same config hash:
-        settings, resolved precision, dataset hash and weights file contents) already completed.
+        The result (on rank 0), or None when ``resume=True`` finds this configuration (same config
+        hash: settings, resolved precision, dataset hash and weights file contents) already
+        completed, and on every other rank.
 
     Raises:
         UnknownNameError: unknown backbone/head/task/protocol/preset.
@@ -199,8 +206,9 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.data.clips import ClipDataset
     from echobench.data.video import read_video
     from echobench.engine import run_state
-    from echobench.engine.devices import make_fabric
-    from echobench.engine.loop import EpochSampler, TrainSettings, fit, init_output, predict, predict_all_clips
+    from echobench.engine.devices import make_fabric, sync_batchnorm
+    from echobench.engine.loop import (EpochSampler, TrainSettings, eval_sampler, fit, init_output, predict,
+                                       predict_all_clips)
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
@@ -214,8 +222,12 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
+    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
     check_outputs(cfg.results, cfg.runs)
+    fabric.launch()  # several processes: the other ranks start here (Fabric re-runs the command)
+    main = fabric.global_rank == 0
+    if not main:
+        log, progress = (lambda _msg: None), None  # one voice: rank 0
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
     identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash,
@@ -230,6 +242,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             log(f"--resume: {done} already completed this configuration; not rerun")
             return None
     resume_dir = run_state.find_run(Path(cfg.runs), config_hash, complete=False) if cfg.resume else None
+    fabric.barrier()  # every rank has looked before rank 0 creates a new run directory
     if cfg.resume and resume_dir is None:
         log(f"--resume: no unfinished run with this configuration under {cfg.runs}; starting a new run")
     if resume_dir is not None:
@@ -242,11 +255,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     else:
         created = datetime.now(timezone.utc)
         run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+        run_id = fabric.broadcast(run_id, src=0)  # one run directory for all ranks
         run_dir = Path(cfg.runs) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(cfg.data), "config_hash": config_hash, "setup_hash": setup_hash,
               "protocol_version": protocol.version, "task_version": task.version}
-    if resume_dir is None:
+    if resume_dir is None and main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
 
     # --- data -----------------------------------------------------------------------------------
@@ -255,10 +270,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                                    train=split == "TRAIN", clips=data.clips[split],
                                    frame_indices=data.frame_indices[split], seed=cfg.seed)
                 for split in SPLITS}
-    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed)
-    loaders = {split: DataLoader(datasets[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                 sampler=sampler if split == "TRAIN" else None, shuffle=False, drop_last=False)
-               for split in SPLITS}
+    world = fabric.world_size
+    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed, batch_size=cfg.batch_size, rank=fabric.global_rank,
+                           world_size=world)
+    loaders = {"TRAIN": DataLoader(datasets["TRAIN"], batch_sampler=sampler, num_workers=cfg.num_workers)}
+    for split in EVAL_SPLITS:
+        loaders[split] = DataLoader(datasets[split], batch_size=-(-cfg.batch_size // world), shuffle=False,
+                                    sampler=eval_sampler(datasets[split], fabric), num_workers=cfg.num_workers)
     loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
                                                         use_distributed_sampler=False)))
 
@@ -273,13 +291,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     state = None
     if resume_dir is not None:
         state = run_state.load(run_dir, model)
-    model = fabric.setup_module(model)
+    model = fabric.setup_module(sync_batchnorm(fabric, model, log))
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
     try:
         fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
                      objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
-                     state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
+                     state=state, save=(lambda s: run_state.save(run_dir, model, s)) if main else None, stop=stop)
     except torch.OutOfMemoryError:
         raise ConfigError(f"out of device memory at --batch-size {cfg.batch_size}; lower --batch-size "
                           f"(or --preset); the run's last checkpoint is kept for --resume") from None
@@ -299,6 +317,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         if not np.isfinite(out).all():
             raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
                                 f"(diverged; try a lower --lr)")
+    if not main:
+        return None  # rank 0 scores and writes
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
     for (split, clips), out in outputs.items():
