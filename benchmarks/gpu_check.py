@@ -165,7 +165,7 @@ def step_pretrain(mode: Mode, work: Path, videos: Path, registry, *, gpus: int, 
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
             return Check(name, "FAIL", f"exit {done.returncode}: {tail[0][:300]}")
         record = json.loads((out / "pretrain.json").read_text())
-        world = record.get("world_size")
+        world = record.get("environment", {}).get("world_size")
         loss = record.get("final_loss")
         if world != max(gpus, cpu_processes) or loss is None or not math.isfinite(loss):
             return Check(name, "FAIL", f"world_size {world}, final loss {loss}")

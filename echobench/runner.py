@@ -57,6 +57,7 @@ class RunConfig:
     gpus: int | None = None
     precision: str | None = None
     num_workers: int = 0
+    cpu_processes: int = 1  # CPU processes with DDP over gloo (tests; same numbers as one process)
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
     resume: bool = False
@@ -66,7 +67,7 @@ class RunConfig:
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made). Empty
         option mappings are left out, so runs without options keep their earlier config hash."""
-        skip = {"data", "results", "runs", "num_workers", "resume"}
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes"}
         skip |= {k for k in ("backbone_options", "head_options") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
@@ -222,9 +223,15 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             settings, one line per epoch, phase timings, notes), e.g. to print them on a stderr
             that is not a terminal.
 
+    Several processes (``gpus > 1`` or ``cpu_processes > 1``; Fabric relaunches the current command
+    for the other ranks, so call it from a script or the CLI): ``batch_size`` is the global batch,
+    split over the processes (:class:`~echobench.engine.loop.EpochSampler`), VAL/TEST predictions are
+    gathered one per video, and rank 0 alone writes the run directory and the record.
+
     Returns:
-        The result, or None when ``resume=True`` finds this configuration (same config hash:
-        settings, resolved precision, dataset hash and weights file contents) already completed.
+        The result (on rank 0), or None when ``resume=True`` finds this configuration (same config
+        hash: settings, resolved precision, dataset hash and weights file contents) already
+        completed, and on every other rank.
 
     Raises:
         UnknownNameError: unknown backbone/head/task/protocol/preset.
@@ -240,8 +247,9 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.data.clips import ClipDataset, fit_frame_size
     from echobench.data.video import read_video
     from echobench.engine import run_state
-    from echobench.engine.devices import make_fabric
-    from echobench.engine.loop import EpochSampler, TrainSettings, fit, init_output, predict, predict_all_clips
+    from echobench.engine.devices import make_fabric, sync_batchnorm
+    from echobench.engine.loop import (EpochSampler, TrainSettings, eval_sampler, fit, init_output, predict,
+                                       predict_all_clips)
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs, track_scores
@@ -263,8 +271,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
+    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
     check_outputs(cfg.results, cfg.runs)
+    fabric.launch()  # several processes: the other ranks start here (Fabric re-runs the command)
+    main = fabric.global_rank == 0
+    if not main:
+        log, progress = (lambda _msg: None), None  # one voice: rank 0
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     if prepared is None:
         with runlog.phase("read and decode data"):
@@ -284,6 +296,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             log(f"--resume: {done} already completed this configuration; not rerun")
             return None
     resume_dir = run_state.find_run(Path(cfg.runs), config_hash, complete=False) if cfg.resume else None
+    fabric.barrier()  # every rank has looked before rank 0 creates a new run directory
     if cfg.resume and resume_dir is None:
         log(f"--resume: no unfinished run with this configuration under {cfg.runs}; starting a new run")
     if resume_dir is not None:
@@ -296,11 +309,13 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     else:
         created = datetime.now(timezone.utc)
         run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+        run_id = fabric.broadcast(run_id, src=0)  # one run directory for all ranks
         run_dir = Path(cfg.runs) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(cfg.data), "config_hash": config_hash, "setup_hash": setup_hash,
               "protocol_version": protocol.version, "task_version": task.version}
-    if resume_dir is None:
+    if resume_dir is None and main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
     runlog.attach(run_dir)
     runlog.line(f"{'resumed' if resume_dir is not None else 'started'} run {run_id} "
@@ -316,10 +331,13 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                                    frame_indices=data.frame_indices[split], seed=cfg.seed,
                                    frame_size=data.frame_size)
                 for split in SPLITS}
-    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed)
-    loaders = {split: DataLoader(datasets[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                 sampler=sampler if split == "TRAIN" else None, shuffle=False, drop_last=False)
-               for split in SPLITS}
+    world = fabric.world_size
+    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed, batch_size=cfg.batch_size, rank=fabric.global_rank,
+                           world_size=world)
+    loaders = {"TRAIN": DataLoader(datasets["TRAIN"], batch_sampler=sampler, num_workers=cfg.num_workers)}
+    for split in EVAL_SPLITS:
+        loaders[split] = DataLoader(datasets[split], batch_size=-(-cfg.batch_size // world), shuffle=False,
+                                    sampler=eval_sampler(datasets[split], fabric), num_workers=cfg.num_workers)
     loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
                                                         use_distributed_sampler=False)))
 
@@ -341,7 +359,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             log(f"--resume: unusable checkpoint: {exc}; moved to {aside}; starting this run afresh from epoch 1")
         if state is None and aside is None:
             log(f"--resume: {run_dir} has no complete checkpoint; starting this run afresh from epoch 1")
-    model = fabric.setup_module(model)
+    model = fabric.setup_module(sync_batchnorm(fabric, model, log))
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
     epoch_logged = runlog.epochs(cfg.epochs, objective.val_score_name, start=len(state.val_score) if state else 0)
@@ -354,7 +372,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         with runlog.phase("train"):
             fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
                          objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
-                         state=state, save=save, stop=stop)
+                         state=state, save=save if main else None, stop=stop)
     except torch.OutOfMemoryError:
         runlog.line(f"stopped: out of device memory at batch size {cfg.batch_size}")
         raise ConfigError(f"out of device memory at --batch-size {cfg.batch_size}; lower --batch-size "
@@ -382,6 +400,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             runlog.line(f"stopped: {split} predictions are not finite")
             raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
                                 f"(diverged; try a lower --lr)")
+    if not main:
+        return None  # rank 0 scores and writes
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
     with runlog.phase(f"score with {cfg.n_boot} bootstrap resamples"):

@@ -19,12 +19,14 @@ from echobench.protocols import Protocol
 
 def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, flip_draws: torch.Tensor | None = None) -> torch.Tensor:
     """Turn a uint8 batch ``(B, T, H, W, 3)`` into model input ``(B, 3, T, S, S)`` float32.
 
     Args:
         mean, std: per-channel statistics in [0, 1] units; required for ``train-mean-std``.
         generator: CPU generator for the flip draws (seeded by the engine).
+        flip_draws: ``(B, 2)`` uniform draws in [0, 1) to use instead (a DDP process's rows of its
+            global batch's draws); a draw below 0.5 flips (column 0 horizontally, 1 vertically).
 
     Raises:
         ValueError: ``train-mean-std`` protocol without ``mean``/``std``.
@@ -41,7 +43,7 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
         s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
         x = (x - m) / s
     if train and protocol.train_flips:
-        draws = torch.rand((b, 2), generator=generator).to(x.device)
+        draws = (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)).to(x.device)
         hflip = (draws[:, 0] < 0.5).view(b, 1, 1, 1, 1)
         vflip = (draws[:, 1] < 0.5).view(b, 1, 1, 1, 1)
         x = torch.where(hflip, x.flip(-1), x)

@@ -89,20 +89,7 @@ class PretrainResult:
 def _make_fabric(cfg: PretrainConfig):
     from echobench.engine.devices import make_fabric
 
-    if cfg.cpu_processes < 1 or cfg.nodes < 1:
-        raise ConfigError("--cpu-processes and --nodes must be >= 1")
-    if cfg.cpu_processes > 1:
-        if cfg.gpus:
-            raise ConfigError("--cpu-processes is for CPU runs; use --gpus N for several GPUs")
-        from lightning.fabric import Fabric
-        from lightning.fabric.strategies import DDPStrategy
-
-        return Fabric(accelerator="cpu", devices=cfg.cpu_processes, num_nodes=cfg.nodes,
-                      strategy=DDPStrategy(process_group_backend="gloo"), precision=cfg.precision or "32-true")
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, num_nodes=cfg.nodes)
-    if cfg.nodes > 1 and fabric.device.type == "cpu":
-        raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
-    return fabric
+    return make_fabric(gpus=cfg.gpus, precision=cfg.precision, num_nodes=cfg.nodes, cpu_processes=cfg.cpu_processes)
 
 
 def _resolve_trainer(cfg: PretrainConfig, registry) -> tuple[Any, Any]:
