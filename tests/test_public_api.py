@@ -71,3 +71,17 @@ def test_structural_interfaces():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(B(), Backbone) and not isinstance(B(), Head)
+
+
+def test_specs_only_gain_fields_at_the_end():
+    """Fields are appended, so a spec written positionally against the previous release still means
+    the same thing."""
+    from dataclasses import fields
+
+    from echobench import BackboneSpec, HeadSpec, PretrainerSpec, TaskSpec
+
+    base = ["name", "summary", "factory", "defaults", "citation", "licence"]
+    before = {BackboneSpec: base + ["presets"], HeadSpec: base, PretrainerSpec: base,
+              TaskSpec: base + ["label", "kind", "units", "version", "threshold"]}
+    for spec, names in before.items():
+        assert [f.name for f in fields(spec)][:len(names)] == names, spec.__name__

@@ -94,7 +94,8 @@ def _seeds(value: str) -> list[int]:
 
 @user_errors
 def run(
-    backbone: Annotated[str, typer.Option(help="Backbone name(s), comma-separated for a sweep (see `echobench list`).")],
+    backbone: Annotated[str, typer.Option(help="Backbone name(s), comma-separated for a sweep (see `echobench list`); "
+                                               "a variant as NAME:VARIANT, e.g. video-resnet:r2plus1d_18.")],
     head: Annotated[str, typer.Option(help="Head name(s), comma-separated.")],
     task: Annotated[str, typer.Option(help="Task name(s): ef, esv, edv, ef50; comma-separated.")] = "ef",
     data: Annotated[Path, typer.Option(help="EchoNet-Dynamic-format directory.")] = Path("echobench-demo/data"),

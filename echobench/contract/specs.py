@@ -28,7 +28,6 @@ class _Spec:
     defaults: dict[str, Any] = field(default_factory=dict)
     citation: str = ""
     licence: str = ""
-    options: tuple[Option, ...] = ()  # declared factory options (CLI: KEY=VALUE)
 
     def load(self) -> Callable[..., Any]:
         """Import and return the factory callable (imports the implementation, e.g. torch)."""
@@ -53,6 +52,7 @@ class BackboneSpec(_Spec):
     inputs: tuple[str, ...] | None = None
     variant_option: str = ""
     peer: "PeerSpec | None" = None
+    options: tuple[Option, ...] = ()  # declared factory options (CLI: --backbone-option KEY=VALUE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class HeadSpec(_Spec):
     this field) falls back, for one release, to reading the factory's signature."""
 
     inputs: tuple[str, ...] | None = None
+    options: tuple[Option, ...] = ()  # declared factory options (CLI: --head-option KEY=VALUE)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class PretrainerSpec(_Spec):
     """A self-supervised pre-training method: ``factory(**defaults, **options)`` builds its trainer
     (an :class:`echobench.contract.interfaces.Pretrainer`). ``options`` is the schema ``echobench
     pretrain --option KEY=VALUE`` is checked against (did-you-mean for unknown keys)."""
+
+    options: tuple[Option, ...] = ()
 
 
 @dataclass(frozen=True)
