@@ -48,8 +48,8 @@ _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 EF_TOLERANCE = 5.0
 """EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted.
 Chosen well above what rounding of the published volumes can explain (rounding ESV and EDV to the
-nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the inter-observer variation
-of EF, so a note means the labels disagree by a clinically meaningful amount."""
+nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the
+inter-observer variation of EF, so a note means the labels disagree by a clinically meaningful amount."""
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
