@@ -46,9 +46,10 @@ _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth"
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 EF_TOLERANCE = 5.0
-"""EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted:
-well above the rounding of published volumes (0.01 mL in EchoNet-Dynamic), below a clinically
-meaningful EF difference (inter-observer variability of EF is about 5-10 points)."""
+"""EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted.
+Chosen well above what rounding of the published volumes can explain (rounding ESV and EDV to the
+nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the
+inter-observer variation of EF, so a note means the labels disagree by a clinically meaningful amount."""
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
@@ -89,7 +90,8 @@ class VideoRecord:
 
 @dataclass
 class DataReport:
-    """What :func:`read_echonet` found: counts by reason, plus one message line per event."""
+    """What :func:`read_echonet` found: counts by reason, plus one message line per event and the
+    names of the first :data:`MESSAGES_PER_REASON` rows or files of each reason (:attr:`names`)."""
 
     root: Path
     rows: int = 0
@@ -103,6 +105,7 @@ class DataReport:
     tracings_for_unlisted: int = 0
     traced_frames_hist: dict[int, int] = field(default_factory=dict)
     label_ranges: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)  # per reason, the first names (as messages)
 
     def usable(self) -> int:
         """Number of rows kept (summed over splits)."""
@@ -111,6 +114,7 @@ class DataReport:
     def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
         counter[reason] += 1
         if counter[reason] <= MESSAGES_PER_REASON:
+            self.names.setdefault(reason, []).append(name)
             message = f"{kind}: {name}: {reason}" + (f": {detail}" if detail else "")
             # names and cells come from the CSVs: escape control characters (CR, NUL...) so one
             # event stays one line
@@ -310,15 +314,19 @@ def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, Path], di
     return index, unusable
 
 
+LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
+"""Note reasons of physically inconsistent labels (rows kept)."""
+
+
 def _label_notes(ef: float, esv: float, edv: float) -> list[tuple[str, str]]:
     """Notes for physically inconsistent labels (EF in %, volumes in mL; NaN volumes are not checked):
     ESV > EDV, or EF more than :data:`EF_TOLERANCE` points from ``100 * (EDV - ESV) / EDV``."""
     if not (math.isfinite(esv) and math.isfinite(edv)):
         return []
     if esv > edv:
-        return [("ESV greater than EDV", f"ESV {esv:g} mL > EDV {edv:g} mL (label kept as published)")]
+        return [(LABEL_CHECKS[0], f"ESV {esv:g} mL > EDV {edv:g} mL (label kept as published)")]
     if edv > 0 and abs(ef - (from_volumes := 100.0 * (edv - esv) / edv)) > EF_TOLERANCE:
-        return [("EF disagrees with (EDV - ESV) / EDV",
+        return [(LABEL_CHECKS[1],
                  f"EF {ef:g} %, volumes give {from_volumes:.1f} % (more than {EF_TOLERANCE:g} points apart; "
                  "label kept as published)")]
     return []

@@ -406,6 +406,20 @@ def test_unreadable_video_is_a_counted_skip(make_echonet):
     assert data.report.skipped == {"video not usable": 1}
 
 
+def test_unreadable_video_is_a_counted_skip_whoever_runs_it(make_echonet, monkeypatch):
+    """The same as above where the tests run as root (who reads any file): access is refused here."""
+    import echobench.data.echonet as echonet
+
+    d = make_echonet(N)
+    locked = str(d.video(stem(1)))
+    real_access = os.access
+    monkeypatch.setattr(echonet.os, "access", lambda path, mode: str(path) != locked and real_access(path, mode))
+    data = read_echonet(d.root, probe=False)
+    assert data.report.entries_skipped == {"not readable (permission denied)": 1}
+    assert "permission denied" in assert_one_message(data.report, stem(1), "skipped:")
+    assert_others_kept(data, N - 1, {stem(1)})
+
+
 def test_unlistable_video_directory_is_one_error(make_echonet, monkeypatch):
     d = make_echonet(N)
 
@@ -451,7 +465,9 @@ def test_inconsistent_labels_are_noted_per_video_and_kept(make_echonet):
     assert data.records[1].ef == 70.0 and data.records[0].esv == 120.0  # the publisher's labels
     assert_others_kept(data, N)
     result = cli("check", str(d.root))
-    assert "ESV greater than EDV" in result.stdout and "EF disagrees" in result.stdout
+    for reason, name in (("ESV greater than EDV", stem(0)), ("EF disagrees", stem(1))):
+        lines = [line.split() for line in result.stdout.splitlines() if line.strip().startswith(reason)]
+        assert [name] in [words[-1:] for words in lines]  # the label checks table names the video
 
 
 # --- issue 13 item 12: a missing split -----------------------------------------------------------------
