@@ -2,7 +2,7 @@
 
 Walks SRC (a MIMIC-IV-ECHO tree ``files/pNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN_NNNN.dcm`` or any folder: every
 regular file counts as an input, hidden files and folders and OUT itself excepted), reads each file
-with :func:`echobench.data.dicom.read_dicom_cine` (pydicom + pylibjpeg; YBR -> RGB, palette LUTs),
+with :func:`echobench.data.dicom.read_dicom_cine` (pydicom decoder plugins; YBR -> RGB, palette LUTs),
 crops it to the ultrasound region (header region, else the sector estimate), masks burnt-in text
 outside the scan sector (``burned_in``, :func:`echobench.data.dicom.framing`), resamples it in time to
 ``fps`` and resizes it to ``size`` x ``size`` (:func:`echobench.data.dicom.cine_to_clip`), and writes

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def echobench(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
     return subprocess.Popen([sys.executable, "-m", "echobench", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=ROOT, **kwargs)
 

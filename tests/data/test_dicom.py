@@ -468,3 +468,23 @@ def test_single_frame_has_no_fan_and_is_kept_unmasked():
     chosen = framing(cine)
     assert chosen.mask is None and chosen.mask_source == "fan not found" and chosen.kept_fraction == 1.0
     assert "no scan sector found: not masked" in chosen.notes
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"])
+def test_preferred_jpeg_plugin_agrees_with_pylibjpeg(name):
+    """The faster JPEG plugin echobench prefers (Pillow) gives pylibjpeg's RGB pixels within the
+    stated bound, on real YBR_FULL_422 JPEG Baseline echo loops."""
+    from pydicom.pixels import get_decoder
+
+    from echobench.data.dicom import JPEG_PLUGIN_MAX_DIFF, PREFERRED_PLUGINS
+
+    path = _testdata(name)
+    ds = pydicom.dcmread(path)
+    assert PREFERRED_PLUGINS[ds.file_meta.TransferSyntaxUID] == "pillow"
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    assert {"pillow", "pylibjpeg"} <= set(decoder.available_plugins), decoder.available_plugins
+    reference, _ = decoder.as_array(ds, decoding_plugin="pylibjpeg")
+    ours = read_dicom_cine(path).frames
+    diff = np.abs(ours.astype(np.int16) - reference.reshape(ours.shape))
+    assert diff.max() <= JPEG_PLUGIN_MAX_DIFF and diff.mean() < 0.1
+    assert diff.max() > 0  # really another decoder than pylibjpeg (which would agree exactly)

@@ -407,3 +407,15 @@ def test_shards_then_merge_equal_one_unsharded_prepare(prepared, tmp_path):
     for text in ("3/3", "1", "a/b", "-1/2"):
         with pytest.raises(ConfigError, match="--shard"):
             Shard.parse(text)
+
+
+def test_flagged_still_without_a_fan_to_mask_is_skipped(tmp_path):
+    still = _data_roots()[2] / "ultrasounds" / "GREYSCALE_IMAGE.dcm"  # a real one-frame US, BurnedInAnnotation YES
+    (tmp_path / "src").mkdir()
+    shutil.copyfile(still, tmp_path / "src" / "still.dcm")
+    prepare_dicom(tmp_path / "src", tmp_path / "out", PrepareSettings(size=32, min_frames=1), workers=0)
+    row = manifest(tmp_path / "out").row(0, named=True)
+    assert (row["status"], row["reason"]) == ("skipped", "burnt-in annotation and no scan sector found to mask")
+    prepare_dicom(tmp_path / "src", tmp_path / "keep", PrepareSettings(size=32, min_frames=1, burned_in="keep"),
+                  workers=0)
+    assert manifest(tmp_path / "keep")["status"].to_list() == ["ok"]  # kept when asked
