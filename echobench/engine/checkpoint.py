@@ -212,12 +212,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         model = load_file(str(path / MODEL_FILE))
     except Exception as exc:
-        raise WeightsError(f"{path / MODEL_FILE}: cannot read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise WeightsError(f"{path / MODEL_FILE}: cannot read ({describe(exc)})") from None
     try:
         training = torch.load(path / TRAINING_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for unsafe pickles, EOFError/RuntimeError for corrupt files
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise WeightsError(f"{path / TRAINING_FILE}: cannot read safely ({type(exc).__name__}: {first[:200]})") from None
+        raise WeightsError(f"{path / TRAINING_FILE}: cannot read safely ({describe(exc)})") from None
     if not isinstance(training, dict):
         raise WeightsError(f"{path / TRAINING_FILE}: expected a dict, found {type(training).__name__}")
     return Checkpoint(path=path, step=state["step"], model=model, optimizer=training.get("optimizer"),

@@ -1,9 +1,11 @@
 """``echobench run`` on a full disk (issue 13 item 3): a checkpoint write that fails (safetensors'
 real ``SafetensorError``) is one ``error:`` line naming the file and the last good checkpoint, which
-is kept, and ``--resume`` finishes the run from it."""
+is kept, and ``--resume`` finishes the run from it; so does a failed write of the run's outputs
+(polars' real ``ComputeError``) after training."""
 
 from __future__ import annotations
 
+import polars as pl
 import safetensors.torch
 from typer.testing import CliRunner
 
@@ -37,6 +39,22 @@ def test_disk_full_at_a_checkpoint_is_one_line_and_resume_finishes(synth_tiny, t
                                 "cannot write checkpoint (SafetensorError: ") and "No space left on device" in errors[0]
     assert f"the last good checkpoint is kept: {kept}" in errors[0]
     assert kept.is_dir() and not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+    # resumed, it trains the last epoch and then cannot write its predictions (polars' real error)
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", _polars_disk_full)
+    failed = CliRunner().invoke(app, [*args, "--resume"])
+    monkeypatch.undo()
+    assert failed.exit_code == 2, failed.output
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {run_dir / 'predictions.parquet'}: cannot write (ComputeError: parquet: File out of "
+                      "specification: underlying IO error: No space left on device (os error 28)); the run's last "
+                      "good checkpoint is kept: rerun the same command with --resume to finish it"], failed.stderr
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")] and not (run_dir / STATUS).exists()
     resumed = CliRunner().invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert f"resuming {run_dir}" in resumed.stderr and (run_dir / STATUS).is_file()
+    assert len(list((tmp_path / "lb" / "records").glob("*.parquet"))) == 1
+
+
+def _polars_disk_full(self, *args, **kwargs):
+    raise pl.exceptions.ComputeError("parquet: File out of specification: underlying IO error: No space left on "
+                                     "device (os error 28)")
