@@ -190,7 +190,8 @@ def test_videos_of_other_sizes_are_resized_and_noted(protocol, mixed_sizes, tmp_
 
 
 def test_ctrl_c_while_decoding_stops_within_a_second(synth_tiny, tmp_path, monkeypatch):
-    """SIGINT during decoding ends `run` before the next video (it used to decode every video first)."""
+    """SIGINT during decoding ends `run` before the next video, within a second (it used to decode every
+    video first, then stop after the first training step)."""
     import os
     import signal
     import threading
@@ -214,6 +215,7 @@ def test_ctrl_c_while_decoding_stops_within_a_second(synth_tiny, tmp_path, monke
     ended = time.monotonic()
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.output and "while decoding" in result.output and "Traceback" not in result.output
-    # stopped at the video being decoded, not after all 12 (no wall-clock bound: CI machines are loaded)
-    assert len(decoded) <= 3 < 12 and ended >= sent[0]
+    # it stops before the next video (the one being decoded when the signal came finishes: 0.3 s here);
+    # the count, not the wall clock, is asserted, so a loaded machine cannot fail it
+    assert len(decoded) <= 3 < 12, f"{len(decoded)} videos decoded, {ended - sent[0]:.2f} s after SIGINT"
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
