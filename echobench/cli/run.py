@@ -100,8 +100,9 @@ def run(
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
-    epochs: Annotated[int, typer.Option(min=1)] = 8,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs over TRAIN (the checkpoint is picked on VAL "
+                                                   "after each).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per training step (and per evaluation batch).")] = 8,
     lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
@@ -180,8 +181,8 @@ DEMO_LR = 2e-4  # on the 600-video demo set, TEST MAE vs constant 8.04: 7.50 at 
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the synthetic demo data go.")] = Path("echobench-demo"),
     videos: Annotated[int, typer.Option(min=12, help="Synthetic videos to generate.")] = DEMO_VIDEOS,
-    epochs: Annotated[int, typer.Option(min=1)] = DEMO_EPOCHS,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = DEMO_EPOCHS,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic data and of training.")] = 0,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for the run record.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
 ) -> None:
