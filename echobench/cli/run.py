@@ -215,3 +215,24 @@ def demo(
         result = run_experiment(cfg, progress=make, log=_log, echo=_echo_if_redirected())
     out.print(f"[dim]synthetic data (not patient data): {data}[/]")
     render_result(result)
+    out.print(f"the same run with `echobench run` (same settings, same config hash):\n  {escape(run_command(cfg))}",
+              highlight=False, soft_wrap=True)
+
+
+def run_command(cfg) -> str:
+    """The ``echobench run`` command line that runs exactly ``cfg`` (a :class:`RunConfig`): every
+    setting that defines the numbers is spelled out, so the command does not depend on defaults."""
+    import shlex
+
+    options = [("--backbone", cfg.backbone), ("--head", cfg.head), ("--task", cfg.task), ("--data", cfg.data),
+               ("--protocol", cfg.protocol), ("--preset", cfg.preset), ("--weights", cfg.weights),
+               ("--seed", cfg.seed), ("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--lr", cfg.lr),
+               ("--n-boot", cfg.n_boot), ("--gpus", cfg.gpus), ("--precision", cfg.precision),
+               ("--results", cfg.results), ("--runs", cfg.runs)]
+    words = ["echobench", "run"]
+    for flag, value in options:
+        if value is not None:
+            words += [flag, str(value)]
+    if cfg.freeze_backbone:
+        words.append("--freeze-backbone")
+    return shlex.join(words)
