@@ -35,7 +35,7 @@ def test_run_writes_a_log_with_one_line_per_epoch(cli_run):
     text = (run_dir / "log.txt").read_text()
     epochs = [m.groups() for m in map(EPOCH_LINE.search, text.splitlines()) if m]
     assert epochs == [("1", "2"), ("2", "2")], text
-    for needle in ("settings: {", '"lr": 0.0003', "skipped videos: none", "phase train:",
+    for needle in ("settings: {", '"lr": 0.0003', "skipped (videos, by reason): none", "phase train:",
                    "phase evaluate VAL and TEST:", "checkpoint: epoch", "TEST: MAE", "finished: record"):
         assert needle in text, needle
     assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in text.splitlines())
