@@ -321,7 +321,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     runlog.line(f"{'resumed' if resume_dir is not None else 'started'} run {run_id} "
                 f"(echobench {__version__}, device {fabric.device}, precision {precision})")
     runlog.settings(config)
-    runlog.counts("skipped videos", data.skipped)
+    runlog.counts("skipped (videos, by reason)", data.skipped)
     runlog.counts("notes", data.notes)
 
     # --- data -----------------------------------------------------------------------------------

@@ -18,6 +18,26 @@ from echobench.errors import EchobenchError
 
 F = TypeVar("F", bound=Callable)
 
+
+def _no_flag_placeholder() -> None:
+    """Help shows no ``<bool>`` placeholder after a flag (``--resume``, ``--help``): a flag takes no
+    value. Typer >= 0.20 prints the flag's type in the rich help's type column; an empty metavar is
+    what its ``display_type_rich`` shows instead (typer/core.py ``TyperOption.display_type_rich``)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_echobench", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return "" if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich._echobench = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_flag_placeholder()
+
 out = Console()
 err = Console(stderr=True)
 
@@ -75,7 +95,7 @@ class Bars:
 
         def advance(n: int = 1) -> None:
             if not task:
-                if not progress.live.is_started:
+                if not progress.live.is_started and err.is_terminal:  # a file gets no bars (nor a blank line)
                     progress.start()
                 for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
                     if not earlier.finished:

@@ -109,8 +109,9 @@ def run(
         "--head-option", help="KEY=VALUE option the head declares (repeatable).")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
-    epochs: Annotated[int, typer.Option(min=1)] = 8,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs over TRAIN (the checkpoint is picked on VAL "
+                                                   "after each).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per training step (and per evaluation batch).")] = 8,
     lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
@@ -194,8 +195,8 @@ DEMO_LR = 2e-4  # on the 600-video demo set, TEST MAE vs constant 8.04: 7.50 at 
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the synthetic demo data go.")] = Path("echobench-demo"),
     videos: Annotated[int, typer.Option(min=12, help="Synthetic videos to generate.")] = DEMO_VIDEOS,
-    epochs: Annotated[int, typer.Option(min=1)] = DEMO_EPOCHS,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = DEMO_EPOCHS,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic data and of training.")] = 0,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for the run record.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
 ) -> None:
@@ -228,3 +229,24 @@ def demo(
         result = run_experiment(cfg, progress=make, log=_log, echo=_echo_if_redirected())
     out.print(f"[dim]synthetic data (not patient data): {data}[/]")
     render_result(result)
+    out.print(f"the same run with `echobench run` (same settings, same config hash):\n  {escape(run_command(cfg))}",
+              highlight=False, soft_wrap=True)
+
+
+def run_command(cfg) -> str:
+    """The ``echobench run`` command line that runs exactly ``cfg`` (a :class:`RunConfig`): every
+    setting that defines the numbers is spelled out, so the command does not depend on defaults."""
+    import shlex
+
+    options = [("--backbone", cfg.backbone), ("--head", cfg.head), ("--task", cfg.task), ("--data", cfg.data),
+               ("--protocol", cfg.protocol), ("--preset", cfg.preset), ("--weights", cfg.weights),
+               ("--seed", cfg.seed), ("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--lr", cfg.lr),
+               ("--n-boot", cfg.n_boot), ("--gpus", cfg.gpus), ("--precision", cfg.precision),
+               ("--results", cfg.results), ("--runs", cfg.runs)]
+    words = ["echobench", "run"]
+    for flag, value in options:
+        if value is not None:
+            words += [flag, str(value)]
+    if cfg.freeze_backbone:
+        words.append("--freeze-backbone")
+    return shlex.join(words)

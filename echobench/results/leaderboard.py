@@ -203,7 +203,8 @@ def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[d
     unit = f" ({units_label(units)})" if units else ""
     names = [f"{m}{unit}" if m in LOWER_IS_BETTER else ("R²" if m == "R2" else m) for m in metrics]
     primary = next((m for m in PRIMARY if m in metrics), None)
-    columns = ["rank", "model", "split", "protocol", *names, "seeds", "n", f"vs constant ({primary or '-'})"]
+    columns = ["rank", "model", "split", "protocol", *names, "seeds", "n",
+               *([] if reported else [f"vs constant ({primary or '-'})"])]  # published rows: no constant
     protocol = f"{key['protocol']}@{key['protocol_version']}"
     rows = list(wide(group).iter_rows(named=True))
     constants = [r for r in rows if r["model"].startswith("constant")]

@@ -35,7 +35,7 @@ def test_run_writes_a_log_with_one_line_per_epoch(cli_run):
     text = (run_dir / "log.txt").read_text()
     epochs = [m.groups() for m in map(EPOCH_LINE.search, text.splitlines()) if m]
     assert epochs == [("1", "2"), ("2", "2")], text
-    for needle in ("settings: {", '"lr": 0.0003', "skipped videos: none", "phase train:",
+    for needle in ("settings: {", '"lr": 0.0003', "skipped (videos, by reason): none", "phase train:",
                    "phase evaluate VAL and TEST:", "checkpoint: epoch", "TEST: MAE", "finished: record"):
         assert needle in text, needle
     assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in text.splitlines())
@@ -113,3 +113,23 @@ def test_score_reads_a_csv_of_both_splits_with_a_split_column(cli_run, tmp_path)
     assert result.exit_code == 0, result.output
     missing = CliRunner().invoke(app, ["score", str(both), "--task", "ef", "--data", data, "--split", "TRAIN"])
     assert missing.exit_code == 2 and "no rows with split TRAIN (the file has split TEST, VAL)" in missing.stderr
+
+
+def test_demo_logs_and_prints_its_exact_run_command(tmp_path, monkeypatch):
+    import shlex
+
+    from echobench.cli.common import out as stdout
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stdout, "width", 400)  # the command on one line
+    demo = CliRunner().invoke(app, ["demo", "--videos", "12", "--epochs", "1"])
+    assert demo.exit_code == 0, demo.output
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    epochs = [m for m in map(EPOCH_LINE.search, (run_dir / "log.txt").read_text().splitlines()) if m]
+    assert len(epochs) == 1
+    line = next(ln.strip() for ln in demo.stdout.splitlines() if ln.strip().startswith("echobench run "))
+    words = shlex.split(line)
+    assert "--lr" in words and words[words.index("--lr") + 1] == "0.0002"
+    rerun = CliRunner().invoke(app, [*words[1:], "--resume"])  # the same configuration hash: nothing to rerun
+    assert rerun.exit_code == 0, rerun.output
+    assert "already completed this configuration; not rerun" in rerun.stderr, rerun.output
