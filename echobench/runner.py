@@ -147,7 +147,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     if protocol.normalization == "train-mean-std":
         train = records["TRAIN"]
         sample = np.random.default_rng(0).permutation(len(train))[:STATS_VIDEOS]
-        stats = channel_stats([read_video(train[i].path) for i in sorted(sample)])
+        stats = channel_stats(read_video(train[i].path) for i in sorted(sample))  # one video at a time
     return PreparedData(
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
