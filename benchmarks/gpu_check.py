@@ -52,7 +52,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -85,16 +84,16 @@ class Mode:
     min_seconds: float
     dtype: str  # compute dtype of the throughput steps
     precision: str  # Fabric precision of the ``run`` step
-    workers: int  # DataLoader workers of ``run`` and ``pretrain``
+    workers: int | None  # DataLoader workers of ``run`` and ``pretrain`` (None: echobench's default)
     bf16_clips: int  # clips in the fixed batch of the bf16-vs-fp32 step
     peak_n: int  # matrix side of the matmul peak
 
     @staticmethod
-    def for_device(cuda: bool, *, cores: int) -> "Mode":
+    def for_device(cuda: bool) -> "Mode":
         if cuda:
             return Mode(device="cuda", preset="base", size=224, frames=16, finetune_batch=32, mae_batch=64,
                         pretrain_steps=6, pretrain_batch=8, repeats=5, min_seconds=0.5, dtype="bfloat16",
-                        precision="bf16-mixed", workers=min(8, max(1, cores - 1)), bf16_clips=VIDEOS, peak_n=8192)
+                        precision="bf16-mixed", workers=None, bf16_clips=VIDEOS, peak_n=8192)
         return Mode(device="cpu", preset="tiny", size=32, frames=16, finetune_batch=2, mae_batch=2,
                     pretrain_steps=2, pretrain_batch=2, repeats=1, min_seconds=0.0, dtype="float32",
                     precision="32-true", workers=0, bf16_clips=4, peak_n=256)
@@ -109,13 +108,6 @@ class Check:
     detail: str
     seconds: float = 0.0
     numbers: dict[str, Any] = field(default_factory=dict)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _first_line(exc: BaseException) -> str:
@@ -159,7 +151,9 @@ def step_pretrain(mode: Mode, work: Path, videos: Path, registry, *, gpus: int, 
         command = [sys.executable, "-m", "echobench", "pretrain", PRETRAINER, str(videos), "--out", str(out),
                    "--steps", str(mode.pretrain_steps), "--batch-size", str(mode.pretrain_batch * max(gpus, cpu_processes)),
                    "--preset", mode.preset, "--size", str(mode.size), "--gpus", str(gpus),
-                   "--cpu-processes", str(cpu_processes), "--num-workers", str(mode.workers)]
+                   "--cpu-processes", str(cpu_processes)]
+        if mode.workers is not None:
+            command += ["--num-workers", str(mode.workers)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=240)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
@@ -372,7 +366,7 @@ def run_checks(*, cpu: bool = False, work: Path | None = None, cpu_ddp: bool = F
 
     cuda = torch.cuda.is_available() and not cpu
     gpus = torch.cuda.device_count() if cuda else 0
-    mode = Mode.for_device(cuda, cores=_cores())
+    mode = Mode.for_device(cuda)
     registry = get_registry()
     if cuda:
         log(f"CUDA mode: {torch.cuda.get_device_name(0)} x {gpus}, torch {torch.__version__}")

@@ -56,7 +56,7 @@ class RunConfig:
     n_boot: int = 1000
     gpus: int | None = None
     precision: str | None = None
-    num_workers: int = 0
+    num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA
     cpu_processes: int = 1  # CPU processes with DDP over gloo (tests; same numbers as one process)
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
@@ -164,7 +164,8 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     if protocol.normalization == "train-mean-std":
         train = records["TRAIN"]
         sample = np.random.default_rng(0).permutation(len(train))[:STATS_VIDEOS]
-        stats = channel_stats([fit_frame_size(read_video(train[i].path), decoded.frame_size) for i in sorted(sample)])
+        stats = channel_stats(fit_frame_size(read_video(train[i].path), decoded.frame_size)  # one video at a time
+                              for i in sorted(sample))
     return PreparedData(
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
@@ -247,7 +248,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from echobench.data.clips import ClipDataset, fit_frame_size
     from echobench.data.video import read_video
     from echobench.engine import run_state
-    from echobench.engine.devices import make_fabric, sync_batchnorm
+    from echobench.engine.devices import loader_options, make_fabric, sync_batchnorm
     from echobench.engine.loop import (EpochSampler, TrainSettings, eval_sampler, fit, init_output, predict,
                                        predict_all_clips)
     from echobench.engine.model import build_model, resolve_specs
@@ -273,6 +274,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     objective = Objective(task, protocol)
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
     check_outputs(cfg.results, cfg.runs)
+    if fabric.world_size > 1:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():  # Fabric would start the command's processes again
+            raise ConfigError("several processes (--gpus N > 1) run one configuration per command; "
+                              "run the sweep's configurations one by one")
     fabric.launch()  # several processes: the other ranks start here (Fabric re-runs the command)
     main = fabric.global_rank == 0
     if not main:
@@ -334,10 +341,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     world = fabric.world_size
     sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed, batch_size=cfg.batch_size, rank=fabric.global_rank,
                            world_size=world)
-    loaders = {"TRAIN": DataLoader(datasets["TRAIN"], batch_sampler=sampler, num_workers=cfg.num_workers)}
+    # TRAIN workers are not persistent: ClipDataset.epoch (random clip starts) is set in this process
+    loaders = {"TRAIN": DataLoader(datasets["TRAIN"], batch_sampler=sampler,
+                                   **loader_options(fabric, cfg.num_workers, persistent=False))}
     for split in EVAL_SPLITS:
         loaders[split] = DataLoader(datasets[split], batch_size=-(-cfg.batch_size // world), shuffle=False,
-                                    sampler=eval_sampler(datasets[split], fabric), num_workers=cfg.num_workers)
+                                    sampler=eval_sampler(datasets[split], fabric), **loader_options(fabric, cfg.num_workers))
     loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
                                                         use_distributed_sampler=False)))
 

@@ -57,7 +57,7 @@ def pretrain(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
     save_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (and at the end).")] = 1000,
     keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept (latest).")] = 2,
-    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes per device (default: 0 on CPU, up to 8 on GPU).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,
 ) -> None:
     """Self-supervised pre-training (e.g. VideoMAE MAE on echo clips); the encoder is written to
     DIR/encoder.safetensors for `echobench run --backbone echo-videomae --weights`."""

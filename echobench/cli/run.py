@@ -116,7 +116,7 @@ def run(
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
-    num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for run records.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "
@@ -148,7 +148,7 @@ def run(
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
 
-    make_fabric(gpus=gpus, precision=precision, max_devices=1)  # device and folder mistakes: before decoding
+    make_fabric(gpus=gpus, precision=precision)  # device and folder mistakes: before decoding
     check_outputs(results, runs)
     prepared: dict[str, object] = {}
     failures: list[str] = []

@@ -8,7 +8,7 @@ the protocol's random horizontal/vertical flips (one draw per clip, the same for
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -51,21 +51,24 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     return x.contiguous()
 
 
-def channel_stats(videos: Sequence[np.ndarray]) -> tuple[list[float], list[float]]:
+def channel_stats(videos: Iterable[np.ndarray]) -> tuple[list[float], list[float]]:
     """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
+
+    One streaming pass: each video is reduced to a 256-bin histogram per channel (exact integer
+    counts, no float copy of its pixels) before the next is read, so a generator of decoded videos
+    holds one video at a time; grey videos count for all three channels. Mean and std come from the
+    histograms (exact sums; the variance in float64).
 
     EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
     """
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    count = 0
+    counts = np.zeros((3, 256), dtype=np.int64)
     for v in videos:
-        v = v.reshape(-1, v.shape[-1]).astype(np.float64) / 255.0
-        if v.shape[1] == 1:
-            v = np.repeat(v, 3, axis=1)
-        total += v.sum(0)
-        total_sq += (v * v).sum(0)
-        count += v.shape[0]
-    mean = total / max(count, 1)
-    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 1e-12))
+        flat = np.asarray(v).reshape(-1, v.shape[-1])
+        for c in range(3):
+            counts[c] += np.bincount(flat[:, c if flat.shape[1] == 3 else 0], minlength=256)
+    n = np.maximum(counts.sum(1), 1)
+    level = np.arange(256, dtype=np.float64) / 255.0
+    mean = (counts * level).sum(1) / n
+    var = (counts * (level[None, :] - mean[:, None]) ** 2).sum(1) / n
+    std = np.sqrt(np.maximum(var, 1e-12))
     return mean.tolist(), std.tolist()

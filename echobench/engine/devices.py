@@ -11,7 +11,40 @@ started by Fabric: its launcher re-runs the current command for the other local 
 
 from __future__ import annotations
 
+import os
+
 from echobench.errors import ConfigError
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (``os.sched_getaffinity``: a SLURM or container CPU limit,
+    not the machine's count), or ``os.cpu_count()`` where there is no affinity call."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(fabric, requested: int | None = None) -> int:
+    """DataLoader worker processes per process: ``requested`` when given; else 0 on the CPU (decoding
+    would compete with the model for the same cores) and, on CUDA, the available cores shared by this
+    node's processes, one left to each process itself (at least 1)."""
+    if requested is not None:
+        return requested
+    if fabric.device.type != "cuda":
+        return 0
+    local = max(1, fabric.world_size // max(1, getattr(fabric.strategy, "num_nodes", 1)))
+    return max(1, available_cores() // local - 1)
+
+
+def loader_options(fabric, requested: int | None = None, *, persistent: bool = True) -> dict:
+    """Keyword arguments for a ``DataLoader`` on ``fabric``'s device: ``num_workers``
+    (:func:`default_workers`), ``pin_memory`` on CUDA (page-locked batches copy to the GPU
+    asynchronously), and ``persistent_workers`` on CUDA with workers when ``persistent`` (no worker
+    start-up per pass; only for datasets without per-epoch state, since workers keep their own copy)."""
+    workers = default_workers(fabric, requested)
+    cuda = fabric.device.type == "cuda"
+    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": bool(cuda and persistent and workers)}
 
 
 def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_nodes: int = 1,

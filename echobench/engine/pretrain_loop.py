@@ -271,6 +271,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
                                                 list_pretrain_videos, steps_for_epochs)
     from echobench.data.transforms import prepare_clips
     from echobench.engine.checkpoint import restore_rng
+    from echobench.engine.devices import loader_options
     from echobench.engine.loop import _lr_lambda
     from echobench.protocols import Protocol
     from echobench.provenance import device_name
@@ -336,14 +337,11 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             restore_rng(checkpoint.rng)
         log(f"resuming from {checkpoint.path} (step {start} of {total})")
 
-    workers = cfg.num_workers
-    if workers is None:
-        workers = 0 if fabric.device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // max(1, world // cfg.nodes)))
     dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips,
                                   frame_size=videos.frame_size)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=fabric.device.type == "cuda")
+    loader = DataLoader(dataset, batch_sampler=batches, **loader_options(fabric, cfg.num_workers, persistent=False))
     protocol = Protocol(name="pretrain", version="-", frames=trainer.frames, period=trainer.stride, size=trainer.size,
                         normalization="unit", train_flips=False, scaled_targets=False, summary="pre-training clips")
     result = PretrainResult(out=out, start_step=start, steps=total, losses=[],

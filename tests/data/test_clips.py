@@ -128,3 +128,22 @@ def test_decoding_stops_when_asked(make_echonet, monkeypatch):
     with pytest.raises(Interrupted, match="2 of 6 decoded"):
         decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls))
     assert len(decoded) == 2
+
+
+def test_channel_stats_stream_one_video_at_a_time_and_match_float64_sums():
+    """Grey and colour videos mixed; a generator is consumed lazily (one decoded video held at a time)."""
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 256, (5, 16, 16, c), dtype=np.uint8) for c in (1, 3, 1)]
+    held: list[int] = []
+
+    def stream():
+        for i, v in enumerate(videos):
+            held.append(i)
+            yield v
+            held.remove(i)  # resumed only once the consumer has finished with video i
+
+    seen = []
+    mean, std = channel_stats(v for v in stream() if not seen.append(len(held)))
+    assert max(seen) == 1
+    ref = np.concatenate([np.repeat(v, 3, -1) if v.shape[-1] == 1 else v for v in videos]).reshape(-1, 3) / 255.0
+    assert np.allclose(mean, ref.mean(0), rtol=0, atol=1e-12) and np.allclose(std, ref.std(0), rtol=0, atol=1e-12)
