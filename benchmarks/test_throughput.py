@@ -31,7 +31,8 @@ from echobench.bench.allocator import tune_cpu_allocator
 from echobench.bench.loader import bench_loader
 from echobench.bench.models import BenchSettings, bench_model, torch_dtype
 from echobench.bench.peak import matmul_peak
-from echobench.bench.peers import PEERS, bench_peer
+from echobench.registry import get_registry
+from echobench.bench.peers import bench_peer, declared_peers
 from echobench.bench.run import BenchRun, device_label, rows
 from echobench.registry import build_registry
 from echobench.results.throughput import write_throughput
@@ -123,11 +124,11 @@ def test_model_throughput(benchmark, runs, backbone, head, preset, size):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("name", PEERS)
+@pytest.mark.parametrize("name", sorted(declared_peers(get_registry())))
 def test_ours_against_hugging_face(benchmark, runs, name, preset, size):
     pytest.importorskip("transformers")
     run = _run(runs, size)
-    result = benchmark.pedantic(bench_peer, args=(name, preset, run.settings), rounds=1, iterations=1)
+    result = benchmark.pedantic(bench_peer, args=(get_registry(), name, preset, run.settings), rounds=1, iterations=1)
     run.peers.append(result)
     if result.skipped:
         pytest.skip(result.skipped)

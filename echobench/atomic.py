@@ -1,24 +1,99 @@
 """Atomic file writes: temporary file in the same folder, fsync, rename (DESIGN §8).
 
 A reader never sees a half-written file, and a crash leaves either the old file or the new one.
+Every writer here goes through :func:`atomic_target`: the temporary file is removed when writing
+fails, and a failed write (disk full, file too large, permissions; whichever library wrote:
+``OSError``, safetensors' ``SafetensorError``, polars' ``ComputeError``, torch's ``RuntimeError``)
+becomes one :class:`~echobench.errors.WriteError` line naming the file.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
+
+from echobench.errors import EchobenchError, WriteError
+
+
+def write_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that writing a file raises when the disk is full or unwritable: ``OSError``,
+    torch's ``RuntimeError`` (``torch.save``: "PytorchStreamWriter failed writing file"), safetensors'
+    ``SafetensorError`` and polars' ``PolarsError`` (``ComputeError: ... No space left on device``)."""
+    kinds: list[type[BaseException]] = [OSError, RuntimeError]
+    try:
+        from safetensors import SafetensorError
+
+        kinds.append(SafetensorError)
+    except ImportError:
+        pass
+    try:
+        from polars.exceptions import PolarsError
+
+        kinds.append(PolarsError)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters of it; an ``OSError``'s reason
+    without the temporary file's name)."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
+    first = text.splitlines()[0][:200] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def write_error(path: str | os.PathLike, exc: BaseException, what: str = "", kept: str = "") -> WriteError:
+    """The one-line :class:`WriteError` for ``exc`` raised while writing ``path`` (``what``: e.g.
+    "checkpoint"; ``kept``: what good state remains, appended after a semicolon)."""
+    error = WriteError(f"{path}: cannot write{' ' + what if what else ''} ({describe(exc)}){'; ' + kept if kept else ''}")
+    error.kept = bool(kept)
+    return error
+
+
+def kept_error(exc: WriteError, kept: str) -> WriteError:
+    """``exc`` with ``; <kept>`` appended (what good state remains), marked as saying so."""
+    error = WriteError(f"{exc}; {kept}")
+    error.kept = True
+    return error
+
+
+@contextmanager
+def atomic_target(path: str | os.PathLike, publish: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
+    """Yields a hidden temporary path beside ``path`` to write; on success ``publish(tmp, path)``
+    runs (default :func:`fsync_replace`: fsync, rename over ``path``), on failure the temporary
+    file is removed.
+
+    Raises:
+        WriteError: writing failed with one of :func:`write_errors` (names ``path``); other
+            exceptions (and ``FileExistsError`` from ``publish``) pass unchanged.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        (publish or fsync_replace)(tmp, path)
+    except (EchobenchError, FileExistsError):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, write_errors()):
+            raise write_error(path, exc) from exc
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``path`` atomically.
+
+    Raises:
+        WriteError: the file cannot be written (disk full, permissions).
+    """
+    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def fsync_replace(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
@@ -29,42 +104,37 @@ def fsync_replace(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` (e.g. an encoded PNG) to ``path`` atomically; the temporary file is removed on failure."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` (e.g. an encoded PNG) to ``path`` atomically.
+
+    Raises:
+        WriteError: the file cannot be written (disk full, permissions).
+    """
+    with atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
-def _parquet_tmp(frame, target: Path) -> Path:
-    """Write ``frame`` to a hidden temporary file beside ``target`` and fsync it."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_parquet(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+def atomic_save_safetensors(tensors, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write a dict of tensors to ``path`` with ``safetensors.torch.save_file``, atomically.
+
+    Raises:
+        WriteError: the file cannot be written (``SafetensorError: ... No space left on device``).
+    """
+    from safetensors.torch import save_file
+
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
 
 
 def atomic_write_parquet(frame, target: str | os.PathLike) -> Path:
-    """Write a polars DataFrame to ``target``, replacing it if present: temp file, fsync, rename."""
-    target = Path(target)
-    tmp = _parquet_tmp(frame, target)
-    try:
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    """Write a polars DataFrame to ``target``, replacing it if present: temp file, fsync, rename.
+
+    Raises:
+        WriteError: the file cannot be written (disk full, permissions).
+    """
+    with atomic_target(target) as tmp:
+        frame.write_parquet(tmp)
+    return Path(target)
 
 
 def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
@@ -75,19 +145,25 @@ def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
 
     Raises:
         FileExistsError: ``target`` already exists (records are never overwritten).
+        WriteError: the file cannot be written (disk full, permissions).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(f"{target}: record already exists")
-    tmp = _parquet_tmp(frame, target)
-    try:
-        try:
-            os.link(tmp, target)  # atomic and never replaces: fails if another writer got there first
-        except FileExistsError:
-            raise FileExistsError(f"{target}: record already exists") from None
-        except OSError:  # file systems without hard links
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_target(target, publish=_publish_new) as tmp:
+        frame.write_parquet(tmp)
     return target
+
+
+def _publish_new(tmp: Path, target: Path) -> None:
+    """fsync ``tmp`` and give it the name ``target`` unless that exists (a hard link is atomic and
+    never replaces: it fails if another writer got there first)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExistsError(f"{target}: record already exists") from None
+    except OSError:  # file systems without hard links
+        os.replace(tmp, target)

@@ -40,3 +40,12 @@ class TrainingError(EchobenchError):
 
 class WeightsError(EchobenchError):
     """A weights file is missing, unsafe, or does not match the model."""
+
+
+class WriteError(EchobenchError, OSError):
+    """An output file could not be written (disk full, file too large, permissions): names the file
+    and what is kept. Also an ``OSError``, so code that handles failed writes as such still does.
+
+    ``kept`` is set when the message already says what good state is kept (e.g. the last checkpoint)."""
+
+    kept: bool = False

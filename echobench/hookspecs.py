@@ -1,42 +1,10 @@
-"""The whole extension contract of echobench (DESIGN §2, STYLE rule 1).
+"""Deprecated location: moved to :mod:`echobench.contract.hookspecs` (import from ``echobench`` instead). This path keeps
+working for one release and emits a ``FutureWarning``."""
 
-A plugin is a module registered under the entry-point group ``echobench`` that implements some of
-these hooks with ``@echobench.hookimpl``. Registration hooks receive a ``register`` callback and call
-it once per spec; first-party plugins use exactly the same hooks. Hooks are called with keyword
-arguments and specs only ever gain parameters, so an implementation may accept fewer arguments
-than its spec (pluggy allows it) and keeps working as the contract grows.
+import warnings
 
-Plugins choose *what* is evaluated (backbones, heads, tasks, pretrainers), never
-*how*: the training/evaluation loop, the splits and the metrics are core code, so every leaderboard
-row is comparable. Entry modules must not import torch at top level.
-"""
+warnings.warn("echobench.hookspecs is deprecated and will be removed in the next release; import from `echobench` "
+              "(e.g. `from echobench import hookimpl`) or echobench.contract.hookspecs", FutureWarning, stacklevel=2)
 
-from __future__ import annotations
-
-from typing import Callable
-
-import pluggy
-
-hookspec = pluggy.HookspecMarker("echobench")
-hookimpl = pluggy.HookimplMarker("echobench")
-
-
-@hookspec
-def register_backbones(register: Callable) -> None:
-    """Call ``register(BackboneSpec(...))`` for each video backbone this plugin provides."""
-
-
-@hookspec
-def register_heads(register: Callable) -> None:
-    """Call ``register(HeadSpec(...))`` for each head (Features -> (B, E)) this plugin provides."""
-
-
-@hookspec
-def register_tasks(register: Callable) -> None:
-    """Call ``register(TaskSpec(...))`` for each task this plugin provides."""
-
-
-@hookspec
-def register_pretrainers(register: Callable) -> None:
-    """Call ``register(PretrainerSpec(...))`` for each pre-training method this plugin provides."""
-
+from echobench.contract.hookspecs import *  # noqa: E402,F401,F403
+from echobench.contract.hookspecs import hookspec, hookimpl, register_backbones, register_heads, register_tasks, register_pretrainers  # noqa: E402,F401

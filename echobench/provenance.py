@@ -20,15 +20,24 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 
 
 def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
-    """Hash of an EchoNet-format directory: the bytes of FileList.csv and VolumeTracings.csv plus the
-    (FileName, frames) of every usable video. Cheap (no video bytes are read) and changes whenever
-    the labels, the splits or the set of usable videos change."""
+    """Hash of an EchoNet-format directory: the normalised content of FileList.csv and
+    VolumeTracings.csv (:func:`echobench.data.echonet.canonical_content`: FileName without ``.avi``,
+    values rather than their spelling, header case and column order ignored) plus the (FileName,
+    frames) of every usable video. Cheap (no video bytes are read); changes whenever the labels, the
+    splits, the tracings or the set of usable videos change, and only then: the same rows with and
+    without ``.avi`` get one hash. A CSV that cannot be parsed is hashed by its bytes."""
+    from echobench.data.echonet import canonical_content
+    from echobench.errors import DataError
+
     digest = hashlib.sha256()
-    for name in ("FileList.csv", "VolumeTracings.csv"):
+    for name, kind in (("FileList.csv", "filelist"), ("VolumeTracings.csv", "tracings")):
         path = Path(root) / name
         if path.is_file():
             digest.update(name.encode())
-            digest.update(path.read_bytes())
+            try:
+                digest.update(canonical_content(path, kind))
+            except DataError:
+                digest.update(path.read_bytes())
     for file_name, frames in sorted(videos):
         digest.update(f"{file_name}:{frames};".encode())
     return digest.hexdigest()[:16]

@@ -25,9 +25,9 @@ from typing import Any, Iterable
 
 import pluggy
 
-from echobench import hookspecs
+from echobench.contract import hookspecs
 from echobench.errors import PluginError, UnknownNameError
-from echobench.specs import SPEC_TYPES, Kind, _Spec
+from echobench.contract.specs import SPEC_TYPES, Kind, _Spec, split_variant
 
 GROUP = "echobench"
 ENV_VAR = "ECHOBENCH_PLUGINS"
@@ -57,6 +57,7 @@ class Registry:
     entries: dict[Kind, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in _HOOKS})
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # plugin -> (dist, version)
     load_errors: list[str] = field(default_factory=list)
+    hook_arguments: dict[str, Any] = field(default_factory=dict)  # values of spec arguments other than `register`
 
     def get(self, kind: Kind, name: str) -> Any:
         """Return the spec registered as ``name``.
@@ -67,7 +68,11 @@ class Registry:
         return self.entry(kind, name).spec
 
     def entry(self, kind: Kind, name: str) -> Entry:
-        """Like :meth:`get` but returns the :class:`Entry` with its provenance."""
+        """Like :meth:`get` but returns the :class:`Entry` with its provenance. A backbone name may
+        carry a variant tag (``video-resnet:r2plus1d_18``); the tag is checked by
+        :func:`echobench.engine.model.resolve_specs`."""
+        if kind == "backbone":
+            name = split_variant(name)[0]
         table = self.entries[kind]
         if name in table:
             return table[name]
@@ -94,7 +99,9 @@ class Registry:
 
     def _collect(self, only: str | None = None) -> None:
         for kind, hook_name in _HOOKS.items():
-            hook = getattr(self.pm.hook, hook_name)
+            hook = getattr(self.pm.hook, hook_name, None)
+            if hook is None:  # a plugin manager built on other hookspecs (tests)
+                continue
             for impl in hook.get_hookimpls():
                 if only is not None and impl.plugin_name != only:
                     continue
@@ -115,12 +122,35 @@ class Registry:
                     table[spec.name] = Entry(spec, _plugin, _dist, _version)
 
                 try:
-                    impl.function(**{arg: register for arg in impl.argnames})
+                    call_hookimpl(hook, impl, {**self.hook_arguments, "register": register})
                 except PluginError:
                     raise
                 except Exception as exc:
                     self.load_errors.append(f"plugin {impl.plugin_name!r}: {hook_name} failed: "
                                             f"{type(exc).__name__}: {exc}")
+
+
+def call_hookimpl(hook: Any, impl: Any, arguments: dict[str, Any]) -> Any:
+    """Call one hook implementation with keyword arguments named by the hook's own spec.
+
+    ``arguments`` holds a value for every argument of the hookspec; the implementation receives the
+    ones it declares (pluggy: an implementation may declare fewer arguments than its spec, so specs
+    can gain parameters without breaking plugins). Arguments with a default that the spec does not
+    have are left to their default.
+
+    Raises:
+        PluginError: the spec has an argument no value was given for (a core bug), or the
+            implementation declares a required argument the spec does not have.
+    """
+    spec_names = tuple(hook.spec.argnames) if hook.spec is not None else tuple(arguments)
+    missing = [name for name in spec_names if name not in arguments]
+    if missing:
+        raise PluginError(f"hook {hook.name} called without its argument(s) {', '.join(missing)}")
+    unknown = [name for name in impl.argnames if name not in spec_names]
+    if unknown:
+        raise PluginError(f"plugin {impl.plugin_name!r}: {hook.name} declares argument(s) {', '.join(unknown)} "
+                          f"that the hookspec does not have ({', '.join(spec_names)})")
+    return impl.function(**{name: arguments[name] for name in impl.argnames})
 
 
 def _allowed() -> set[str] | None:

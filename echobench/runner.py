@@ -26,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 from echobench import __version__
-from echobench.atomic import atomic_write_text, fsync_replace
+from echobench.atomic import atomic_save_safetensors, atomic_write_parquet, atomic_write_text, kept_error
 from echobench.data.echonet import SPLITS
-from echobench.errors import ConfigError, DataError, TrainingError
+from echobench.errors import ConfigError, DataError, TrainingError, WeightsError, WriteError
 from echobench.protocols import Protocol, get_protocol
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -56,15 +56,21 @@ class RunConfig:
     n_boot: int = 1000
     gpus: int | None = None
     precision: str | None = None
-    num_workers: int = 0
+    num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA
+    cpu_processes: int = 1  # CPU processes with DDP over gloo (tests; same numbers as one process)
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")
     resume: bool = False
     robustness: bool = False  # also score TEST under every perturbation x severity (evaluation.robustness)
+    backbone_options: dict[str, Any] = field(default_factory=dict)  # declared options (--backbone-option)
+    head_options: dict[str, Any] = field(default_factory=dict)  # declared options (--head-option)
 
     def hashed(self) -> dict[str, Any]:
-        """The fields that define the numbers (not where files go or how fast they are made)."""
-        skip = {"data", "results", "runs", "num_workers", "resume", "robustness"}  # robustness adds rows only
+        """The fields that define the numbers (not where files go or how fast they are made). Empty
+        option mappings are left out, so runs without options keep their earlier config hash."""
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes",
+            "robustness"}  # robustness adds rows only
+        skip |= {k for k in ("backbone_options", "head_options") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -87,6 +93,12 @@ class RunResult:
     all_clips: dict[str, dict[str, float]] = field(default_factory=dict)  # echonet protocol only
     skipped: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
+    notes: dict[str, int] = field(default_factory=dict)  # reader's and decoder's notes: reason -> videos
+    # 95 % bootstrap intervals, split -> metric -> (low, high); NaN without bootstrap (n_boot = 0)
+    metrics_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    constant_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    all_clips_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    log: Path | None = None  # runs/<id>/log.txt
 
 
 @dataclass
@@ -104,17 +116,25 @@ class PreparedData:
     notes: Counter
     dataset_hash: str
     synthetic: bool
+    frame_size: tuple[int, int] | None = None  # (height, width) every clip is given (DecodedClips.frame_size)
 
 
 def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
-                 log: Callable[[str], None] | None = None) -> PreparedData:
+                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None) -> PreparedData:
     """Read ``root``, drop (and count) videos without a usable label, decode the protocol's clips.
+
+    Videos whose frame size differs from the dataset's most common one are resized to it
+    (:func:`echobench.data.clips.decode_clips`) and counted in ``notes``.
+
+    Args:
+        stop: polled before each video is decoded (Ctrl-C in the CLI).
 
     Raises:
         DataError: the directory cannot be used, or a split has no usable videos.
+        Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true while decoding.
     """
-    from echobench.data.clips import decode_clips
-    from echobench.data.echonet import read_echonet
+    from echobench.data.clips import decode_clips, fit_frame_size
+    from echobench.data.echonet import read_echonet, require_splits
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
     from echobench.provenance import dataset_hash
@@ -130,24 +150,24 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
             log(f"{r.path}: {task.label} missing; skipped for task {task.name}")
             continue
         kept.append(r)
-    decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None)
+    require_splits(kept, root, task=task.name, skipped=skipped)  # before any decoding
+    decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None,
+                           stop=stop)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
         log(message)
     by_split: dict[str, list[int]] = {s: [] for s in SPLITS}
     for i, r in enumerate(decoded.records):
         by_split[r.split].append(i)
-    for split in SPLITS:
-        if not by_split[split]:
-            raise DataError(f"{root}: no usable {split} videos for task {task.name} "
-                            f"(skipped: {dict(skipped) or 'none'})")
+    require_splits(decoded.records, root, task=task.name, skipped=skipped)  # videos that failed to decode
     records = {s: [decoded.records[i] for i in by_split[s]] for s in SPLITS}
     cached = decoded.clips is not None
     stats = None
     if protocol.normalization == "train-mean-std":
         train = records["TRAIN"]
         sample = np.random.default_rng(0).permutation(len(train))[:STATS_VIDEOS]
-        stats = channel_stats([read_video(train[i].path) for i in sorted(sample)])
+        stats = channel_stats(fit_frame_size(read_video(train[i].path), decoded.frame_size)  # one video at a time
+                              for i in sorted(sample))
     return PreparedData(
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
@@ -156,7 +176,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         ef={s: np.array([r.ef for r in records[s]], dtype=np.float64) for s in SPLITS},
         stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
         dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records]),
-        synthetic=(Path(root) / "SYNTHETIC.json").is_file(),
+        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size,
     )
 
 
@@ -173,17 +193,48 @@ def check_outputs(*folders: Path) -> None:
 
 def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                    log: Callable[[str], None] | None = None, registry=None,
-                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None) -> RunResult | None:
+                   prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None,
+                   echo: Callable[[str], None] | None = None) -> RunResult | None:
+    """Run one (backbone, head, task, protocol, seed) experiment end to end (:func:`_run_experiment`).
+
+    Raises:
+        WriteError: an output could not be written (disk full): one line naming the file and
+            saying the run's last good checkpoint is kept for ``resume=True``; besides the errors
+            of :func:`_run_experiment`.
+    """
+    try:
+        return _run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared, stop=stop,
+                               echo=echo)
+    except WriteError as exc:
+        if exc.kept:  # a checkpoint write already says which one is kept
+            raise
+        raise kept_error(exc, "the run's last good checkpoint is kept: rerun the same command with --resume "
+                              "to finish it") from exc
+
+
+def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
+                    log: Callable[[str], None] | None = None, registry=None,
+                    prepared: PreparedData | None = None, stop: Callable[[], bool] | None = None,
+                    echo: Callable[[str], None] | None = None) -> RunResult | None:
     """Run one (backbone, head, task, protocol, seed) experiment end to end.
 
     Args:
         prepared: data from :func:`prepare_data` for this task label and protocol (read if None).
         stop: polled after every training step; when true the run saves its state and raises
             :class:`~echobench.engine.loop.Interrupted` (continue with ``resume=True``).
+        echo: also called with every line of the run's ``log.txt`` (:mod:`echobench.runlog`:
+            settings, one line per epoch, phase timings, notes), e.g. to print them on a stderr
+            that is not a terminal.
+
+    Several processes (``gpus > 1`` or ``cpu_processes > 1``; Fabric relaunches the current command
+    for the other ranks, so call it from a script or the CLI): ``batch_size`` is the global batch,
+    split over the processes (:class:`~echobench.engine.loop.EpochSampler`), VAL/TEST predictions are
+    gathered one per video, and rank 0 alone writes the run directory and the record.
 
     Returns:
-        The result, or None when ``resume=True`` finds this configuration (same config hash:
-        settings, resolved precision, dataset hash and weights file contents) already completed.
+        The result (on rank 0), or None when ``resume=True`` finds this configuration (same config
+        hash: settings, resolved precision, dataset hash and weights file contents) already
+        completed, and on every other rank.
 
     Raises:
         UnknownNameError: unknown backbone/head/task/protocol/preset.
@@ -194,32 +245,55 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     """
     import torch
     from lightning.fabric.utilities.seed import seed_everything
-    from safetensors.torch import save_file
     from torch.utils.data import DataLoader
 
-    from echobench.data.clips import ClipDataset
+    from echobench.data.clips import ClipDataset, fit_frame_size
     from echobench.data.video import read_video
     from echobench.engine import run_state
-    from echobench.engine.devices import make_fabric
-    from echobench.engine.loop import EpochSampler, TrainSettings, fit, init_output, predict, predict_all_clips
+    from echobench.engine.devices import loader_options, make_fabric, sync_batchnorm
+    from echobench.engine.loop import (EpochSampler, TrainSettings, eval_sampler, fit, init_output, predict,
+                                       predict_all_clips)
     from echobench.engine.model import build_model, resolve_specs
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT, constant_outputs, score_outputs, track_scores
     from echobench.evaluation.beats import beat_scores, predict_beats
     from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
     from echobench.registry import get_registry
+    from echobench.results.leaderboard import units_label
     from echobench.results.records import records_dir, write_record
+    from echobench.runlog import RunLog
 
-    log = log or (lambda _msg: None)
+    runlog = RunLog(echo=echo)
+    warn = log or (lambda _msg: None)
+
+    def log(message: str) -> None:  # warnings go to the caller and into log.txt
+        warn(message)
+        runlog.line(f"note: {message}", echo=False)
+
     registry = registry or get_registry()
     task = registry.get("task", cfg.task)
     resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, max_devices=1)
+    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
     check_outputs(cfg.results, cfg.runs)
+    if fabric.world_size > 1:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():  # Fabric would start the command's processes again
+            raise ConfigError("several processes (--gpus N > 1) run one configuration per command; "
+                              "run the sweep's configurations one by one")
+    fabric.launch()  # several processes: the other ranks start here (Fabric re-runs the command)
+    main = fabric.global_rank == 0
+    if not main:
+        log, progress = (lambda _msg: None), None  # one voice: rank 0
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
-    data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    if prepared is None:
+        with runlog.phase("read and decode data"):
+            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    else:
+        data = prepared
+        runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
     identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash,
                 "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
     config_hash = stable_hash(identity)
@@ -232,6 +306,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
             log(f"--resume: {done} already completed this configuration; not rerun")
             return None
     resume_dir = run_state.find_run(Path(cfg.runs), config_hash, complete=False) if cfg.resume else None
+    fabric.barrier()  # every rank has looked before rank 0 creates a new run directory
     if cfg.resume and resume_dir is None:
         log(f"--resume: no unfinished run with this configuration under {cfg.runs}; starting a new run")
     if resume_dir is not None:
@@ -244,61 +319,97 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     else:
         created = datetime.now(timezone.utc)
         run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone}-{cfg.head}-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+        run_id = fabric.broadcast(run_id, src=0)  # one run directory for all ranks
         run_dir = Path(cfg.runs) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(cfg.data), "config_hash": config_hash, "setup_hash": setup_hash,
               "protocol_version": protocol.version, "task_version": task.version}
-    if resume_dir is None:
+    if resume_dir is None and main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+    runlog.attach(run_dir)
+    runlog.line(f"{'resumed' if resume_dir is not None else 'started'} run {run_id} "
+                f"(echobench {__version__}, device {fabric.device}, precision {precision})")
+    runlog.settings(config)
+    runlog.counts("skipped (videos, by reason)", data.skipped)
+    runlog.counts("notes", data.notes)
 
     # --- data -----------------------------------------------------------------------------------
     seed_everything(cfg.seed, verbose=False)
     datasets = {split: ClipDataset(data.records[split], objective.targets(data.labels[split]), protocol,
                                    train=split == "TRAIN", clips=data.clips[split],
-                                   frame_indices=data.frame_indices[split], seed=cfg.seed)
+                                   frame_indices=data.frame_indices[split], seed=cfg.seed,
+                                   frame_size=data.frame_size)
                 for split in SPLITS}
-    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed)
-    loaders = {split: DataLoader(datasets[split], batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                                 sampler=sampler if split == "TRAIN" else None, shuffle=False, drop_last=False)
-               for split in SPLITS}
+    world = fabric.world_size
+    sampler = EpochSampler(len(datasets["TRAIN"]), cfg.seed, batch_size=cfg.batch_size, rank=fabric.global_rank,
+                           world_size=world)
+    # TRAIN workers are not persistent: ClipDataset.epoch (random clip starts) is set in this process
+    loaders = {"TRAIN": DataLoader(datasets["TRAIN"], batch_sampler=sampler,
+                                   **loader_options(fabric, cfg.num_workers, persistent=False))}
+    for split in EVAL_SPLITS:
+        loaders[split] = DataLoader(datasets[split], batch_size=-(-cfg.batch_size // world), shuffle=False,
+                                    sampler=eval_sampler(datasets[split], fabric), **loader_options(fabric, cfg.num_workers))
     loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
                                                         use_distributed_sampler=False)))
 
     # --- model ----------------------------------------------------------------------------------
     with fabric.init_module():
         model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights,
+                            backbone_options=cfg.backbone_options, head_options=cfg.head_options,
                             clip_shape=(protocol.frames, protocol.size, protocol.size),
                             unit_input=protocol.normalization == "unit")
     init_output(model, objective.initial_output(data.labels["TRAIN"]))
     if cfg.freeze_backbone:
         model.freeze_backbone()
-    state = None
+    state = aside = None
     if resume_dir is not None:
-        state = run_state.load(run_dir, model)
-    model = fabric.setup_module(model)
+        try:
+            state = run_state.load(run_dir, model)
+        except WeightsError as exc:  # checked before the model is touched: start afresh, keep the files
+            aside = run_state.set_aside_latest(run_dir)
+            log(f"--resume: unusable checkpoint: {exc}; moved to {aside}; starting this run afresh from epoch 1")
+        if state is None and aside is None:
+            log(f"--resume: {run_dir} has no complete checkpoint; starting this run afresh from epoch 1")
+    model = fabric.setup_module(sync_batchnorm(fabric, model, log))
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
+    epoch_logged = runlog.epochs(cfg.epochs, objective.val_score_name, start=len(state.val_score) if state else 0)
+
+    def save(s) -> None:
+        run_state.save(run_dir, model, s)
+        epoch_logged(s)
+
     try:
-        fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
-                     objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
-                     state=state, save=lambda s: run_state.save(run_dir, model, s), stop=stop)
+        with runlog.phase("train"):
+            fitted = fit(fabric, model, loaders["TRAIN"], loaders["VAL"], protocol=protocol, settings=settings,
+                         objective=objective, val_labels=data.labels["VAL"], stats=data.stats, progress=progress,
+                         state=state, save=save if main else None, stop=stop)
     except torch.OutOfMemoryError:
+        runlog.line(f"stopped: out of device memory at batch size {cfg.batch_size}")
         raise ConfigError(f"out of device memory at --batch-size {cfg.batch_size}; lower --batch-size "
                           f"(or --preset); the run's last checkpoint is kept for --resume") from None
+    except Exception as exc:  # interrupted, diverged: say so in the log, then let the caller report it
+        runlog.line(f"stopped: {type(exc).__name__}: {exc}")
+        raise
+    runlog.line(f"checkpoint: epoch {fitted.best_epoch} (lowest {objective.val_score_name})")
 
     # --- evaluation -----------------------------------------------------------------------------
     outputs: dict[tuple[str, str], np.ndarray] = {}  # (split, clips) -> outputs
-    for split in EVAL_SPLITS:
-        advance = progress(f"evaluate {split}", len(datasets[split])) if progress else None
-        outputs[split, "one"] = objective.outputs(predict(fabric, model, loaders[split], protocol,
-                                                          stats=data.stats, advance=advance))
-        if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
-            advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
-            videos = [lambda p=r.path: read_video(p) for r in data.records[split]]
-            outputs[split, "all"] = objective.outputs(predict_all_clips(
-                fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
+    with runlog.phase("evaluate VAL and TEST"):
+        for split in EVAL_SPLITS:
+            advance = progress(f"evaluate {split}", len(datasets[split])) if progress else None
+            outputs[split, "one"] = objective.outputs(predict(fabric, model, loaders[split], protocol,
+                                                              stats=data.stats, advance=advance))
+            if protocol.period is not None:  # contiguous clips: also EchoNet's all-clips average
+                advance = progress(f"evaluate {split} (all clips)", len(datasets[split])) if progress else None
+                videos = [lambda p=r.path: fit_frame_size(read_video(p), data.frame_size)
+                          for r in data.records[split]]
+                outputs[split, "all"] = objective.outputs(predict_all_clips(
+                    fabric, model, videos, protocol, batch_size=cfg.batch_size, stats=data.stats, advance=advance))
     for (split, clips), out in outputs.items():
         if not np.isfinite(out).all():
+            runlog.line(f"stopped: {split} predictions are not finite")
             raise TrainingError(f"{int((~np.isfinite(out)).sum())} {split} prediction(s) are not finite "
                                 f"(diverged; try a lower --lr)")
     advance = progress("evaluate TEST (one clip per detected beat)", len(datasets["TEST"])) if progress else None
@@ -307,38 +418,43 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     if not np.isfinite(beats.outputs).all():
         raise TrainingError(f"{int((~np.isfinite(beats.outputs)).sum())} TEST beat prediction(s) are not finite "
                             f"(diverged; try a lower --lr)")
-    model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
-    scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
-    for (split, clips), out in outputs.items():
-        const = constant_outputs(task, data.labels["TRAIN"], len(out))
-        for name, values in ((model_name, out), (CONSTANT, const)):
-            for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
-                scored.append((name, split, clips, s))
-    for (split, clips), out in outputs.items():  # calibration / agreement tracks (TEST conformal fitted on VAL)
-        val_out = outputs[("VAL", clips)]
-        for name, values, val_values in ((model_name, out, val_out),
-                                         (CONSTANT, constant_outputs(task, data.labels["TRAIN"], len(out)),
-                                          constant_outputs(task, data.labels["TRAIN"], len(val_out)))):
-            val = (val_values, data.labels["VAL"]) if split == "TEST" else None
-            scored += [(name, split, clips, s) for s in
-                       track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
-    scored += [(model_name, "TEST", "beats", s) for s in
-               beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
-    outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
-    from echobench.evaluation.strata import stratum_scores, strata, video_statistics
-
-    test = data.records["TEST"]
-    groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test], *video_statistics(test))
-    scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
-        task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=cfg.n_boot, seed=0)]
+    perturbed = None
     if cfg.robustness:
         from echobench.evaluation.robustness import degradation_scores, predict_perturbed
 
         advance = progress("evaluate TEST under perturbations", len(datasets["TEST"])) if progress else None
         perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
                                       batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance)
-        scored += [(model_name, "TEST", "one", s) for s in degradation_scores(
-            task, outputs["TEST", "one"], perturbed, data.labels["TEST"], n_boot=cfg.n_boot, seed=0)]
+    if not main:
+        return None  # rank 0 scores and writes
+    model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
+    scored: list[tuple[str, str, str, Any]] = []  # (model, split, clips, Score)
+    with runlog.phase(f"score with {cfg.n_boot} bootstrap resamples"):
+        for (split, clips), out in outputs.items():
+            const = constant_outputs(task, data.labels["TRAIN"], len(out))
+            for name, values in ((model_name, out), (CONSTANT, const)):
+                for s in score_outputs(task, values, data.labels[split], data.ef[split], n_boot=cfg.n_boot, seed=0):
+                    scored.append((name, split, clips, s))
+        for (split, clips), out in outputs.items():  # calibration / agreement tracks (TEST conformal fitted on VAL)
+            val_out = outputs[("VAL", clips)]
+            for name, values, val_values in ((model_name, out, val_out),
+                                             (CONSTANT, constant_outputs(task, data.labels["TRAIN"], len(out)),
+                                              constant_outputs(task, data.labels["TRAIN"], len(val_out)))):
+                val = (val_values, data.labels["VAL"]) if split == "TEST" else None
+                scored += [(name, split, clips, s) for s in
+                           track_scores(task, values, data.labels[split], val=val, n_boot=cfg.n_boot, seed=0)]
+        scored += [(model_name, "TEST", "beats", s) for s in
+                   beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
+        outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
+        from echobench.evaluation.strata import stratum_scores, strata, video_statistics
+
+        test = data.records["TEST"]
+        groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test], *video_statistics(test))
+        scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
+            task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=cfg.n_boot, seed=0)]
+        if perturbed is not None:
+            scored += [(model_name, "TEST", "one", s) for s in degradation_scores(
+                task, outputs["TEST", "one"], perturbed, data.labels["TEST"], n_boot=cfg.n_boot, seed=0)]
 
     # --- run directory and record ---------------------------------------------------------------
     created = datetime.now(timezone.utc)
@@ -348,27 +464,29 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         e = registry.entry(kind, name)
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     device = device_name(fabric.device)
-    save_file({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, str(run_dir / ".best.tmp"))
-    fsync_replace(run_dir / ".best.tmp", run_dir / "best.safetensors")
+    atomic_save_safetensors({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, run_dir / "best.safetensors")
     atomic_write_text(run_dir / "environment.json", json.dumps(
         {**environment(), "git_sha": sha, "device": device, "precision": precision, "plugins": plugins}, indent=2))
 
-    def table(name: str, clips: str) -> dict[str, dict[str, float]]:
-        return {split: {s.metric: s.estimate.value for m, sp, c, s in scored
+    def table(name: str, clips: str, part=lambda e: e.value) -> dict[str, dict[str, Any]]:
+        return {split: {s.metric: part(s.estimate) for m, sp, c, s in scored
                         if m == name and sp == split and c == clips and s.task == task.name and s.track is None}
                 for split in EVAL_SPLITS}
 
-    metrics = table(model_name, "one")
-    constant = table(CONSTANT, "one")
+    def interval(e) -> tuple[float, float]:
+        return (e.low, e.high)
+
+    metrics, metrics_ci = table(model_name, "one"), table(model_name, "one", interval)
+    constant, constant_ci = table(CONSTANT, "one"), table(CONSTANT, "one", interval)
     all_clips = table(model_name, "all") if protocol.period is not None else {}
+    all_clips_ci = table(model_name, "all", interval) if protocol.period is not None else {}
     import polars as pl
 
     pred_rows = [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p),
                   "truth": float(t), "EF": float(ef)}
                  for (split, clips), out in outputs.items()
                  for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
-    pl.DataFrame(pred_rows).write_parquet(run_dir / ".predictions.tmp")
-    fsync_replace(run_dir / ".predictions.tmp", run_dir / "predictions.parquet")
+    atomic_write_parquet(pl.DataFrame(pred_rows), run_dir / "predictions.parquet")
 
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
@@ -377,7 +495,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
-        "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True), "source": "run",
+        "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
+        "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),
     }
     rows: list[dict[str, Any]] = []
@@ -392,7 +511,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high,
                      "n": s.n if s.n is not None else len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": task.units, "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
          "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
@@ -403,7 +522,13 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
          "beats_fallback": beats.fallback}, indent=2, default=float))
     record = write_record(rows, cfg.results, run_id)
     run_state.finish(run_dir)
+    for split in EVAL_SPLITS:
+        runlog.line(f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[split].items())
+                    + " | constant: " + ", ".join(f"{k} {v:.4g}" for k, v in constant[split].items()))
+    runlog.line(f"finished: record {record}")
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind, metrics=metrics,
                      constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
-                     best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None)
+                     best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None,
+                     notes=dict(data.notes),
+                     metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)

@@ -1,7 +1,10 @@
 """Score a predictions file against an EchoNet-format split, without running any model (DESIGN §7).
 
 A predictions file is a CSV with columns ``FileName`` and ``prediction`` (header case-insensitive,
-FileName with or without ``.avi``, extra columns ignored), one row per video. Units of
+FileName with or without ``.avi``, extra columns ignored), one row per video; or a run's own
+``predictions.parquet``. A ``split`` column (either format) keeps the rows of the scored split, a
+``clips`` column the rows of one test-time protocol (``one`` clip, or ``all`` clips averaged), so
+``runs/<id>/predictions.parquet`` scores exactly as the run did (:func:`read_split_predictions`). Units of
 ``prediction``: EF in % for ``ef``; mL for ``esv``/``edv``; for ``ef50`` a probability of reduced EF
 when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a predicted EF in %
 (predicted reduced when < 50). Labels come from the dataset's ``FileList.csv`` through
@@ -10,7 +13,9 @@ when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a pre
 The split is scored in full or not at all: a split video without a prediction is an error unless
 ``allow_missing`` (a subset's numbers are not comparable with a full split's). Metrics and their
 bootstrap intervals come from :mod:`echobench.metrics`; the constant predictor (TRAIN mean label,
-or for ``ef50`` probabilities the TRAIN rate of reduced EF) is scored alongside (DESIGN §5).
+or for ``ef50`` probabilities the TRAIN rate of reduced EF) is scored alongside (DESIGN §5). A
+directory without TRAIN labels (a TEST-only copy) is scored too: the constant rows are then
+unavailable (NaN, said so) unless the TRAIN value is given (``train_mean``).
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
 from echobench.errors import ConfigError, DataError
-from echobench.evaluation import PROBABILITY_THRESHOLD, Score, constant_outputs, ef50_scores_from_ef, score_outputs
-from echobench.metrics import EF_REDUCED_BELOW, Estimate
-from echobench.specs import TaskSpec
+from echobench.contract.specs import TaskSpec
+from echobench.results.leaderboard import units_label
+
+if TYPE_CHECKING:  # torch and torchmetrics load only once the predictions file has been read
+    from echobench.evaluation import Score
+    from echobench.metrics import Estimate
 
 SHOWN = 5  # names listed in an error before "and N more"
 
@@ -136,6 +145,83 @@ def read_predictions(path: str | os.PathLike) -> dict[str, float]:
     return dict(zip(names, values))
 
 
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SELECTORS = ("split", "clips")  # optional columns that pick the scored rows
+
+
+def read_split_predictions(path: str | os.PathLike, *, split: str, clips: str = "one") -> dict[str, float]:
+    """Read a predictions CSV or Parquet file into ``{FileName stem: prediction}`` for one split.
+
+    A CSV without ``split``/``clips`` columns is read by :func:`read_predictions` (every row is a
+    prediction for ``split``). Otherwise (any Parquet file, e.g. a run's ``predictions.parquet``
+    with columns FileName, split, clips, prediction, truth, EF; or a CSV with those columns) only
+    the rows whose ``split`` equals ``split`` (any case) and whose ``clips`` equals ``clips`` are
+    kept; a missing selector column keeps every row.
+
+    Raises:
+        DataError: as :func:`read_predictions`; the Parquet file cannot be read; no row is left
+            for the split/clips (names the values the file has); a kept row has an empty or
+            repeated FileName or a prediction that is not a finite number (names the FileName and
+            the line, or the row of a Parquet file).
+    """
+    path = Path(path)
+    parquet = path.suffix.lower() in PARQUET_SUFFIXES
+    if not parquet:
+        if (not path.is_file() or not os.access(path, os.R_OK) or path.stat().st_size == 0
+                or not set(_read_csv(path, SELECTORS).columns)):
+            return read_predictions(path)  # no selector column (or not a readable file): its checks apply
+        frame, where = _read_csv(path, ("FileName", "prediction", *SELECTORS)), "line"
+        first = 2  # 1-based, after the header
+    else:
+        frame, where, first = _read_parquet(path), "row", 1
+    by_lower = {c.lower(): c for c in frame.columns}
+    missing = [c for c in ("FileName", "prediction") if c.lower() not in by_lower]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected columns FileName, prediction")
+    frame = frame.select(pl.col(src).alias(name) for name, src in
+                         ((n, by_lower[n.lower()]) for n in ("FileName", "prediction", *SELECTORS) if n.lower() in by_lower))
+    frame = frame.with_row_index("_line", offset=first)
+    for column, wanted in (("split", split.upper()), ("clips", clips.lower())):
+        if column not in frame.columns:
+            continue
+        values = frame[column].cast(pl.Utf8).str.strip_chars()
+        values = values.str.to_uppercase() if column == "split" else values.str.to_lowercase()
+        present = sorted(set(values.drop_nulls().to_list()))
+        frame = frame.filter(values == wanted)
+        if frame.height == 0:
+            raise DataError(f"{path}: no rows with {column} {wanted} (the file has {column} "
+                            f"{', '.join(present) or 'none'}); choose with --{column}")
+    return _checked(path, frame, where)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: predictions file not found" if not path.exists() else
+                        f"{path}: is a directory, not a predictions file")
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {first})") from None
+
+
+def _checked(path: Path, frame: pl.DataFrame, where: str) -> dict[str, float]:
+    """``{stem: prediction}`` of the kept rows; errors name the FileName and its line/row."""
+    names = [_stem(str(n or "").strip()) for n in frame["FileName"].to_list()]
+    values = frame["prediction"].cast(pl.Float64, strict=False).to_list()
+    lines = frame["_line"].to_list()
+    seen: dict[str, int] = {}
+    for name, value, line in zip(names, values, lines):
+        if not name:
+            raise DataError(f"{path}: empty FileName on {where} {line}")
+        if name in seen:
+            raise DataError(f"{path}: FileName {name} appears twice for this split ({where}s {seen[name]}, {line})")
+        seen[name] = line
+        if value is None or not math.isfinite(value):
+            raise DataError(f"{path}: prediction for {name} ({where} {line}) is not a finite number")
+    return dict(zip(names, values))
+
+
 def _label(r: VideoRecord, task: TaskSpec) -> float:
     """The record's label for the task, NaN when missing (volumes must also be > 0 mL)."""
     value = getattr(r, task.label.lower())
@@ -147,16 +233,18 @@ def _label(r: VideoRecord, task: TaskSpec) -> float:
 def _sections(task: TaskSpec, model: list[Score], constant: list[Score]) -> list[ScoreSection]:
     """One section per scored task of the predictions' and the constant predictor's scores (from
     :mod:`echobench.evaluation`, as ``echobench run`` computes them)."""
+    from echobench.metrics import EF_REDUCED_BELOW
+
     sections = []
     for name in dict.fromkeys(sc.task for sc in model):
         regression = name == task.name and task.kind == "regression"
         if regression:
-            title = f"{task.label} ({task.units})"
+            title = f"{task.label} ({units_label(task.units)})"
         else:
             title = f"EF < {EF_REDUCED_BELOW:g} %" + (" from predicted EF" if task.kind == "regression" else "")
         pick = lambda scores: {sc.metric: sc.estimate for sc in scores if sc.task == name}  # noqa: E731
         metrics = pick(model)
-        units = {k: (task.units if regression and k not in ("R2", "r") else "") for k in metrics}
+        units = {k: (units_label(task.units) if regression and k not in ("R2", "r") else "") for k in metrics}
         sections.append(ScoreSection(title, units, metrics, pick(constant)))
     return sections
 
@@ -170,17 +258,26 @@ def score_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     allow_missing: bool = False,
+    train_mean: float | None = None,
     progress: Callable[[int], None] | None = None,
+    clips: str = "one",
 ) -> ScoreResult:
     """Score a predictions CSV (see the module docstring) on one split of an EchoNet-format dataset.
 
     Args:
-        predictions: CSV with columns FileName, prediction.
+        predictions: CSV with columns FileName, prediction, or a run's ``predictions.parquet``
+            (optional ``split`` and ``clips`` columns: :func:`read_split_predictions`).
         data: EchoNet-format directory (FileList.csv, Videos/); videos are listed, never decoded.
         task: ``ef``, ``esv``, ``edv`` or ``ef50``.
         split: ``TRAIN``, ``VAL`` or ``TEST`` (any case).
         n_boot, seed: bootstrap resamples and seed (:mod:`echobench.metrics`).
         allow_missing: score only the split's videos that have a prediction instead of refusing.
+        train_mean: the constant predictor's value instead of the directory's TRAIN labels (for a
+            TEST-only directory): the TRAIN mean label in the task's units (EF in %, mL); for
+            ``ef50`` probabilities the TRAIN rate of EF < 50 % (in [0, 1]), for ``ef50`` given as
+            predicted EF the TRAIN mean EF in %. Without it and without TRAIN labels the constant
+            rows are NaN and ``constant_label`` says they are unavailable.
+        clips: with a ``clips`` column, the rows of this test-time protocol (``one`` or ``all``).
         progress: passed to :func:`read_echonet` (called only if FileList lacks a video's metadata).
 
     Returns:
@@ -192,8 +289,8 @@ def score_predictions(
         ConfigError: unknown split, or ``n_boot < 0``.
         DataError: a bad predictions file (:func:`read_predictions`); predictions naming videos not
             in the split (names up to 5 and counts the rest); split videos without a prediction
-            unless ``allow_missing``; no TRAIN labels for the constant predictor; an unusable
-            data directory.
+            unless ``allow_missing``; an unusable data directory.
+        ConfigError: ``train_mean`` not finite (or, for ``ef50`` probabilities, outside [0, 1]).
     """
     spec = score_task(task)
     split = split.upper()
@@ -202,7 +299,9 @@ def score_predictions(
     if n_boot < 0:
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}")
     path, root = Path(predictions), Path(data)
-    preds = read_predictions(path)
+    preds = read_split_predictions(path, split=split, clips=clips)  # before torch is imported
+    from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, ef50_scores_from_ef, score_outputs
+
     dataset = read_echonet(root, probe=False, progress=progress)
     notes: list[str] = []
     if dataset.report.skipped:
@@ -238,8 +337,6 @@ def score_predictions(
 
     train = np.array([_label(r, spec) for r in dataset.split("TRAIN")], dtype=np.float64)
     train = train[np.isfinite(train)]
-    if train.size == 0:
-        raise DataError(f"{root}: no TRAIN video with a usable {spec.label}; the constant predictor needs them")
     pred = np.array([preds[r.file_name] for r in scored], dtype=np.float64)
     true = np.array([_label(r, spec) for r in scored], dtype=np.float64)
     ef = np.array([r.ef for r in scored], dtype=np.float64)
@@ -251,19 +348,36 @@ def score_predictions(
     boot = {"n_boot": n_boot, "seed": seed}
     score = lambda outputs: score_outputs(spec, outputs, true, ef, **boot)  # noqa: E731
     if spec.kind == "regression":
-        const = constant_outputs(spec, train, n)
-        constant_label = f"TRAIN mean {const[0]:.2f} {spec.units}"
+        constant_task, what = spec, f"mean {spec.label} in {spec.units}"
+        template = "TRAIN mean {:.2f} " + spec.units
         interpretation = f"{spec.label} in {spec.units}"
     elif ((pred >= 0) & (pred <= 1)).all():
-        const = constant_outputs(spec, train, n)
-        constant_label = f"TRAIN rate of EF < {spec.threshold:g} %, probability {const[0]:.3f}"
+        constant_task, what = spec, f"rate of EF < {spec.threshold:g} % (a probability)"
+        template = f"TRAIN rate of EF < {spec.threshold:g} %, probability " + "{:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
     else:  # a predicted EF, scored as an EF model's ef50 rows are
-        const = constant_outputs(score_task("ef"), train, n)
-        constant_label = f"TRAIN mean EF {const[0]:.2f} %"
+        constant_task, what = score_task("ef"), "mean EF in %"
+        template = "TRAIN mean EF {:.2f} %"
         interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
         score = lambda outputs: ef50_scores_from_ef(outputs, ef, **boot)  # noqa: E731
-    sections = _sections(spec, score(pred), score(const))
+    if train_mean is not None:
+        if not math.isfinite(train_mean) or (constant_task.kind == "binary" and not 0 <= train_mean <= 1):
+            need = "a probability in [0, 1]" if constant_task.kind == "binary" else "a finite number"
+            raise ConfigError(f"--train-mean must be {need} (the TRAIN {what}), got {train_mean:g}")
+        const = np.full(n, float(train_mean))
+        constant_label = template.format(train_mean) + " (given by --train-mean)"
+    elif train.size:
+        const = constant_outputs(constant_task, train, n)
+        constant_label = template.format(const[0])
+    else:
+        const = None
+        constant_label = (f"unavailable: {root} has no TRAIN video with a usable {spec.label}; "
+                          f"pass --train-mean VALUE (the TRAIN {what}) to score one")
+        notes.append(f"constant predictor {constant_label}")
+    model_scores = score(pred)
+    constant_scores = (score(const) if const is not None else
+                       [Score(sc.task, sc.metric, Estimate(math.nan, math.nan, math.nan)) for sc in model_scores])
+    sections = _sections(spec, model_scores, constant_scores)
     return ScoreResult(predictions=path, data=root, task=task, split=split, n=n, n_split=len(labelled),
                        missing=missing, interpretation=interpretation, constant_label=constant_label,
                        sections=sections, n_boot=n_boot, seed=seed, notes=notes)

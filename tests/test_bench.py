@@ -237,3 +237,26 @@ def test_bench_rejects_bad_options_with_one_line(tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "throughput").exists()
+
+
+def test_peer_comparisons_come_from_the_plugins_that_declare_them(monkeypatch):
+    """Core names no plugin: with the VideoMAE plugin turned off, `bench` runs the ViViT comparison
+    only (its own PeerSpec) instead of crashing on a VideoMAE import."""
+    pytest.importorskip("transformers")
+    from echobench.bench.peers import declared_peers
+    from echobench.bench.run import BenchRequest, run_bench
+    from echobench.registry import ENV_VAR, build_registry
+
+    assert set(declared_peers(get_registry())) == {"videomae", "vivit"}
+    monkeypatch.setenv(ENV_VAR, "vivit,heads")
+    registry = build_registry()
+    assert "videomae" not in registry.names("backbone") and set(declared_peers(registry)) == {"vivit"}
+    settings = BenchSettings(frames=4, size=32, batch=1, repeats=1, min_seconds=0.0)
+    run = run_bench(registry, BenchRequest(backbones=["vivit"], heads=["maxpool"], presets=["tiny"],
+                                           settings=settings, loader=False), results=None)
+    assert [(p.name, p.peer) for p in run.peers] == [("vivit", "transformers.VivitModel")]
+    assert run.peers[0].max_abs_diff < 1e-4 and run.peers[0].infer_ratio > 0
+    monkeypatch.setenv(ENV_VAR, "heads,videoresnet")
+    run = run_bench(build_registry(), BenchRequest(backbones=["video-resnet"], heads=["maxpool"], presets=["tiny"],
+                                                   settings=settings, loader=False), results=None)
+    assert not run.peers and any("no loaded backbone plugin declares one" in n for n in run.notes)

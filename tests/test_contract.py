@@ -55,3 +55,17 @@ def test_same_seed_same_output(backbone, head):
         with torch.no_grad():
             outs.append(model(clip, frames))
     assert torch.equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("backbone, head", [(b, "stff") for b in REGISTRY.names("backbone")]
+                         + [("echo-videomae", h) for h in REGISTRY.names("head")])
+def test_declared_options_reach_the_factory(backbone, head):
+    """Every option a spec declares (at its documented default) is accepted by its factory, so the
+    CLI's ``--backbone-option``/``--head-option`` can never offer an option the plugin rejects."""
+    bspec, hspec = REGISTRY.get("backbone", backbone), REGISTRY.get("head", head)
+    b_opts = {o.name: o.default for o in bspec.options if o.default is not None}
+    h_opts = {o.name: o.default for o in hspec.options if o.default is not None}
+    model = build_model(REGISTRY, backbone=backbone, head=head, preset=_smallest(backbone), clip_shape=(4, 32, 32),
+                        backbone_options=b_opts, head_options=h_opts)
+    assert model.head.out_dim > 0
+    assert bspec.inputs is not None and hspec.inputs is not None  # first party declares what core passes

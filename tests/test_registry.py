@@ -10,7 +10,7 @@ import pytest
 from echobench import hookimpl
 from echobench.errors import PluginError, UnknownNameError
 from echobench.registry import ENV_VAR, build_registry
-from echobench.specs import BackboneSpec, HeadSpec
+from echobench import BackboneSpec, HeadSpec
 from tests.helpers import write_dist
 
 
@@ -111,3 +111,50 @@ def test_allowlist_typo_is_reported(monkeypatch):
     registry = build_registry()
     assert registry.names("head")
     assert any("'nosuch'" in e and "matches no installed plugin" in e for e in registry.load_errors)
+
+
+def test_hooks_are_called_by_the_hookspecs_argument_names():
+    """A grown hookspec (here with a second argument) still calls an implementation that declares
+    fewer arguments, one that declares them in another order, and one with a new optional argument."""
+    import pluggy
+
+    from echobench.registry import GROUP, Registry
+
+    class GrownSpecs:
+        @pluggy.HookspecMarker(GROUP)
+        def register_heads(self, register, contract_version):
+            """The contract as it might look one release later."""
+
+    seen: dict[str, object] = {}
+
+    class Fewer:
+        @hookimpl
+        def register_heads(self, register):
+            register(HeadSpec(name="fewer", summary="s", factory="x:y"))
+
+    class OnlyTheNewOne:
+        @hookimpl
+        def register_heads(self, contract_version):
+            seen["only"] = contract_version
+
+    class Swapped:
+        @hookimpl
+        def register_heads(self, contract_version, register):
+            seen["swapped"] = contract_version
+            register(HeadSpec(name="swapped", summary="s", factory="x:y"))
+
+    class Optional:
+        @hookimpl
+        def register_heads(self, register, not_yet_in_the_spec=None):
+            seen["optional"] = not_yet_in_the_spec
+            register(HeadSpec(name="optional", summary="s", factory="x:y"))
+
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(GrownSpecs)
+    registry = Registry(pm=pm, hook_arguments={"contract_version": "2"})
+    for name, plugin in (("fewer", Fewer()), ("only", OnlyTheNewOne()), ("swapped", Swapped()),
+                         ("optional", Optional())):
+        registry.register_plugin(plugin, name)
+    assert registry.names("head") == ["fewer", "optional", "swapped"]
+    assert seen == {"only": "2", "swapped": "2", "optional": None}
+    assert not registry.load_errors

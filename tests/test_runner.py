@@ -33,7 +33,7 @@ def test_run_writes_run_directory(one_run, synth_small):
     assert set(preds.filter(pl.col("split") == "TEST")["FileName"]) == test_names
     assert preds["prediction"].is_finite().all()
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert metrics["units"] == "%" and metrics["protocol"] == "echovisionfm@1"
+    assert metrics["units"] == "EF points" and metrics["protocol"] == "echovisionfm@1"
 
 
 def test_test_metrics_are_computed_on_test_predictions(one_run):
@@ -171,3 +171,84 @@ def test_every_paper_backbone_runs_with_stff_and_maxpool(backbone, head, synth_s
     assert result.model == f"{backbone}+{head}"
     assert all(np.isfinite(v) for v in result.metrics["TEST"].values() if v == v)
     assert result.metrics["TEST"]["MAE"] >= 0 and result.n["TEST"] > 0
+
+
+@pytest.fixture(scope="module")
+def mixed_sizes(synth_tiny, tmp_path_factory):
+    """synth_tiny with one TRAIN and one TEST video replaced by 768x1024 and 768x1040 copies, as the six
+    such rows of EchoNet-Dynamic's release (FileList says so too)."""
+    import shutil
+
+    from echobench.data.clips import fit_frame_size
+    from echobench.data.video import read_video, write_avi
+
+    root = tmp_path_factory.mktemp("mixed") / "data"
+    shutil.copytree(synth_tiny, root)
+    filelist = pl.read_csv(root / "FileList.csv")
+    big = {filelist.filter(pl.col("Split") == split)["FileName"][0]: size
+           for split, size in (("TRAIN", (768, 1024)), ("TEST", (768, 1040)))}
+    for name, size in big.items():
+        path = root / "Videos" / f"{name}.avi"
+        write_avi(path, fit_frame_size(read_video(path)[:70], size), 50.0)
+    filelist = filelist.with_columns(
+        FrameHeight=pl.when(pl.col("FileName").is_in(list(big))).then(768).otherwise(pl.col("FrameHeight")),
+        FrameWidth=pl.col("FileName").replace_strict(
+            {n: s[1] for n, s in big.items()}, default=pl.col("FrameWidth"), return_dtype=pl.Int64),
+        NumberOfFrames=pl.when(pl.col("FileName").is_in(list(big))).then(70).otherwise(pl.col("NumberOfFrames")))
+    filelist.write_csv(root / "FileList.csv")
+    return root, sorted(big)
+
+
+@pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
+def test_videos_of_other_sizes_are_resized_and_noted(protocol, mixed_sizes, tmp_path, monkeypatch):
+    root, big = mixed_sizes
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--backbone", "echo-videomae", "--head", "maxpool", "--data", str(root),
+                                      "--protocol", protocol, "--epochs", "1", "--batch-size", "4", "--n-boot", "0",
+                                      "--gpus", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    note = "frame size differs from the dataset's 112x112 (resized to it): 2"
+    (summary,) = [line for line in result.output.splitlines() if line.startswith("notes (videos kept):")]
+    assert note in summary
+    records = read_records(tmp_path / "leaderboard")
+    assert records["protocol"].unique().to_list() == [protocol]
+    assert json.loads(records["notes"][0])["frame size differs from the dataset's 112x112 (resized to it)"] == 2
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["notes"]["frame size differs from the dataset's 112x112 (resized to it)"] == 2
+    preds = pl.read_parquet(run_dir / "predictions.parquet")
+    assert big[0] in preds["FileName"].to_list() or big[1] in preds["FileName"].to_list()  # the TEST one is scored
+    assert preds["prediction"].is_finite().all()
+
+
+def test_ctrl_c_while_decoding_stops_within_a_second(synth_tiny, tmp_path, monkeypatch):
+    """SIGINT during decoding ends `run` before the next video, within a second (it used to decode every
+    video first, then stop after the first training step)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from echobench.data import clips
+
+    monkeypatch.chdir(tmp_path)
+    real, decoded, sent = clips.read_video, [], []
+
+    def slow_read(path):  # a dataset whose decoding takes a while
+        decoded.append(path)
+        if len(decoded) == 2:
+            threading.Timer(0.1, lambda: (sent.append(time.monotonic()), os.kill(os.getpid(), signal.SIGINT))).start()
+        time.sleep(0.3)
+        return real(path)
+
+    monkeypatch.setattr(clips, "read_video", slow_read)
+    result = CliRunner().invoke(app, ["run", "--backbone", "echo-videomae", "--head", "maxpool", "--data",
+                                      str(synth_tiny), "--epochs", "1", "--gpus", "0"])
+    ended = time.monotonic()
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "while decoding" in result.output and "Traceback" not in result.output
+    # it stops before the next video (the one being decoded when the signal came finishes: 0.3 s here);
+    # the count, not the wall clock, is asserted, so a loaded machine cannot fail it
+    assert len(decoded) <= 3 < 12, f"{len(decoded)} videos decoded, {ended - sent[0]:.2f} s after SIGINT"
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

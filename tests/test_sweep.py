@@ -53,7 +53,7 @@ def test_leaderboard_shows_mean_sd_constant_and_reported(sweep):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[2] == "TEST" and cells[3] == "echovisionfm@1"
         assert all(" ± " in c for c in cells[4:8]), row  # MAE, RMSE, R², r: mean ± sd over 2 seeds
-        assert cells[-2] == "2"
+        assert cells[-3] == "2"  # seeds (then n, vs constant)
     (const,) = [r for r in measured if "constant (TRAIN mean)" in r]
     assert "| TEST | echovisionfm@1 |" in const
     reported = _rows(text, "ef · REPORTED (published, not run here) · protocol echovisionfm · split VAL")

@@ -1,24 +1,21 @@
-"""Our encoders side by side with their Hugging Face reference implementations, same config and weights.
+"""Backbones side by side with the reference implementations their plugins declare (STYLE rule 12).
 
-- ``videomae``: :class:`echobench_videomae.encoder.VideoMAEEncoder` (final LayerNorm, no input
-  normalisation) against ``transformers.VideoMAEModel`` (``use_mean_pooling=False``);
-- ``vivit``: :class:`echobench_vivit.model.ViViT` against ``transformers.VivitModel``
-  (``add_pooling_layer=False``), comparing the full last hidden state (CLS included).
-
-Both sides get the sizes of the VideoMAE preset table (``tiny`` 64/2/2, ``small`` 384/12/6, ``base``
-768/12/12, ``large`` 1024/24/16; MLP 4x), the same clip geometry, and the same weights: the HF
-model is initialised and its state dict converted into ours with the plugins' own key mapping
-(strict load). HF runs with ``attn_implementation="sdpa"``, its fastest built-in attention here,
-and receives ``pixel_values (B, T, 3, H, W)`` prepared outside the timed region. The largest
-absolute difference of the outputs is recorded as proof that the two compute the same function.
+A backbone plugin declares a comparison as the :class:`echobench.PeerSpec` of its
+:class:`echobench.BackboneSpec` (first party: ``videomae`` against ``transformers.VideoMAEModel``,
+``vivit`` against ``transformers.VivitModel``); its factory returns :class:`echobench.PeerModels`
+with both sides built from the same config and weights. Core never names a plugin: turning a plugin
+off (``ECHOBENCH_PLUGINS``) removes its comparison. Inputs are prepared outside the timed region
+(``pixel_values (B, T, 3, H, W)`` for Hugging Face models), and the largest absolute difference of
+the outputs is recorded as proof that the two compute the same function.
 
 Timed work: a forward pass (``inference_mode``), and a training step (forward, mean-square loss
 of the hidden states, backward, AdamW step), interleaved round by round (see
-:mod:`echobench.bench.timing`); the ratio ours/HF is the median of per-round ratios.
+:mod:`echobench.bench.timing`); the ratio ours/reference is the median of per-round ratios.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -28,10 +25,21 @@ from torch import nn
 
 from echobench.bench.models import BenchSettings, autocast, compile_if_asked, torch_dtype
 from echobench.bench.timing import interleaved, median, median_ratio
+from echobench.contract.interfaces import PeerModels
+from echobench.contract.specs import PeerSpec
 from echobench.errors import ConfigError
+from echobench.registry import Registry
 
-PEERS = ("videomae", "vivit")
-PEER_LABELS = {"videomae": "transformers.VideoMAEModel", "vivit": "transformers.VivitModel"}
+
+def declared_peers(registry: Registry) -> dict[str, PeerSpec]:
+    """``{backbone name: PeerSpec}`` for every registered backbone that declares a comparison."""
+    return {name: spec.peer for name in registry.names("backbone")
+            if (spec := registry.get("backbone", name)).peer is not None}
+
+
+def missing_requirement(peer: PeerSpec) -> str | None:
+    """The first module of ``peer.requires`` that is not installed, or None."""
+    return next((m for m in peer.requires if importlib.util.find_spec(m) is None), None)
 
 
 @dataclass
@@ -66,101 +74,41 @@ class PeerThroughput:
     skipped: str = ""
 
 
-def _sizes(preset: str) -> dict[str, int]:
-    from echobench_videomae.encoder import PRESETS
+class _Hidden(nn.Module):
+    """Call ``net`` (by keyword ``kwarg`` when given) and return the result's ``output`` attribute."""
 
-    if preset not in PRESETS:
-        raise ConfigError(f"no peer comparison size for preset {preset!r}; choose from {', '.join(PRESETS)}")
-    return dict(PRESETS[preset])
-
-
-def _hf():
-    try:
-        import transformers
-    except ImportError as exc:
-        raise ConfigError("the Hugging Face comparison needs `transformers` (pip install 'echobench[bench]')") from exc
-    return transformers
-
-
-def videomae_pair(preset: str, settings: BenchSettings) -> PeerPair:
-    """Our VideoMAE encoder and ``transformers.VideoMAEModel``, same config and weights.
-
-    Raises:
-        ConfigError: unknown preset, or ``transformers`` not installed.
-    """
-    from echobench_videomae.convert import convert_hf_videomae_state_dict
-    from echobench_videomae.encoder import VideoMAEEncoder
-
-    s, transformers = _sizes(preset), _hf()
-    config = transformers.VideoMAEConfig(
-        hidden_size=s["embed_dim"], num_hidden_layers=s["depth"], num_attention_heads=s["num_heads"],
-        intermediate_size=4 * s["embed_dim"], image_size=settings.size, num_frames=settings.frames,
-        tubelet_size=2, patch_size=16, qkv_bias=True, use_mean_pooling=False, layer_norm_eps=1e-6,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
-    torch.manual_seed(0)
-    peer = transformers.VideoMAEModel(config)
-    ours = VideoMAEEncoder(**s, final_norm=True, input_mean=None)
-    ours.load_state_dict(convert_hf_videomae_state_dict(peer.state_dict()), strict=True)
-    return _finish(PeerPair("videomae", preset, _Tokens(ours), _Hidden(peer), None, None), settings)
-
-
-def vivit_pair(preset: str, settings: BenchSettings) -> PeerPair:
-    """Our ViViT and ``transformers.VivitModel``, same config and weights.
-
-    Raises:
-        ConfigError: unknown preset, or ``transformers`` not installed.
-    """
-    from echobench_vivit.convert import convert_hf_vivit_state_dict
-    from echobench_vivit.model import ViViT
-
-    s, transformers = _sizes(preset), _hf()
-    config = transformers.VivitConfig(
-        hidden_size=s["embed_dim"], num_hidden_layers=s["depth"], num_attention_heads=s["num_heads"],
-        intermediate_size=4 * s["embed_dim"], image_size=settings.size, num_frames=settings.frames,
-        tubelet_size=[2, 16, 16], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        attn_implementation="sdpa")
-    torch.manual_seed(0)
-    peer = transformers.VivitModel(config, add_pooling_layer=False)
-    ours = ViViT(embed_dim=s["embed_dim"], depth=s["depth"], num_heads=s["num_heads"], mlp_dim=4 * s["embed_dim"],
-                 num_frames=settings.frames, image_size=settings.size, input_mean=None)
-    ours.load_state_dict(convert_hf_vivit_state_dict(peer.state_dict()), strict=True)
-    return _finish(PeerPair("vivit", preset, _WithCls(ours), _Hidden(peer), None, None), settings)
-
-
-class _Tokens(nn.Module):
-    """Our VideoMAE encoder: clip ``(B, 3, T, H, W)`` -> tokens ``(B, L, D)``."""
-
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, kwarg: str | None, output: str | None) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.kwarg, self.output = net, kwarg, output
 
-    def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.net(clip).tokens
-
-
-class _WithCls(_Tokens):
-    """Our ViViT: clip ``(B, 3, T, H, W)`` -> hidden states with CLS ``(B, 1+L, D)``."""
-
-    def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_with_cls(clip)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(**{self.kwarg: x}) if self.kwarg else self.net(x)
+        return getattr(out, self.output) if self.output else out
 
 
-class _Hidden(_Tokens):
-    """A Hugging Face model: ``pixel_values (B, T, 3, H, W)`` -> ``last_hidden_state``."""
+def peer_pair(name: str, peer: PeerSpec, preset: str, settings: BenchSettings) -> PeerPair:
+    """Build the declared comparison of backbone ``name`` at ``preset``, move both sides to the device
+    (compiled alike with ``--compile``), make the inputs and record the output difference (float32, eval).
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.net(pixel_values=pixel_values).last_hidden_state
-
-
-def _finish(pair: PeerPair, settings: BenchSettings) -> PeerPair:
-    """Move both to the device (compiled alike with ``--compile``), make the inputs, and record the
-    output difference (float32, eval)."""
+    Raises:
+        ConfigError: a preset the comparison has no size for, or a required module is missing.
+        PluginError: the factory cannot be imported.
+    """
+    if peer.presets and preset not in peer.presets:
+        raise ConfigError(f"{name} comparison has no size for preset {preset!r}; choose from {', '.join(peer.presets)}")
+    missing = missing_requirement(peer)
+    if missing:
+        raise ConfigError(f"the {name} comparison needs `{missing}` (pip install 'echobench[bench]')")
+    models: PeerModels = peer.load(f"backbone {name!r} peer")(preset=preset, frames=settings.frames,
+                                                             size=settings.size)
     gen = torch.Generator().manual_seed(0)
     clip = torch.rand((settings.batch, 3, *settings.clip_shape), generator=gen)
-    pair.ours = compile_if_asked(pair.ours.to(settings.device).eval(), settings)
-    pair.peer = compile_if_asked(pair.peer.to(settings.device).eval(), settings)
-    pair.ours_input = clip.to(settings.device)
-    pair.peer_input = clip.permute(0, 2, 1, 3, 4).contiguous().to(settings.device)
+    ours = _Hidden(models.ours, None, models.ours_output)
+    reference = _Hidden(models.reference, models.reference_kwarg, models.reference_output)
+    pair = PeerPair(name, preset, compile_if_asked(ours.to(settings.device).eval(), settings),
+                    compile_if_asked(reference.to(settings.device).eval(), settings), clip.to(settings.device),
+                    (clip.permute(0, 2, 1, 3, 4).contiguous() if models.reference_layout == "BTCHW" else clip)
+                    .to(settings.device))
     with torch.inference_mode():
         pair.max_abs_diff = float((pair.ours(pair.ours_input) - pair.peer(pair.peer_input)).abs().max())
     return pair
@@ -186,22 +134,25 @@ def _steps(module, x, settings: BenchSettings) -> tuple[Callable[[], Any], Calla
     return infer, train
 
 
-def bench_peer(name: str, preset: str, settings: BenchSettings) -> PeerThroughput:
-    """Build the pair ``name`` (``videomae`` or ``vivit``) at ``preset`` and time it (see module docstring).
+def bench_peer(registry: Registry, name: str, preset: str, settings: BenchSettings) -> PeerThroughput:
+    """Build the comparison backbone ``name`` declares at ``preset`` and time it (see module docstring).
 
     Running out of memory or an input the models reject (``ValueError``/``RuntimeError``) is not an
     error: the result is returned with ``skipped`` set to a one-line reason.
 
     Raises:
-        ConfigError: unknown peer or preset, or ``transformers`` missing.
+        ConfigError: the backbone declares no comparison, a preset it has no size for, or a required
+            module (``transformers``) is missing.
+        UnknownNameError: unknown backbone.
     """
-    builders = {"videomae": videomae_pair, "vivit": vivit_pair}
-    if name not in builders:
-        raise ConfigError(f"unknown peer comparison {name!r}; choose from {', '.join(PEERS)}")
+    peer = registry.get("backbone", name).peer
+    if peer is None:
+        raise ConfigError(f"backbone {name!r} declares no reference comparison; "
+                          f"those that do: {', '.join(declared_peers(registry)) or 'none'}")
     torch_dtype(settings.dtype)
-    result = PeerThroughput(name=name, peer=PEER_LABELS[name], preset=preset)
+    result = PeerThroughput(name=name, peer=peer.reference, preset=preset)
     try:
-        pair = builders[name](preset, settings)
+        pair = peer_pair(name, peer, preset, settings)
         result.max_abs_diff = pair.max_abs_diff
         ours_infer, ours_train = _steps(pair.ours, pair.ours_input, settings)
         peer_infer, peer_train = _steps(pair.peer, pair.peer_input, settings)

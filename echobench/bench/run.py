@@ -2,14 +2,13 @@
 and write the record (:mod:`echobench.results.throughput`). Usable without the CLI.
 
 Order of work: the matmul peak; every backbone x head x preset (a preset a backbone does not have
-is skipped and noted); the Hugging Face peer comparisons per preset; the clip-loader comparison on
+is skipped and noted); the reference comparisons the backbone plugins declare (PeerSpec), per preset; the clip-loader comparison on
 the given EchoNet-format videos, or on a few synthetic ones written to a temporary folder.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 import math
 import tempfile
@@ -25,7 +24,7 @@ from echobench.bench.breakdown import CLASSES
 from echobench.bench.loader import LoaderThroughput, bench_loader
 from echobench.bench.models import BenchSettings, ModelThroughput, bench_model, torch_dtype
 from echobench.bench.peak import MatmulPeak, matmul_peak
-from echobench.bench.peers import PEERS, PeerThroughput, bench_peer
+from echobench.bench.peers import PeerThroughput, bench_peer, declared_peers, missing_requirement
 from echobench.engine.model import resolve_specs
 from echobench.errors import ConfigError, UnknownNameError
 from echobench.provenance import device_name, environment, git_sha
@@ -40,7 +39,7 @@ class BenchRequest:
     Attributes:
         backbones, heads, presets: the model grid (every combination).
         settings: input, batch, device, dtype, repeats (see :class:`BenchSettings`).
-        peers: also compare our VideoMAE / ViViT encoders with Hugging Face's at each preset.
+        peers: also run the reference comparisons backbone plugins declare (e.g. VideoMAE / ViViT against Hugging Face), at each preset.
         loader: also compare the clip loader with the whole-video OpenCV loader.
         videos: AVI files for the loader comparison (None = synthesize ``loader_videos`` of them).
         loader_videos: how many files the loader comparison uses.
@@ -156,7 +155,7 @@ def _run(registry: Registry, request: BenchRequest, results: Path | None, say: C
                 say(f"{backbone}+{head} ({preset})")
                 run.models.append(bench_model(registry, backbone=backbone, head=head, preset=preset, settings=s))
     if request.peers:
-        _peers(run, request, say)
+        _peers(registry, run, request, say)
     if request.loader:
         say("clip loader")
         try:  # a missing OpenCV or no readable video costs the comparison, not the measurements above
@@ -171,19 +170,22 @@ def _run(registry: Registry, request: BenchRequest, results: Path | None, say: C
     return run
 
 
-def _peers(run: BenchRun, request: BenchRequest, say: Callable[[str], None]) -> None:
-    if importlib.util.find_spec("transformers") is None:
-        run.notes.append("Hugging Face comparison skipped: transformers is not installed (pip install 'echobench[bench]')")
-        return
-    from echobench_videomae.encoder import PRESETS
-
-    for preset in request.presets:
-        if preset not in PRESETS:
-            run.notes.append(f"Hugging Face comparison has no size for preset {preset!r}; skipped")
+def _peers(registry: Registry, run: BenchRun, request: BenchRequest, say: Callable[[str], None]) -> None:
+    peers = declared_peers(registry)
+    if not peers:
+        run.notes.append("reference comparisons skipped: no loaded backbone plugin declares one")
+    for name, peer in peers.items():
+        missing = missing_requirement(peer)
+        if missing:
+            run.notes.append(f"{name} vs {peer.reference} skipped: {missing} is not installed "
+                             f"(pip install 'echobench[bench]')")
             continue
-        for name in PEERS:
-            say(f"{name} vs Hugging Face ({preset})")
-            run.peers.append(bench_peer(name, preset, request.settings))
+        for preset in request.presets:
+            if peer.presets and preset not in peer.presets:
+                run.notes.append(f"{name} vs {peer.reference} has no size for preset {preset!r}; skipped")
+                continue
+            say(f"{name} vs {peer.reference} ({preset})")
+            run.peers.append(bench_peer(registry, name, preset, request.settings))
 
 
 def _loader(request: BenchRequest) -> LoaderThroughput:

@@ -39,8 +39,8 @@ def bench(
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Profile inference and split its time into "
                                                                  "matrix multiplies, attention and the rest "
                                                                  "(CPU only).")] = False,
-    peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Compare our VideoMAE/ViViT with "
-                                                                   "Hugging Face's.")] = True,
+    peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Run the reference comparisons backbone plugins declare "
+                                                                   "(VideoMAE/ViViT vs Hugging Face).")] = True,
     loader: Annotated[bool, typer.Option("--loader/--no-loader", help="Compare the clip loader with a "
                                                                       "whole-video OpenCV loader.")] = True,
     data: Annotated[Optional[Path], typer.Option(help="EchoNet-format directory for the loader comparison "

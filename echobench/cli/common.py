@@ -18,6 +18,26 @@ from echobench.errors import EchobenchError
 
 F = TypeVar("F", bound=Callable)
 
+
+def _no_flag_placeholder() -> None:
+    """Help shows no ``<bool>`` placeholder after a flag (``--resume``, ``--help``): a flag takes no
+    value. Typer >= 0.20 prints the flag's type in the rich help's type column; an empty metavar is
+    what its ``display_type_rich`` shows instead (typer/core.py ``TyperOption.display_type_rich``)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_echobench", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return "" if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich._echobench = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_flag_placeholder()
+
 out = Console()
 err = Console(stderr=True)
 
@@ -42,37 +62,72 @@ def user_errors(fn: F) -> F:
 
 
 @contextmanager
-def progress_factory() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
-    """Rich progress bars on stderr; yields ``make(description, total) -> advance(n=1)``.
+def skip_reporter(summary: str) -> Iterator[Callable[[object, str], None]]:
+    """Yields ``on_skip(path, reason)``, which prints ``skipped: <path>: <reason>`` (one line each) on
+    stderr; on leaving, ``<count> <summary>`` follows when anything was skipped."""
+    count = [0]
+
+    def on_skip(path: object, reason: str) -> None:
+        count[0] += 1
+        err.print(f"[yellow]skipped:[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
+
+    yield on_skip
+    if count[0]:
+        err.print(f"[yellow]{count[0]} {escape(summary)}[/]", highlight=False, soft_wrap=True)
+
+
+class Bars:
+    """Rich progress bars on stderr: ``bars(description, total) -> advance(n=1)``; :meth:`close`
+    stops the live display (clearing it) so results can be printed below it.
 
     A bar (and the display) appears with its first advance, so a command that fails before any
-    work prints only its one ``error:`` line.
+    work prints only its one ``error:`` line. After :meth:`close` the next bar starts a fresh display.
     """
-    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    progress = Progress(*columns, console=err, transient=True)
 
-    def make(description: str, total: int | None) -> Callable[[int], None]:
+    def __init__(self) -> None:
+        columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=err, transient=True)
+
+    def __call__(self, description: str, total: int | None) -> Callable[[int], None]:
+        progress = self.progress
         task: list[int] = []  # the bar appears with its first advance
 
         def advance(n: int = 1) -> None:
             if not task:
-                if not progress.live.is_started:
+                if not progress.live.is_started and err.is_terminal:  # a file gets no bars (nor a blank line)
                     progress.start()
                 for earlier in progress.tasks:  # a new stage starts: freeze the clocks of earlier ones
                     if not earlier.finished:
                         progress.update(earlier.id, total=earlier.completed)
                         progress.stop_task(earlier.id)
                 task.append(progress.add_task(description, total=total))
-            progress.advance(task[0], n)
+            if task[0] in progress.task_ids:  # a bar of a closed display advances nothing
+                progress.advance(task[0], n)
 
         return advance
 
+    def close(self) -> None:
+        """Stop (and clear) the live display and forget its bars; call before printing results."""
+        if self.progress.live.is_started:
+            self.progress.stop()
+        for task in list(self.progress.task_ids):
+            self.progress.remove_task(task)
+
+
+@contextmanager
+def progress_factory() -> Iterator[Bars]:
+    """Rich progress bars on stderr (:class:`Bars`); the display is stopped on exit.
+
+    Every command prints its results only after the display is stopped (leaving the block, or
+    :meth:`Bars.close` between the runs of a sweep): a live display redrawing after a result was
+    printed would overwrite the result's last lines on a terminal.
+    """
+    bars = Bars()
     try:
-        yield make
+        yield bars
     finally:
-        if progress.live.is_started:
-            progress.stop()
+        bars.close()
 
 
 @contextmanager

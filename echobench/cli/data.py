@@ -22,13 +22,15 @@ app = typer.Typer(help="Inspect and create EchoNet-format data.", no_args_is_hel
 def check(
     root: Annotated[Path, typer.Argument(help="EchoNet-format directory (FileList.csv, VolumeTracings.csv, Videos/).")],
 ) -> None:
-    """Read ROOT as EchoNet-Dynamic data and report what was used, skipped and odd."""
+    """Read ROOT as EchoNet-Dynamic data and report what was used, skipped and odd; exit 2 if a split
+    (TRAIN, VAL, TEST) has no usable row, since `echobench run` cannot use it then."""
     from echobench.data.check import render_report
-    from echobench.data.echonet import read_echonet
+    from echobench.data.echonet import read_echonet, require_splits
 
     with progress_factory() as make:
         data = read_echonet(root, progress=make("probe videos", None))
     render_report(data.report, stdout)
+    require_splits(data.records, root)  # the report is printed; exit 2 if `run` cannot use the directory
 
 
 @app.command()

@@ -1,7 +1,8 @@
-"""``echobench prepare``: turn raw echo files into clips for pre-training (``prepare dicom``).
+"""``echobench prepare``: turn raw echo files into clips for pre-training (``prepare dicom``), and
+join the pieces of a sharded conversion (``prepare merge``).
 
-Thin command: parses, calls :func:`echobench.data.prepare.prepare_dicom`, renders a one-screen
-summary on stdout. Progress goes to stderr. Files that are skipped or fail are counted, not errors
+Thin commands: parse, call :func:`echobench.data.prepare.prepare_dicom` or
+:func:`echobench.data.prepare_merge.merge_prepared`, render a one-screen summary on stdout. Progress goes to stderr. Files that are skipped or fail are counted, not errors
 (exit 0); an unusable SRC or OUT prints one ``error: ...`` line and exits 2.
 """
 
@@ -25,6 +26,12 @@ class Crop(str, Enum):
     none = "none"
 
 
+class BurnedIn(str, Enum):
+    mask = "mask"
+    skip = "skip"
+    keep = "keep"
+
+
 @app.command()
 @user_errors
 def dicom(
@@ -41,6 +48,13 @@ def dicom(
                                             "estimate); none: keep the whole frame.")] = Crop.region,
     retry_failed: Annotated[bool, typer.Option(
         help="Read again the files an earlier run could not decode.")] = False,
+    burned_in: Annotated[BurnedIn, typer.Option(
+        help="Burnt-in text: mask = zero every pixel outside the scan sector (estimated from the loop); "
+             "skip = also refuse files flagged BurnedInAnnotation YES; keep = no mask.")] = BurnedIn.mask,
+    shard: Annotated[Optional[str], typer.Option(
+        help="K/N: convert only piece K (0-based) of N of the files (deterministic by path), e.g. one "
+             "SLURM array task each; join the N OUT folders with `echobench prepare merge`.",
+        show_default=False)] = None,
 ) -> None:
     """Convert every DICOM cine loop under SRC to a square clip under OUT, with a manifest.
 
@@ -48,14 +62,33 @@ def dicom(
 
     A rerun skips what is done, also after a crash. No header value (names, IDs, dates) is written.
     """
-    from echobench.data.prepare import PrepareSettings, prepare_dicom
+    from echobench.data.prepare import PrepareSettings, Shard, prepare_dicom
 
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    settings = PrepareSettings(fps=fps, size=size, min_frames=min_frames, crop=crop.value)
+    settings = PrepareSettings(fps=fps, size=size, min_frames=min_frames, crop=crop.value,
+                               burned_in=burned_in.value)
+    piece = Shard.parse(shard) if shard is not None else None
     with progress_factory() as make:
-        summary = prepare_dicom(src, out, settings, workers=workers, retry_failed=retry_failed, progress=make)
+        summary = prepare_dicom(src, out, settings, workers=workers, retry_failed=retry_failed, progress=make,
+                                shard=piece)
     render_summary(summary)
+
+
+@app.command()
+@user_errors
+def merge(
+    shards: Annotated[list[Path], typer.Argument(
+        help="The OUT folders of `prepare dicom --shard K/N`, all N of them.")],
+    out: Annotated[Path, typer.Option("--out", help="Merged output folder (new, or an earlier merge).")],
+) -> None:
+    """Join the OUT folders of a sharded `prepare dicom` into one, each file exactly once.
+
+    The result equals one unsharded `prepare dicom` over the same SRC (same manifest rows, same clips).
+    """
+    from echobench.data.prepare_merge import merge_prepared
+
+    render_summary(merge_prepared(shards, out))
 
 
 def render_summary(summary) -> None:
@@ -74,7 +107,8 @@ def render_summary(summary) -> None:
             table.add_row("...", f"{len(reasons) - 20} more reasons in prepare.json", "")
         stdout.print(table)
     s = summary.settings
-    notes = [f"clips: {s.size}x{s.size} at {s.fps:g} frames/s, crop {s.crop}"]
+    notes = [f"clips: {s.size}x{s.size} at {s.fps:g} frames/s, crop {s.crop}, burnt-in text {s.burned_in}"
+             + (f", shard {summary.shard}" if summary.shard else "")]
     if summary.without_timing:
         notes.append(f"{summary.without_timing} ok loop(s) had no frame timing: kept frame for frame")
     if summary.dropped:

@@ -11,6 +11,25 @@ from rich.markup import escape
 from echobench.cli.common import err, out, progress_factory, stop_on_signals, user_errors
 
 
+def pretrainer_options(method: str, pairs: list[str], flags: dict) -> dict:
+    """The options for pretrainer ``method``: the shortcut flags given, then ``--option KEY=VALUE``
+    pairs, each checked against the options its spec declares (did-you-mean).
+
+    Raises:
+        UnknownNameError: unknown pretrainer. ConfigError: an undeclared option or a bad value.
+    """
+    from echobench.contract.options import check_options, parse_options
+    from echobench.registry import get_registry
+
+    spec = get_registry().get("pretrainer", method)
+    owner = f"pretrainer {method!r}"
+    labels = {k: "--" + k.replace("_", "-") for k in flags}
+    options = (check_options(flags, spec.options, owner=owner, flag="--option", labels=labels)
+               if spec.options else dict(flags))
+    options.update(parse_options(pairs, spec.options, owner=owner, flag="--option"))
+    return options
+
+
 def _log(message: str) -> None:
     err.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -20,15 +39,16 @@ def pretrain(
     method: Annotated[str, typer.Argument(help="Pretrainer name (see `echobench list pretrainer`), e.g. echo-videomae.")],
     data: Annotated[Path, typer.Argument(help="Folder from `echobench prepare dicom` (manifest.parquet) or a folder of .avi clips.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, encoder.safetensors, pictures, log.")],
-    preset: Annotated[str, typer.Option(help="Encoder size preset: tiny, small, base, large.")] = "base",
+    preset: Annotated[Optional[str], typer.Option(help="Shortcut for --option preset=...: encoder size (echo-videomae: tiny, small, base, large; default base).")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default: one epoch).")] = None,
     epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Passes over the clips (instead of --steps).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="GLOBAL batch, split over all processes.")] = 8,
     lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 1.5e-4,
-    mask_ratio: Annotated[float, typer.Option(help="Fraction of tokens masked.")] = 0.9,
-    masking: Annotated[str, typer.Option(help="tube (VideoMAE), random, or released (EchoVisionFM code).")] = "tube",
-    size: Annotated[int, typer.Option(min=16, help="Frame size in pixels (multiple of 16).")] = 224,
-    init: Annotated[Optional[str], typer.Option(help="Start from local weights (HF VideoMAEForPreTraining, MCG-NJU, or an encoder file).")] = None,
+    mask_ratio: Annotated[Optional[float], typer.Option(help="Shortcut for --option mask_ratio=...: fraction of tokens masked (echo-videomae: 0.9).")] = None,
+    masking: Annotated[Optional[str], typer.Option(help="Shortcut for --option masking=...: tube (VideoMAE), random, or released (EchoVisionFM code).")] = None,
+    size: Annotated[Optional[int], typer.Option(min=16, help="Shortcut for --option size=...: frame size in pixels (echo-videomae: 224, a multiple of 16).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Shortcut for --option init=...: start from local weights (HF VideoMAEForPreTraining, MCG-NJU, or an encoder file).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="KEY=VALUE option the pretrainer declares (repeatable; e.g. frames=8, flips=false); see `echobench list pretrainer`.")] = None,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices per node (0 = CPU; default: 1 if present).")] = None,
     nodes: Annotated[int, typer.Option(min=1, help="Nodes (multi-node DDP; launch one command per node).")] = 1,
     cpu_processes: Annotated[int, typer.Option(min=1, hidden=True, help="CPU processes with gloo (tests).")] = 1,
@@ -37,16 +57,15 @@ def pretrain(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
     save_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (and at the end).")] = 1000,
     keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept (latest).")] = 2,
-    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes per device (default: 0 on CPU, up to 8 on GPU).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,
 ) -> None:
     """Self-supervised pre-training (e.g. VideoMAE MAE on echo clips); the encoder is written to
     DIR/encoder.safetensors for `echobench run --backbone echo-videomae --weights`."""
     from echobench.engine.pretrain_loop import PretrainConfig
     from echobench.engine.pretrain_loop import pretrain as run_pretrain
 
-    options = {"preset": preset, "mask_ratio": mask_ratio, "masking": masking, "size": size}
-    if init is not None:
-        options["init"] = init
+    flags = {"preset": preset, "mask_ratio": mask_ratio, "masking": masking, "size": size, "init": init}
+    options = pretrainer_options(method, option or [], {k: v for k, v in flags.items() if v is not None})
     cfg = PretrainConfig(method=method, data=data, out=out_dir, options=options, steps=steps, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, gpus=gpus, nodes=nodes, cpu_processes=cpu_processes,
                          precision=precision, resume=resume, save_every=save_every, keep=keep,

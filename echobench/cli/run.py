@@ -14,31 +14,61 @@ from echobench.errors import ConfigError
 
 
 def render_result(result) -> None:
-    """Print the model next to the constant predictor, per split, naming protocol, task and units."""
-    from echobench.results.leaderboard import units_label
+    """Print the model next to the constant predictor, per split, naming protocol, task and units:
+    every metric with its 95 % bootstrap interval, and whether the model's interval on the primary
+    metric (MAE, or AUROC for ef50) overlaps the constant predictor's."""
+    from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
     binary = result.kind == "binary"
     u = "unit-free" if binary else units_label(result.units)
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
+    primary = next(m for m in PRIMARY if m in metrics)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
-                  caption=f"checkpoint picked on VAL (epoch {result.best_epoch}); one clip per video"
+                  caption=f"value [95 % bootstrap interval]; checkpoint picked on VAL (epoch {result.best_epoch}); "
+                          f"one clip per video; vs constant: {primary} intervals"
                           + ("; reduced EF (EF < 50 %) positive" if binary else ""), caption_justify="left")
-    for column in ("split", "model", *("R²" if m == "R2" else m for m in metrics), "n"):  # units are in the title
-        left = column in ("split", "model")
+    for column in ("split", "model", *("R²" if m == "R2" else m for m in metrics), "n", "vs constant"):
+        left = column in ("split", "model", "vs constant")  # units are in the title
         width = max(len(result.model), len("constant (TRAIN mean)")) if column == "model" else None
-        table.add_column(column, justify="left" if left else "right", min_width=width)
+        table.add_column(column, justify="left" if left else "right", min_width=width,
+                         max_width=10 if column == "vs constant" else None)
     for split in ("TEST", "VAL"):
-        rows = [(result.model, result.metrics[split]), ("constant (TRAIN mean)", result.constant[split])]
+        const = (result.constant[split], (result.constant_ci or {}).get(split, {}))
+        rows = [(result.model, result.metrics[split], (result.metrics_ci or {}).get(split, {})), ("constant (TRAIN mean)", *const)]
         if result.all_clips:
-            rows.insert(1, (result.model + " (all clips)", result.all_clips[split]))
-        for name, m in rows:
-            cells = ["–" if m[k] != m[k] else f"{m[k]:.3f}" if k in ("R2", "r") or binary else f"{m[k]:.2f}"
-                     for k in metrics]  # NaN (e.g. Pearson r of a constant) shows as a dash
-            table.add_row(split, escape(name), *cells, str(result.n[split]))
+            rows.insert(1, (result.model + " (all clips)", result.all_clips[split], (result.all_clips_ci or {}).get(split, {})))
+        for name, m, ci in rows:
+            cells = [_cell(m[k], ci.get(k), 3 if k in ("R2", "r") or binary else 2) for k in metrics]
+            verdict = "–" if m is const[0] else versus_constant(
+                primary, (m[primary], *ci.get(primary, (None, None))),
+                (const[0][primary], *const[1].get(primary, (None, None))))
+            table.add_row(split, escape(name), *cells, str(result.n[split]), verdict)
     out.print(table)
     if result.skipped:
         out.print("skipped videos: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
-    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}", soft_wrap=True)
+    if result.notes:  # kept but noted (as `data check` shows them); also in the record and metrics.json
+        out.print("notes (videos kept): " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.notes.items()))),
+                  soft_wrap=True)
+    log = f"\nrun log:       {result.log}" if getattr(result, "log", None) else ""
+    out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}{log}", soft_wrap=True)
+
+
+def _cell(value: float, interval: tuple[float, float] | None, digits: int) -> str:
+    """``value`` over ``[low, high]`` (two lines, so the table fits a terminal); a dash for NaN (e.g. Pearson r of a constant); no interval without bootstrap."""
+    if value != value:
+        return "–"
+    low, high = interval or (float("nan"), float("nan"))
+    text = f"{value:.{digits}f}"
+    return text if low != low or high != high else f"{text}\n[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _echo(message: str) -> None:
+    err.print(escape(message), highlight=False, soft_wrap=True)
+
+
+def _echo_if_redirected():
+    """Per-epoch and phase lines for stderr when it is not a terminal (no progress bars are drawn)."""
+    return None if err.is_terminal else _echo
 
 
 def _log(message: str) -> None:
@@ -64,23 +94,30 @@ def _seeds(value: str) -> list[int]:
 
 @user_errors
 def run(
-    backbone: Annotated[str, typer.Option(help="Backbone name(s), comma-separated for a sweep (see `echobench list`).")],
+    backbone: Annotated[str, typer.Option(help="Backbone name(s), comma-separated for a sweep (see `echobench list`); "
+                                               "a variant as NAME:VARIANT, e.g. video-resnet:r2plus1d_18.")],
     head: Annotated[str, typer.Option(help="Head name(s), comma-separated.")],
     task: Annotated[str, typer.Option(help="Task name(s): ef, esv, edv, ef50; comma-separated.")] = "ef",
     data: Annotated[Path, typer.Option(help="EchoNet-Dynamic-format directory.")] = Path("echobench-demo/data"),
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
+    backbone_option: Annotated[Optional[list[str]], typer.Option(
+        "--backbone-option", help="KEY=VALUE option the backbone declares (repeatable; see `echobench list "
+                                  "backbone`), e.g. variant=r2plus1d_18.")] = None,
+    head_option: Annotated[Optional[list[str]], typer.Option(
+        "--head-option", help="KEY=VALUE option the head declares (repeatable).")] = None,
     freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Train only the head (probe track).")] = False,
     robustness: Annotated[bool, typer.Option("--robustness", help="Also score TEST under every perturbation x severity.")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
-    epochs: Annotated[int, typer.Option(min=1)] = 8,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs over TRAIN (the checkpoint is picked on VAL "
+                                                   "after each).")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per training step (and per evaluation batch).")] = 8,
     lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
-    num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for run records.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "
@@ -93,7 +130,7 @@ def run(
     run's state; the same command with --resume continues it.
     """
     from echobench.engine.loop import Interrupted
-    from echobench.engine.model import resolve_specs
+    from echobench.engine.model import parse_model_options, resolve_specs
     from echobench.errors import EchobenchError
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
@@ -102,14 +139,17 @@ def run(
     registry = get_registry()
     grid = [(b, h, t, s) for t in _names(task, "task") for b in _names(backbone, "backbone")
             for h in _names(head, "head") for s in _seeds(seed)]
-    for b, h, t, _ in grid:  # every name is checked before anything runs
+    model_options: dict[tuple[str, str], tuple[dict, dict]] = {}
+    for b, h, t, _ in grid:  # every name and option is checked before anything runs
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=preset)
+        model_options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=backbone_option or [],
+                                                  head_pairs=head_option or [])
     get_protocol(protocol)
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
 
-    make_fabric(gpus=gpus, precision=precision, max_devices=1)  # device and folder mistakes: before decoding
+    make_fabric(gpus=gpus, precision=precision)  # device and folder mistakes: before decoding
     check_outputs(results, runs)
     prepared: dict[str, object] = {}
     failures: list[str] = []
@@ -118,26 +158,29 @@ def run(
             cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
                             weights=weights, freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
-                            num_workers=num_workers, results=results, runs=runs, resume=resume)
+                            num_workers=num_workers, results=results, runs=runs, resume=resume,
+                            backbone_options=model_options[b, h][0], head_options=model_options[b, h][1])
             if len(grid) > 1:
                 err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
             task_spec = registry.get("task", t)
             key = task_spec.label  # tasks with the same label share the decoded data
-            if key not in prepared:  # unusable data is fatal for the whole sweep
-                prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log)
             try:
+                if key not in prepared:
+                    prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log,
+                                                 stop=stop)
                 result = run_experiment(cfg, progress=make, log=_log, registry=registry,
-                                        prepared=prepared[key], stop=stop)
+                                        prepared=prepared[key], stop=stop, echo=_echo_if_redirected())
             except Interrupted as exc:
                 err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
                 raise typer.Exit(130) from None
             except EchobenchError as exc:
-                if len(grid) == 1:
+                if len(grid) == 1 or key not in prepared:  # unusable data is fatal for the whole sweep
                     raise
                 failures.append(f"{b}+{h} {t} seed {s}: {exc}")
                 err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)
                 continue
             if result is not None:  # None: --resume found this configuration already complete
+                make.close()  # the live display must not redraw over the table
                 render_result(result)
     if failures:
         err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
@@ -153,8 +196,8 @@ DEMO_LR = 2e-4  # on the 600-video demo set, TEST MAE vs constant 8.04: 7.50 at 
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the synthetic demo data go.")] = Path("echobench-demo"),
     videos: Annotated[int, typer.Option(min=12, help="Synthetic videos to generate.")] = DEMO_VIDEOS,
-    epochs: Annotated[int, typer.Option(min=1)] = DEMO_EPOCHS,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = DEMO_EPOCHS,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic data and of training.")] = 0,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for the run record.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
 ) -> None:
@@ -184,6 +227,27 @@ def demo(
         cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, protocol="echovisionfm",
                         preset="tiny", seed=seed, epochs=epochs, batch_size=8, lr=DEMO_LR, gpus=0,
                         results=results, runs=runs)
-        result = run_experiment(cfg, progress=make, log=_log)
+        result = run_experiment(cfg, progress=make, log=_log, echo=_echo_if_redirected())
     out.print(f"[dim]synthetic data (not patient data): {data}[/]")
     render_result(result)
+    out.print(f"the same run with `echobench run` (same settings, same config hash):\n  {escape(run_command(cfg))}",
+              highlight=False, soft_wrap=True)
+
+
+def run_command(cfg) -> str:
+    """The ``echobench run`` command line that runs exactly ``cfg`` (a :class:`RunConfig`): every
+    setting that defines the numbers is spelled out, so the command does not depend on defaults."""
+    import shlex
+
+    options = [("--backbone", cfg.backbone), ("--head", cfg.head), ("--task", cfg.task), ("--data", cfg.data),
+               ("--protocol", cfg.protocol), ("--preset", cfg.preset), ("--weights", cfg.weights),
+               ("--seed", cfg.seed), ("--epochs", cfg.epochs), ("--batch-size", cfg.batch_size), ("--lr", cfg.lr),
+               ("--n-boot", cfg.n_boot), ("--gpus", cfg.gpus), ("--precision", cfg.precision),
+               ("--results", cfg.results), ("--runs", cfg.runs)]
+    words = ["echobench", "run"]
+    for flag, value in options:
+        if value is not None:
+            words += [flag, str(value)]
+    if cfg.freeze_backbone:
+        words.append("--freeze-backbone")
+    return shlex.join(words)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -28,7 +28,7 @@ class TaskName(str, Enum):
 
 
 def _cell(est, units: str) -> str:
-    digits = 2 if units in ("%", "mL") else 3
+    digits = 3 if not units else 2  # EF points, mL: 2 decimals; unit-free (R², r, ACC, ...): 3
     if math.isnan(est.value):
         return "n/a"
     text = f"{est.value:.{digits}f}"
@@ -63,28 +63,64 @@ def _warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _run_config(predictions: Path) -> dict:
+    """The ``config.json`` of the run directory holding ``predictions`` (empty when there is none)."""
+    import json
+
+    config = predictions.parent / "config.json"
+    if predictions.suffix.lower() != ".parquet" or not config.is_file():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 @user_errors
 def score(
     predictions: Annotated[Path, typer.Argument(
-        help="CSV with columns FileName (with or without .avi) and prediction; extra columns are ignored.")],
-    task: Annotated[TaskName, typer.Option(
+        help="CSV with columns FileName (with or without .avi) and prediction, extra columns ignored; or a run's "
+             "runs/<id>/predictions.parquet. Optional columns split and clips pick the rows scored.")],
+    task: Annotated[Optional[TaskName], typer.Option(
         help="ef: prediction is EF in %. esv, edv: mL. ef50: a probability of reduced EF (EF < 50 %) if "
-             "EVERY value is in [0, 1] (reduced when >= 0.5), otherwise a predicted EF in % (reduced when < 50).",
-        case_sensitive=False)],
-    data: Annotated[Path, typer.Option(help="EchoNet-format directory the predictions are for (videos are not decoded).")],
-    split: Annotated[str, typer.Option(help="Split to score: TRAIN, VAL or TEST (any case).")] = "TEST",
-    n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap resamples for the 95 % intervals (0: none).")] = 1000,
+             "EVERY value is in [0, 1] (reduced when >= 0.5), otherwise a predicted EF in % (reduced when < 50). "
+             "Default for a run's predictions.parquet: the run's task.",
+        case_sensitive=False)] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="EchoNet-format directory the predictions are for (videos are not decoded). Default for a run's "
+             "predictions.parquet: the run's data directory.")] = None,
+    split: Annotated[str, typer.Option(help="Split to score: TRAIN, VAL or TEST (any case); with a split column, "
+                                            "only its rows are read.")] = "TEST",
+    clips: Annotated[str, typer.Option(help="With a clips column: one (one clip per video) or all (all clips "
+                                            "averaged, echonet protocol).")] = "one",
+    n_boot: Annotated[Optional[int], typer.Option("--n-boot", min=0, help="Bootstrap resamples for the 95 % intervals "
+                                                  "(0: none; default 1000, or the run's own for its predictions.parquet).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed (same seed, same intervals).")] = 0,
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score only the split's videos that have a prediction instead of refusing.")] = False,
+    train_mean: Annotated[float | None, typer.Option(
+        "--train-mean", help="The constant predictor's value when DATA has no TRAIN labels (e.g. a TEST-only "
+                             "copy): the TRAIN mean label (EF %, mL); for ef50 probabilities the TRAIN rate "
+                             "of EF < 50 % (0-1). Without it such a directory is scored without the constant "
+                             "row.")] = None,
 ) -> None:
     """Score a predictions file on one split: MAE/RMSE/R²/r (or ACC/F1/AUROC for ef50) with 95 %
     bootstrap intervals, next to the constant predictor (TRAIN mean label)."""
+    from echobench.errors import ConfigError
     from echobench.scoring import score_predictions
 
+    run = _run_config(predictions)
+    task_name = task.value if task is not None else run.get("task")
+    data = data if data is not None else (Path(run["data"]) if run.get("data") else None)
+    for name, value in (("--task", task_name), ("--data", data)):
+        if value is None:
+            raise ConfigError(f"{name} is required (it is read from the run's config.json only for a run's "
+                              f"predictions.parquet)")
     with progress_factory() as make:
-        result = score_predictions(predictions, data, task=task.value, split=split, n_boot=n_boot, seed=seed,
-                                   allow_missing=allow_missing, progress=make("probe videos", None))
+        result = score_predictions(predictions, data, task=task_name, split=split, clips=clips,
+                                   n_boot=n_boot if n_boot is not None else int(run.get("n_boot", 1000)), seed=seed,
+                                   allow_missing=allow_missing, train_mean=train_mean,
+                                   progress=make("probe videos", None))
     for note in result.notes:
         _warn(note)
     render_score(result)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from echobench.data.echonet import DataReport
+from echobench.data.echonet import EF_TOLERANCE, LABEL_CHECKS, DataReport
 
 _SHOW_NAMES = 5
 _SHOW_MESSAGES = 10
@@ -29,8 +29,8 @@ def _names(names: list[str]) -> str:
     return shown + (f", … ({len(names) - _SHOW_NAMES} more)" if len(names) > _SHOW_NAMES else "")
 
 
-def _counts(title: str, rows: Iterable[tuple[str, int]]) -> Table:
-    table = _table(title, "reason", "rows")
+def _counts(title: str, rows: Iterable[tuple[str, int]], unit: str = "rows") -> Table:
+    table = _table(title, "reason", unit)
     for reason, count in rows:
         table.add_row(escape(reason), str(count))
     return table
@@ -52,6 +52,8 @@ def render_report(report: DataReport, console: Console) -> None:
         console.print(_counts("Skipped rows", report.skipped.most_common()))
     if report.notes:
         console.print(_counts("Notes (rows kept)", report.notes.most_common()))
+    if report.entries_skipped:
+        console.print(_counts("Files in Videos/ not used", report.entries_skipped.most_common(), "files"))
 
     files = _table("Files", "", "count", "first names", text_last=True)
     files.add_row("listed but missing", str(len(report.missing_videos)), _names(report.missing_videos))
@@ -64,11 +66,16 @@ def render_report(report: DataReport, console: Console) -> None:
     traced = _table("Traced frames per video", "traced frames", "videos")
     for frames, videos in report.traced_frames_hist.items():
         traced.add_row(str(frames), str(videos))
+    checks = _table(f"Label checks (rows kept; EF tolerance {EF_TOLERANCE:g} points)", "", "videos", "first names",
+                    text_last=True)
+    for reason in LABEL_CHECKS:
+        checks.add_row(escape(reason), str(report.notes[reason]), _names(report.names.get(reason, [])))
     labels = _table("Labels (usable rows)", "label", "min", "mean", "max")
     for label, (low, mean, high) in report.label_ranges.items():
         labels.add_row(_UNITS.get(label, label), f"{low:.1f}", f"{mean:.1f}", f"{high:.1f}")
     console.print(traced)
     console.print(labels)
+    console.print(checks)
 
     if report.messages:
         skips = [m for m in report.messages if m.startswith("skipped")]

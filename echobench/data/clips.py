@@ -12,6 +12,12 @@ Resizing, normalisation and flips happen on the batch, on the device, in
 :func:`echobench.data.transforms.prepare_clips`, so the loader only moves uint8.
 Clips of protocols whose training clip never changes (``echovisionfm``) are decoded once by
 :func:`decode_clips` and kept in memory; the others decode the sampled frames on every access.
+
+Mixed frame sizes (EchoNet-Dynamic's release has six 768x1024 / 768x1040 videos among 112x112):
+a batch needs one frame size, so :func:`decode_clips` takes the dataset's most common frame size
+(:func:`common_frame_size`) and every clip of another size is resized to it by
+:func:`fit_frame_size` (the one resize every loader uses: fine-tuning, all-clips evaluation, TRAIN
+statistics and pre-training), counted as a note. A dataset of one size is never resized here.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from echobench.data.echonet import VideoRecord
-from echobench.data.video import read_frames, read_video
+from echobench.data.video import common_frame_size, read_frames, read_video
 from echobench.errors import DataError
 from echobench.protocols import Protocol
 
@@ -43,9 +50,35 @@ def take_frames(video: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return out
 
 
+def fit_frame_size(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Resize ``frames (T, H, W, C)`` uint8 to ``size = (height, width)``; unchanged when already
+    that size (or ``size`` is None).
+
+    Bilinear with antialiasing (``torch.nn.functional.interpolate(..., antialias=True)``, so a
+    768x1024 frame shrunk to 112x112 does not alias), rounded back to uint8; the aspect ratio
+    follows ``size`` (as the protocols' own resize, :func:`echobench.data.transforms.prepare_clips`).
+
+    Returns ``(T, height, width, C)`` uint8.
+    """
+    if size is None or tuple(frames.shape[1:3]) == tuple(size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=tuple(int(v) for v in size), mode="bilinear", align_corners=False, antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def resized_note(size: tuple[int, int]) -> str:
+    """The note (reason) counted for a video resized to the dataset's frame size."""
+    return f"frame size differs from the dataset's {size[0]}x{size[1]} (resized to it)"
+
+
 @dataclass
 class DecodedClips:
-    """Result of :func:`decode_clips`: usable records, their cached clips, and what was skipped."""
+    """Result of :func:`decode_clips`: usable records, their cached clips, and what was skipped.
+
+    ``frame_size`` is the dataset's ``(height, width)`` (:func:`common_frame_size` of the decoded
+    videos); cached clips are already at it, and :class:`ClipDataset` must be given it.
+    """
 
     records: list[VideoRecord]
     clips: list[np.ndarray] | None  # (T, H, W, C) uint8 per record, C = 1 for grey videos; None if not cached
@@ -53,6 +86,7 @@ class DecodedClips:
     skipped: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
     messages: list[str] = field(default_factory=list)
+    frame_size: tuple[int, int] | None = None
 
 
 def _compact(clip: np.ndarray) -> np.ndarray:
@@ -63,15 +97,30 @@ def _compact(clip: np.ndarray) -> np.ndarray:
 
 
 def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
-                 progress: Callable[[int], None] | None = None) -> DecodedClips:
+                 progress: Callable[[int], None] | None = None,
+                 stop: Callable[[], bool] | None = None) -> DecodedClips:
     """Decode every video once: validate it, and cache its clip when the protocol's clip is fixed.
 
     An undecodable video is skipped and counted with its one-line reason, never fatal; a video
-    shorter than one clip is kept, padded, and counted in ``notes``.
+    shorter than one clip is kept, padded, and counted in ``notes``; a video whose frame size
+    differs from the dataset's most common one is kept, its clip resized (:func:`fit_frame_size`),
+    and counted in ``notes``.
+
+    Args:
+        stop: polled before each video (Ctrl-C in the CLI); when true, decoding stops at once.
+
+    Raises:
+        Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true.
     """
     cache = protocol.deterministic_train_clip
     result = DecodedClips(records=[], clips=[] if cache else None, frame_indices=[] if cache else None)
-    for record in records:
+    sizes: list[tuple[int, int]] = []
+    for done, record in enumerate(records):
+        if stop is not None and stop():
+            from echobench.engine.loop import Interrupted
+
+            raise Interrupted(f"stopped while decoding videos ({done} of {len(records)} decoded; "
+                              "nothing was trained yet)")
         try:
             video = read_video(record.path)
         except DataError as exc:
@@ -85,12 +134,21 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
             result.messages.append(f"{record.path}: {len(video)} frames, shorter than one clip of "
                                    f"{protocol.frames}x{protocol.period}; padded with zero frames")
         result.records.append(record)
+        sizes.append(tuple(video.shape[1:3]))
         if cache:
             indices = protocol.frame_indices(len(video))
             result.clips.append(_compact(take_frames(video, indices)))
             result.frame_indices.append(indices)
         if progress:
             progress(1)
+    result.frame_size = size = common_frame_size(sizes)
+    for i, (record, shape) in enumerate(zip(result.records, sizes)):
+        if shape != size:
+            result.notes[resized_note(size)] += 1
+            result.messages.append(f"{record.path}: frames are {shape[0]}x{shape[1]}, the dataset's are "
+                                   f"{size[0]}x{size[1]}; resized to {size[0]}x{size[1]}")
+            if cache:
+                result.clips[i] = fit_frame_size(result.clips[i], size)
     return result
 
 
@@ -105,11 +163,14 @@ class ClipDataset(Dataset):
         clips, frame_indices: cached clips from :func:`decode_clips` (required for linspace protocols).
         seed: base seed for random clip starts (combined with the epoch and index).
         start: fixed clip start for evaluation of contiguous protocols (default 0).
+        frame_size: ``(height, width)`` every clip is given (:func:`fit_frame_size`; the
+            dataset's, ``DecodedClips.frame_size``); None keeps each file's size.
     """
 
     def __init__(self, records: Sequence[VideoRecord], targets: np.ndarray, protocol: Protocol, *,
                  train: bool, clips: Sequence[np.ndarray] | None = None,
-                 frame_indices: Sequence[np.ndarray] | None = None, seed: int = 0, start: int = 0) -> None:
+                 frame_indices: Sequence[np.ndarray] | None = None, seed: int = 0, start: int = 0,
+                 frame_size: tuple[int, int] | None = None) -> None:
         if protocol.deterministic_train_clip and clips is None:
             raise ValueError(f"protocol {protocol.name} needs decoded clips (decode_clips)")
         self.records = list(records)
@@ -120,6 +181,7 @@ class ClipDataset(Dataset):
         self.cached_indices = frame_indices
         self.seed = seed
         self.start = start
+        self.frame_size = frame_size
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -137,6 +199,7 @@ class ClipDataset(Dataset):
             clip, indices = self.clips[i], self.cached_indices[i]
         else:  # decode only the sampled frames (read_frames); same clip as take_frames(read_video(...))
             clip, indices = read_frames(self.records[i].path, functools.partial(self.sample_indices, i))
+        clip = fit_frame_size(clip, self.frame_size)
         if clip.shape[-1] == 1:
             clip = np.repeat(clip, 3, axis=-1)
         return {

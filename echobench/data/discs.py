@@ -79,21 +79,26 @@ def volumes_from_tracings(tracings: pl.DataFrame, cm_per_pixel: float) -> pl.Dat
 
     Raises:
         DataError: a required column is missing.
+        ValueError: ``cm_per_pixel <= 0``.
     """
+    if not cm_per_pixel > 0:
+        raise ValueError(f"cm_per_pixel must be > 0, got {cm_per_pixel}")
     missing = [c for c in ("FileName", "X1", "Y1", "X2", "Y2", "Frame") if c not in tracings.columns]
     if missing:
         raise DataError(f"VolumeTracings: missing column(s) {', '.join(missing)}")
+    d2 = (pl.col("X2") - pl.col("X1")) ** 2 + (pl.col("Y2") - pl.col("Y1")) ** 2  # squared length, px^2
     grouped = (
         tracings.select(
             pl.col("FileName").cast(pl.Utf8).str.replace(r"(?i)\.avi$", ""),
             pl.col("Frame").cast(pl.Int64),
-            *(pl.col(c).cast(pl.Float64) for c in ("X1", "Y1", "X2", "Y2")),
+            *(pl.col(c).cast(pl.Float64).fill_null(math.nan) for c in ("X1", "Y1", "X2", "Y2")),
         )
+        .with_columns(d2.alias("d2"))
         .group_by(["FileName", "Frame"], maintain_order=True)
-        .agg(pl.col("X1"), pl.col("Y1"), pl.col("X2"), pl.col("Y2"))
+        # the same sum as disc_volume_ml, one vectorised pass for every frame (NaN propagates)
+        .agg(pl.col("d2").first().sqrt().alias("length"), pl.col("d2").slice(1).sum().alias("sum_d2"),
+             (pl.len() - 1).alias("discs"))
     )
-    volumes: list[float | None] = []
-    for x1, y1, x2, y2 in zip(*(grouped[c].to_list() for c in ("X1", "Y1", "X2", "Y2"))):
-        rows = np.column_stack([x1, y1, x2, y2])
-        volumes.append(disc_volume_ml(rows[0], rows[1:], cm_per_pixel) if len(rows) > 1 else None)
-    return grouped.select("FileName", "Frame").with_columns(pl.Series("Volume", volumes, dtype=pl.Float64))
+    volume = pl.col("sum_d2") * (math.pi / 4.0) * pl.col("length") / pl.col("discs") * float(cm_per_pixel) ** 3
+    return grouped.select("FileName", "Frame",
+                          pl.when(pl.col("discs") > 0).then(volume).otherwise(None).cast(pl.Float64).alias("Volume"))

@@ -13,22 +13,30 @@ as (DESIGN §6)::
 :func:`read_echonet` takes real-world variation in its stride and never drops a row silently: every
 row not used is counted in :attr:`DataReport.skipped` under its reason, every row used but adjusted
 or odd is counted in :attr:`DataReport.notes`, and each such event gets one message line naming the
-file. Only a directory that cannot be used at all raises :class:`~echobench.errors.DataError`.
+file. Only a directory that cannot be used at all raises :class:`~echobench.errors.DataError`; an
+ambiguous header (two columns that read as one, e.g. ``EF`` and ``ef``) is such a case, since which
+column holds the labels cannot be guessed. Entries of ``Videos/`` that cannot be read as files
+(symlink loops, FIFOs...) or whose names differ only in case are counted and named, never used.
+Physically inconsistent labels (ESV > EDV, EF far from (EDV - ESV) / EDV) are noted and kept.
 FileList's FPS is trusted over the container's; the frame count comes from the file itself.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import math
 import os
-from collections.abc import Callable
+import re
+import stat
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from echobench.data.discs import volumes_from_tracings
 from echobench.data.video import VideoInfo, probe_video
 from echobench.errors import DataError
 
@@ -37,6 +45,11 @@ MESSAGES_PER_REASON = 200  # stored message lines per reason; the counters are n
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
+EF_TOLERANCE = 5.0
+"""EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted.
+Chosen well above what rounding of the published volumes can explain (rounding ESV and EDV to the
+nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the
+inter-observer variation of EF, so a note means the labels disagree by a clinically meaningful amount."""
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
@@ -53,6 +66,11 @@ class VideoRecord:
         num_frames: frames actually in the file (FileList's NumberOfFrames when not probed).
         frame_height, frame_width: pixels, from FileList.
         traced_frames: sorted distinct ``Frame`` values in VolumeTracings.csv (may be empty).
+        ed_frame, es_frame: the traced frames with the largest (end-diastole) and the smallest
+            (end-systole) method-of-discs volume (:mod:`echobench.data.discs`), whatever their order
+            or number (EchoNet-Dynamic issue #74: some videos have more than two traced frames);
+            None when the tracings give no two different volumes. Use these, not
+            ``traced_frames[0]``/``[-1]``, wherever ED/ES frames are needed.
     """
 
     file_name: str
@@ -66,11 +84,14 @@ class VideoRecord:
     frame_height: int
     frame_width: int
     traced_frames: tuple[int, ...]
+    ed_frame: int | None = None
+    es_frame: int | None = None
 
 
 @dataclass
 class DataReport:
-    """What :func:`read_echonet` found: counts by reason, plus one message line per event."""
+    """What :func:`read_echonet` found: counts by reason, plus one message line per event and the
+    names of the first :data:`MESSAGES_PER_REASON` rows or files of each reason (:attr:`names`)."""
 
     root: Path
     rows: int = 0
@@ -79,10 +100,12 @@ class DataReport:
     notes: collections.Counter[str] = field(default_factory=collections.Counter)
     messages: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
+    entries_skipped: collections.Counter[str] = field(default_factory=collections.Counter)
     unlisted_videos: list[str] = field(default_factory=list)
     tracings_for_unlisted: int = 0
     traced_frames_hist: dict[int, int] = field(default_factory=dict)
     label_ranges: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)  # per reason, the first names (as messages)
 
     def usable(self) -> int:
         """Number of rows kept (summed over splits)."""
@@ -91,6 +114,7 @@ class DataReport:
     def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
         counter[reason] += 1
         if counter[reason] <= MESSAGES_PER_REASON:
+            self.names.setdefault(reason, []).append(name)
             message = f"{kind}: {name}: {reason}" + (f": {detail}" if detail else "")
             # names and cells come from the CSVs: escape control characters (CR, NUL...) so one
             # event stays one line
@@ -101,6 +125,10 @@ class DataReport:
     def skip(self, reason: str, name: str, detail: str) -> None:
         """Count a row not used under ``reason`` and store a message naming ``name``."""
         self._log(self.skipped, "skipped", reason, name, detail)
+
+    def skip_entry(self, reason: str, name: str, detail: str) -> None:
+        """Count a ``Videos/`` entry that cannot be used (a FIFO, a symlink loop...) under ``reason``."""
+        self._log(self.entries_skipped, "skipped file", reason, name, detail)
 
     def note(self, reason: str, name: str, detail: str) -> None:
         """Count a row used but adjusted/odd under ``reason`` and store a message naming ``name``."""
@@ -128,16 +156,89 @@ def _stem(name: str) -> str:
     return name[:-4] if name.lower().endswith(".avi") else name
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Read every cell as a stripped string; keep known columns (header case-insensitive)."""
+def _parse_csv(path: Path, **options) -> pl.DataFrame:
+    """Every cell as a string (polars' names: a repeated header cell gets a ``_duplicated_N`` suffix).
+
+    Raises:
+        DataError: polars cannot parse the file (one line naming it).
+    """
     try:
-        df = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
+        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy", **options)
     except Exception as exc:  # polars raises several error types for malformed CSV
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {first})") from exc
-    by_lower = {c.strip().lstrip("\ufeff").lower(): c for c in df.columns}
-    present = {name: by_lower[name.lower()] for name in columns if name.lower() in by_lower}
-    return df.select([pl.col(src).str.strip_chars().alias(name) for name, src in present.items()])
+
+
+def _header_key(cell: str) -> str:
+    return cell.strip().lstrip("\ufeff").strip().lower()
+
+
+def _known_columns(path: Path, df: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The known ``columns`` present in ``df`` (read from ``path``), renamed to their known names,
+    cells stripped (header case-insensitive, stripped, BOM ignored).
+
+    Raises:
+        DataError: two header cells read as the same known column (``EF`` and ``ef``, or ``EF``
+            twice): which one holds the labels is ambiguous, so neither is guessed.
+    """
+    first = _parse_csv(path, has_header=False, n_rows=1)
+    if first.height == 1 and first.width == df.width:
+        raw = first.row(0)
+    else:  # polars read no header row by itself (e.g. NUL bytes): undo its renaming of repeated cells
+        raw = tuple(re.sub(r"_duplicated_\d+$", "", c) for c in df.columns)
+    wanted = {name.lower(): name for name in columns}
+    found: dict[str, list[int]] = {}
+    for i, cell in enumerate(raw):
+        key = _header_key(cell or "")
+        if key in wanted:
+            found.setdefault(wanted[key], []).append(i)
+    for name, where in found.items():
+        if len(where) > 1:
+            cells = [f"{raw[i].strip()!r} (column {i + 1})" for i in where]
+            both = "both" if len(cells) == 2 else "all"
+            raise DataError(f"{path}: columns {', '.join(cells[:-1])} and {cells[-1]} {both} read as {name} "
+                            "(header case is ignored); rename or remove all but one")
+    return df.select([pl.col(df.columns[where[0]]).str.strip_chars().alias(name) for name, where in found.items()])
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Read every cell as a stripped string; keep the known ``columns`` (header case-insensitive).
+
+    Raises:
+        DataError: unparsable CSV, or an ambiguous header (:func:`_known_columns`).
+    """
+    return _known_columns(path, _parse_csv(path), columns)
+
+
+def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
+    """The normalised content of ``FileList.csv`` (``kind="filelist"``) or ``VolumeTracings.csv``
+    (``kind="tracings"``), as bytes for hashing: the known columns in a fixed order (header case,
+    column order, BOM and other columns do not matter), FileName without ``.avi``, Split in upper
+    case, numbers as numbers (``55.50`` and ``55.5`` are one value: their float64 bits), other cells
+    stripped; rows in file order. Two files that the reader reads alike give the same bytes.
+
+    Raises:
+        DataError: the file cannot be parsed or its header is ambiguous.
+    """
+    columns = {"filelist": _FILELIST_COLUMNS, "tracings": _TRACING_COLUMNS}[kind]
+    df = _read_csv(Path(path), columns)
+    parts = [f"{kind}:{df.height}".encode()]
+    for name in columns:
+        parts.append(f"\x1e{name}:".encode())
+        if name not in df.columns:
+            continue
+        cells = df[name].fill_null("")
+        if name in ("FileName", "Split"):
+            text = cells.str.replace(r"(?i)\.avi$", "") if name == "FileName" else cells.str.to_uppercase()
+        else:
+            number = cells.cast(pl.Float64, strict=False)
+            values = number.fill_null(math.nan).to_numpy().astype("<f8") + 0.0  # -0.0 is 0.0
+            parts.append(np.where(np.isnan(values), math.nan, values).tobytes())  # one NaN
+            where = number.is_null().arg_true()  # the cells that are not numbers: their row and text
+            parts.append(where.cast(pl.Int64).to_numpy().astype("<i8").tobytes())
+            text = cells.gather(where)
+        parts.append("\x1f".join(text.to_list()).encode("utf-8", "surrogateescape"))
+    return b"".join(parts)
 
 
 def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
@@ -158,12 +259,99 @@ def _volume_ok(value: float | None) -> bool:
     return value is not None and (math.isnan(value) or 0 <= value < math.inf)
 
 
-def _index_videos(videos: Path) -> dict[str, Path]:
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _entry_problem(path: str) -> str | None:
+    """Why a ``Videos/*.avi`` entry cannot be read as a video, or None when it can. Follows symlinks;
+    never opens the entry (opening a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return {errno.ELOOP: "symlink loop", errno.ENOENT: "broken symlink"}.get(
+            exc.errno, f"cannot stat ({exc.strerror or exc})")
+    if not stat.S_ISREG(mode):
+        return "not a regular file" + next((f" ({kind})" for test, kind in _FILE_KINDS if test(mode)), "")
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return None
+
+
+def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
+    """Usable ``Videos/<stem>.avi`` files by stem, and ``{stem: (skip reason, detail)}`` for the others.
+
+    Entries that are not regular readable files (FIFOs, sockets, directories, broken links, symlink
+    loops, unreadable files) and names that differ only in case (``X.avi`` and ``X.AVI``: which one
+    is the video is ambiguous, so neither is used) are counted in :attr:`DataReport.entries_skipped`,
+    each named. Hidden entries (``.*``, e.g. macOS ``._X.avi``) and other extensions are not looked at.
+
+    Raises:
+        DataError: ``videos`` cannot be listed.
+    """
+    try:
+        names = sorted(e.name for e in os.scandir(videos) if e.name.lower().endswith(".avi")
+                       and not e.name.startswith("."))
+    except OSError as exc:
+        raise DataError(f"{videos}: cannot list the video directory ({exc.strerror or exc})") from None
+    by_lower: dict[str, list[str]] = collections.defaultdict(list)
+    for name in names:
+        by_lower[name.lower()].append(name)
     index: dict[str, Path] = {}
-    for entry in sorted(os.scandir(videos), key=lambda e: e.name):
-        if entry.name.lower().endswith(".avi") and not entry.name.startswith(".") and entry.is_file():
-            index.setdefault(entry.name[:-4], Path(entry.path))
-    return index
+    unusable: dict[str, tuple[str, str]] = {}
+    for group in by_lower.values():
+        for name in group:
+            if len(group) > 1:
+                reason, detail = "file names differ only in case", f"{', '.join(group)} in {videos}: neither used"
+                unusable[name[:-4]] = "video ambiguous (file names differ only in case)", ", ".join(group)
+            elif problem := _entry_problem(os.path.join(videos, name)):
+                reason, detail = problem, f"{videos / name} not used"
+                unusable[name[:-4]] = "video not usable", f"{name}: {problem}"
+            else:
+                index[name[:-4]] = videos / name
+                continue
+            report.skip_entry(reason, name, detail)
+    return index, unusable
+
+
+LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
+"""Note reasons of physically inconsistent labels (rows kept)."""
+
+
+def _label_notes(ef: float, esv: float, edv: float) -> list[tuple[str, str]]:
+    """Notes for physically inconsistent labels (EF in %, volumes in mL; NaN volumes are not checked):
+    ESV > EDV, or EF more than :data:`EF_TOLERANCE` points from ``100 * (EDV - ESV) / EDV``."""
+    if not (math.isfinite(esv) and math.isfinite(edv)):
+        return []
+    if esv > edv:
+        return [(LABEL_CHECKS[0], f"ESV {esv:g} mL > EDV {edv:g} mL (label kept as published)")]
+    if edv > 0 and abs(ef - (from_volumes := 100.0 * (edv - esv) / edv)) > EF_TOLERANCE:
+        return [(LABEL_CHECKS[1],
+                 f"EF {ef:g} %, volumes give {from_volumes:.1f} % (more than {EF_TOLERANCE:g} points apart; "
+                 "label kept as published)")]
+    return []
+
+
+def require_splits(records: Iterable[VideoRecord], root: str | os.PathLike, *, task: str | None = None,
+                   skipped: Mapping[str, int] | None = None) -> None:
+    """Refuse a dataset ``echobench run`` cannot use: a split of TRAIN, VAL, TEST without a record
+    (training needs TRAIN, model selection VAL, the score TEST). Cheap: call it before decoding.
+
+    Args:
+        records: the usable records (after any task-specific filtering).
+        root: the data directory, for the message.
+        task: the task name the records were filtered for, for the message.
+        skipped: skip counts by reason, for the message.
+
+    Raises:
+        DataError: one line naming every empty split.
+    """
+    present = {r.split for r in records}
+    missing = [s for s in SPLITS if s not in present]
+    if missing:
+        why = f" (skipped: {dict(skipped) or 'none'})" if skipped is not None else ""
+        raise DataError(f"{root}: no usable {' or '.join(missing)} videos" + (f" for task {task}" if task else "")
+                        + f"; `echobench run` needs TRAIN, VAL and TEST{why}")
 
 
 def _probe_reason(exc: DataError) -> str:
@@ -175,34 +363,49 @@ def _probe_reason(exc: DataError) -> str:
     return "video unreadable"
 
 
-def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, set[int]], dict[str, int]]:
-    """Traced frames per stem, and tracing row counts per stem (for the unlisted count)."""
+def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, float]], dict[str, int]]:
+    """``{stem: {traced frame: method-of-discs volume}}`` (volumes in pixel units, NaN when the rows
+    give none) and tracing row counts per stem (for the unlisted count)."""
     path = root / "VolumeTracings.csv"
     if not path.is_file():
         report.messages.append(f"note: {path}: not found; no video has traced frames")
         return {}, {}
     try:
-        df = _read_csv(path, _TRACING_COLUMNS)
+        parsed = _parse_csv(path)
     except DataError as exc:
         report.messages.append(f"note: {exc}; no video has traced frames")
         return {}, {}
+    df = _known_columns(path, parsed, _TRACING_COLUMNS)  # an ambiguous header is refused
     if "FileName" not in df.columns or "Frame" not in df.columns:
         report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
         return {}, {}
     df = df.select(
-        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", "").alias("stem"),
-        pl.col("Frame").cast(pl.Float64, strict=False).alias("frame"),
+        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", ""),
+        pl.col("Frame").cast(pl.Float64, strict=False),
+        *(pl.col(c).cast(pl.Float64, strict=False) if c in df.columns else pl.lit(None, pl.Float64).alias(c)
+          for c in ("X1", "Y1", "X2", "Y2")),
     )
-    rows = dict(df.group_by("stem").len().iter_rows())
-    valid = (pl.col("frame").is_not_null() & pl.col("frame").is_finite() & (pl.col("frame") >= 0)
-             & (pl.col("frame") == pl.col("frame").floor()))  # a frame index is a whole number
-    for stem, count in df.filter(~valid).group_by("stem", maintain_order=True).len().iter_rows():
+    rows = dict(df.group_by("FileName").len().iter_rows())
+    valid = (pl.col("Frame").is_not_null() & pl.col("Frame").is_finite() & (pl.col("Frame") >= 0)
+             & (pl.col("Frame") < 2**31)  # a frame index is a whole number of a plausible size
+             & (pl.col("Frame") == pl.col("Frame").floor()))
+    for stem, count in df.filter(~valid).group_by("FileName", maintain_order=True).len().iter_rows():
         name = stem or "(no FileName)"
         report.note("tracing row without a valid Frame", name, f"{count} row(s) in {path.name} ignored")
-    frames: dict[str, set[int]] = collections.defaultdict(set)
-    for stem, frame in df.filter(valid).unique().iter_rows():
-        frames[stem].add(int(frame))
+    volumes = volumes_from_tracings(df.filter(valid), cm_per_pixel=1.0)  # relative: only their order is used
+    frames: dict[str, dict[int, float]] = collections.defaultdict(dict)
+    for stem, frame, volume in volumes.iter_rows():
+        frames[stem][frame] = math.nan if volume is None else volume
     return frames, rows
+
+
+def _ed_es(volumes: dict[int, float]) -> tuple[int | None, int | None]:
+    """ED frame (largest method-of-discs volume) and ES frame (smallest), or ``(None, None)`` when
+    fewer than two traced frames have a volume or all volumes are equal. Ties: the earlier frame."""
+    known = sorted((f, v) for f, v in volumes.items() if math.isfinite(v))
+    if len(known) < 2 or max(v for _, v in known) == min(v for _, v in known):
+        return None, None
+    return max(known, key=lambda fv: (fv[1], -fv[0]))[0], min(known, key=lambda fv: (fv[1], fv[0]))[0]
 
 
 def read_echonet(
@@ -221,8 +424,12 @@ def read_echonet(
         :class:`EchoNetData` with the usable records (FileList order) and a :class:`DataReport`.
 
     Raises:
-        DataError: no directory, no ``FileList.csv`` or ``Videos/``, unparsable FileList, missing
-            required columns (FileName, EF, Split), or no usable row.
+        DataError: no directory, no ``FileList.csv`` or ``Videos/``, ``Videos/`` cannot be listed,
+            unparsable FileList, missing required columns (FileName, EF, Split), two header cells
+            of FileList or VolumeTracings read as one column (``EF`` and ``ef``), or no usable row.
+            Odd entries of ``Videos/`` are counted skips (:attr:`DataReport.entries_skipped`), not
+            errors. A split without rows is not an error here (``score`` reads TEST-only copies):
+            :func:`require_splits` is the check for ``run``.
     """
     root = Path(root)
     filelist = root / "FileList.csv"
@@ -239,7 +446,7 @@ def read_echonet(
     report = DataReport(root=root, rows=df.height)
     if df.height == 0:
         raise DataError(f"{filelist}: has no rows")
-    videos = _index_videos(root / "Videos")
+    videos, unusable = _index_videos(root / "Videos", report)
     traced, tracing_rows = _read_tracings(root, report)
     for col in ("ESV", "EDV"):
         if col not in df.columns:
@@ -280,7 +487,12 @@ def read_echonet(
         for col in ("ESV", "EDV"):
             if col in df.columns and math.isnan(volumes[col]):
                 notes.append(("ESV/EDV missing", f"{col} is empty; kept (only volume tasks need it)"))
+        notes += _label_notes(ef, volumes["ESV"], volumes["EDV"])
         path = videos.get(stem)
+        if stem in unusable:
+            reason, detail = unusable[stem]
+            report.skip(reason, stem, f"{detail} in {root / 'Videos'} (line {line})")
+            continue
         if path is None:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi not found (line {line})")
@@ -324,6 +536,14 @@ def read_echonet(
             detail = f"file {info.height}x{info.width}, FileList {height}x{width}"
             notes.append(("frame size in the file differs from FileList", detail))
         frames_traced = tuple(sorted(traced.get(stem, ())))
+        ed_frame, es_frame = _ed_es(traced.get(stem, {}))
+        if len(frames_traced) > 2 and ed_frame is not None:
+            notes.append(("more than two traced frames (ED/ES chosen by volume)",
+                          f"frames {', '.join(map(str, frames_traced))}: ED = frame {ed_frame} (largest "
+                          f"method-of-discs volume), ES = frame {es_frame} (smallest)"))
+        elif len(frames_traced) >= 2 and ed_frame is None:
+            notes.append(("ED/ES frames undetermined", f"frames {', '.join(map(str, frames_traced))}: the tracings "
+                          "give no two different method-of-discs volumes"))
         if not frames_traced:
             notes.append(("no traced frames", ""))
         elif len(frames_traced) == 1:
@@ -335,7 +555,8 @@ def read_echonet(
         records.append(
             VideoRecord(file_name=stem, path=path, split=split, ef=ef, esv=volumes["ESV"], edv=volumes["EDV"],
                         fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
-                        frame_width=int(width), traced_frames=frames_traced)
+                        frame_width=int(width), traced_frames=frames_traced, ed_frame=ed_frame,
+                        es_frame=es_frame)
         )
 
     for stem, count in tracing_rows.items():

@@ -2,8 +2,9 @@
 
 Walks SRC (a MIMIC-IV-ECHO tree ``files/pNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN_NNNN.dcm`` or any folder: every
 regular file counts as an input, hidden files and folders and OUT itself excepted), reads each file
-with :func:`echobench.data.dicom.read_dicom_cine` (pydicom + pylibjpeg; YBR -> RGB, palette LUTs),
-crops it to the ultrasound region (header region, else the sector estimate), resamples it in time to
+with :func:`echobench.data.dicom.read_dicom_cine` (pydicom decoder plugins; YBR -> RGB, palette LUTs),
+crops it to the ultrasound region (header region, else the sector estimate), masks burnt-in text
+outside the scan sector (``burned_in``, :func:`echobench.data.dicom.framing`), resamples it in time to
 ``fps`` and resizes it to ``size`` x ``size`` (:func:`echobench.data.dicom.cine_to_clip`), and writes
 
 - ``OUT/clips/<source path relative to SRC, .dcm replaced by .avi>`` (MJPEG via
@@ -24,9 +25,15 @@ recorded (an ``ok`` row whose clip is gone is redone; ``failed`` rows only with 
 ends with each input exactly once. Clips are written under ``OUT/.prepare/tmp`` and renamed into
 place, so nothing under ``OUT/clips`` is ever half-written. A rerun must use the same settings.
 
+Sharding: with a :class:`Shard` ``K/N`` only the inputs whose path hashes to piece K are converted
+(the OUT of each piece is an ordinary, resumable prepare output of those rows);
+:func:`echobench.data.prepare_merge.merge_prepared` joins the N pieces into what one unsharded run
+writes.
+
 No header value reaches the outputs: rows hold relative paths, numbers and the header-free
 ``DicomError.reason``. Workers are separate processes (``spawn``), so a decoder crash costs only the
-file that caused it (it is retried alone and then recorded as failed).
+file that caused it (it is retried alone and then recorded as failed); they die with the parent
+(:func:`die_with_parent`), so a SIGKILLed run leaves no worker writing clips.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import sys
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -41,13 +50,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from echobench.atomic import atomic_write_parquet, atomic_write_text
-from echobench.data.dicom import CROPS, DicomError, cine_to_clip, read_dicom_cine
+from echobench.data.dicom import BURNED_IN, CROPS, DicomError, cine_to_clip, framing, read_dicom_cine
 from echobench.errors import ConfigError, DataError
 
 STATE = ".prepare"  # OUT/.prepare: settings.json, lock, parts/, tmp/
 MANIFEST, SUMMARY = "manifest.parquet", "prepare.json"
 STATUSES = ("ok", "skipped", "failed")
-FORMAT = 1  # bump when the clip or manifest layout changes
+FORMAT = 2  # bump when the clip or manifest layout changes (2: fan mask, region/mask/notes columns)
 
 #: Column -> polars dtype name of ``manifest.parquet`` (the contract the MAE pre-trainer reads).
 MANIFEST_SCHEMA = {
@@ -61,6 +70,10 @@ MANIFEST_SCHEMA = {
     "source_fps": "Float64",  # header frames/s, null when absent or not decoded
     "height": "Int64",  # output pixels, null unless ok
     "width": "Int64",
+    "region": "String",  # crop box from: header | estimate | whole frame (null unless ok)
+    "mask": "String",  # burnt-in text mask: fan | none | fan not found (null unless ok)
+    "mask_kept": "Float64",  # share of the crop box's pixels inside the mask, 1.0 unmasked (null unless ok)
+    "notes": "String",  # recoverable oddities, "; "-separated (null if none)
 }
 
 Progress = Callable[[str, "int | None"], Callable[[int], None]]
@@ -76,6 +89,9 @@ class PrepareSettings:
         min_frames: fewest source frames kept (>= 1); fewer is ``skipped``.
         crop: ``"region"`` (ultrasound region, else sector estimate) or ``"none"`` (whole frame).
         modality: only files of this DICOM Modality are converted; others are ``skipped``.
+        burned_in: ``"mask"`` (zero every pixel outside the scan sector, estimated from the loop's
+            pixels), ``"skip"`` (files flagged BurnedInAnnotation YES are ``skipped``; the rest are
+            masked), ``"keep"`` (no mask). See :func:`echobench.data.dicom.framing`.
     """
 
     fps: float = 30.0
@@ -83,6 +99,7 @@ class PrepareSettings:
     min_frames: int = 2
     crop: str = "region"
     modality: str = "US"
+    burned_in: str = "mask"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fps, (int, float)) and 0 < self.fps <= 1000):
@@ -93,6 +110,39 @@ class PrepareSettings:
             raise ConfigError(f"--min-frames must be >= 1, got {self.min_frames}")
         if self.crop not in CROPS:
             raise ConfigError(f"--crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        if self.burned_in not in BURNED_IN:
+            raise ConfigError(f"--burned-in must be one of {', '.join(BURNED_IN)}, got {self.burned_in!r}")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Piece ``index`` of ``count`` (``K/N``, 0 <= K < N) of a deterministic partition of the inputs:
+    a file belongs to the piece ``sha1(path relative to SRC) mod N`` (:meth:`owns`), so N runs on N
+    machines (a SLURM array, any scheduler) convert every file exactly once, whatever order they run
+    in, and adding files never moves the others."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.count, int) and isinstance(self.index, int) and 0 <= self.index < self.count):
+            raise ConfigError(f"--shard must be K/N with 0 <= K < N, got {self.index}/{self.count}")
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """``"K/N"`` -> Shard. Raises ConfigError for anything else."""
+        try:
+            index, count = (int(part) for part in text.strip().split("/"))
+        except ValueError:
+            raise ConfigError(f"--shard must be K/N (e.g. 0/4), got {text!r}") from None
+        return cls(index, count)
+
+    def owns(self, rel: str) -> bool:
+        digest = hashlib.sha1(rel.encode("utf-8", "surrogateescape")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 @dataclass(frozen=True)
@@ -109,6 +159,7 @@ class PrepareSummary:
         dropped: rows of earlier runs whose source file is no longer under SRC (removed).
         manifest: path of ``manifest.parquet``.
         settings: the settings used.
+        shard: the piece of the inputs this OUT holds (None: all of them).
     """
 
     inputs: int
@@ -120,6 +171,7 @@ class PrepareSummary:
     dropped: int
     manifest: Path
     settings: PrepareSettings = field(default_factory=PrepareSettings)
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +192,10 @@ def convert_file(source: str | os.PathLike, clip: str | os.PathLike, settings: P
                  tmp_dir: str | os.PathLike | None = None) -> dict:
     """Convert one DICOM cine loop to a clip at ``clip`` (MJPEG AVI, written atomically).
 
-    Returns the manifest fields ``frames, fps, source_frames, source_fps, height, width`` (output
-    ``(frames, size, size, 3)`` at ``fps`` frames/s; source frames and header frames/s).
+    Returns the manifest fields ``frames, fps, source_frames, source_fps, height, width, region,
+    mask, mask_kept, notes`` (output ``(frames, size, size, 3)`` at ``fps`` frames/s; source frames and
+    header frames/s; where the crop box came from and the burnt-in-text mask, see
+    :func:`echobench.data.dicom.framing`).
 
     Raises:
         DicomError: (a ``DataError``) the file is not converted; ``.reason`` and ``.skip`` say why.
@@ -149,8 +203,12 @@ def convert_file(source: str | os.PathLike, clip: str | os.PathLike, settings: P
     """
     from echobench.data.video import write_avi
 
-    cine = read_dicom_cine(source, min_frames=settings.min_frames, modality=settings.modality)
-    frames = cine_to_clip(cine, size=settings.size, fps=settings.fps, crop=settings.crop)
+    cine = read_dicom_cine(source, min_frames=settings.min_frames, modality=settings.modality,
+                           refuse_burned_in=settings.burned_in == "skip")
+    chosen = framing(cine, crop=settings.crop, burned_in=settings.burned_in)
+    if chosen.mask is None and settings.burned_in != "keep" and cine.burned_in == "YES":
+        raise DicomError(str(source), "burnt-in annotation and no scan sector found to mask", skip=True)
+    frames = cine_to_clip(cine, size=settings.size, fps=settings.fps, chosen=chosen)
     clip = Path(clip)
     tmp = Path(tmp_dir or clip.parent) / f".{hashlib.sha1(str(clip).encode()).hexdigest()}.{os.getpid()}.avi"
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +221,9 @@ def convert_file(source: str | os.PathLike, clip: str | os.PathLike, settings: P
     finally:
         tmp.unlink(missing_ok=True)
     return {"frames": len(frames), "fps": float(settings.fps), "source_frames": len(cine.frames),
-            "source_fps": cine.fps, "height": settings.size, "width": settings.size}
+            "source_fps": cine.fps, "height": settings.size, "width": settings.size,
+            "region": chosen.box_source, "mask": chosen.mask_source, "mask_kept": round(chosen.kept_fraction, 4),
+            "notes": "; ".join(chosen.notes) or None}
 
 
 def _row(source: str, status: str, reason: str | None = None, **fields) -> dict:
@@ -196,9 +256,42 @@ def _run_job(job: _Job) -> dict:
 _THREADS: list[int] = []  # torch threads for this worker process (set by _init_worker)
 
 
-def _init_worker(threads: int) -> None:
-    """Worker start-up: CPUs are shared by the workers (torch is imported by the first conversion)."""
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    """Worker start-up: CPUs are shared by the workers (torch is imported by the first conversion),
+    and the worker dies with ``parent`` (:func:`die_with_parent`)."""
     _THREADS[:] = [threads]
+    if parent is not None:
+        die_with_parent(parent)
+
+
+def die_with_parent(parent: int, *, interval: float = 0.5) -> None:
+    """End this process when process ``parent`` ends, also by SIGKILL (when nothing can clean up).
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``, set through
+    ctypes; the pool's processes are started by the parent's main thread, whose end is the process's
+    end). Everywhere, a daemon thread checks every ``interval`` s that the parent is still this
+    process's parent (``os.getppid()``: an orphan is re-parented) and calls ``os._exit`` otherwise.
+    Call it in the child, with the parent's pid taken before the child started.
+    """
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG (linux/prctl.h)
+        except (OSError, AttributeError):  # no libc prctl: the watchdog below still works
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 # --- the batch -------------------------------------------------------------------------------------
@@ -263,9 +356,9 @@ def _manifest_frame(rows: Iterable[dict]):
     return pl.DataFrame(list(rows), schema=schema, orient="row")
 
 
-def _check_settings(out: Path, settings: PrepareSettings) -> None:
-    """Refuse to mix clips made with other settings into one OUT; record these settings."""
-    mine = {"format": FORMAT, **asdict(settings)}
+def _check_settings(out: Path, settings: PrepareSettings, shard: Shard | None = None) -> None:
+    """Refuse to mix clips made with other settings (or another shard) into one OUT; record these."""
+    mine = {"format": FORMAT, **asdict(settings), **({"shard": str(shard)} if shard else {})}
     for path in (out / STATE / "settings.json", out / SUMMARY):
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
@@ -274,10 +367,10 @@ def _check_settings(out: Path, settings: PrepareSettings) -> None:
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: unreadable ({type(exc).__name__}); delete OUT to start over") from exc
         earlier = earlier.get("settings", earlier)
-        differ = [key for key in mine if earlier.get(key) != mine[key]]
+        differ = [key for key in {**mine, **earlier} if earlier.get(key) != mine.get(key)]
         if differ:
             was = ", ".join(f"{key} {earlier.get(key)}" for key in differ)
-            now = ", ".join(f"{key} {mine[key]}" for key in differ)
+            now = ", ".join(f"{key} {mine.get(key)}" for key in differ)
             raise ConfigError(f"{out}: was prepared with {was}, this run asks for {now} "
                               "(use the same settings, or another OUT)")
         break
@@ -333,7 +426,8 @@ def _run_pool(jobs: list, workers: int, record: Callable[[dict], None], *,
     crashed = crashed or (lambda job: _row(job.rel, "failed", "worker process died (decoder crash or out of memory)"))
 
     def pool(n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker, initargs=(max(1, cpus // n),))
+        return ProcessPoolExecutor(n, mp_context=context, initializer=_init_worker,
+                                   initargs=(max(1, cpus // n), os.getpid()))
 
     queue = deque(jobs)
     while queue:
@@ -374,6 +468,7 @@ def prepare_dicom(
     workers: int | None = None,
     retry_failed: bool = False,
     progress: Progress | None = None,
+    shard: Shard | None = None,
 ) -> PrepareSummary:
     """Convert every DICOM cine loop under ``src`` to a clip under ``out`` (see the module docstring).
 
@@ -384,6 +479,8 @@ def prepare_dicom(
         workers: worker processes (default :func:`default_workers`); 0 runs in this process.
         retry_failed: read again the files an earlier run recorded as ``failed``.
         progress: ``make(description, total) -> advance(n)``, e.g. ``echobench.cli.common.progress_factory``.
+        shard: convert only this piece of the inputs (:class:`Shard`); OUT then holds that piece's
+            rows, and :func:`merge_prepared` joins the N pieces' OUT folders into one.
 
     Returns:
         :class:`PrepareSummary`.
@@ -412,9 +509,9 @@ def prepare_dicom(
     (out / STATE / "tmp").mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        _check_settings(out, settings)
+        _check_settings(out, settings, shard)
         _sweep(out)
-        return _prepare(src, out, inputs, settings, workers, retry_failed, progress)
+        return _prepare(src, out, inputs, settings, workers, retry_failed, progress, shard)
     finally:
         if lock is not None:
             lock.close()
@@ -438,8 +535,12 @@ def _plan(inputs: list[str]) -> tuple[dict[str, str], dict[str, dict]]:
     return clips, decided
 
 
-def _prepare(src, out, inputs, settings, workers, retry_failed, progress) -> PrepareSummary:
-    clips, decided = _plan(inputs)
+def _prepare(src, out, inputs, settings, workers, retry_failed, progress, shard) -> PrepareSummary:
+    clips, decided = _plan(inputs)  # over every input, so clashes are decided alike in every shard
+    if shard is not None:
+        inputs = [rel for rel in inputs if shard.owns(rel)]
+        clips = {rel: clip for rel, clip in clips.items() if shard.owns(rel)}
+        decided = {rel: row for rel, row in decided.items() if shard.owns(rel)}
     wanted = set(inputs) | {row["source"] for row in decided.values()}
     recorded = {**_read_manifest(out), **_read_parts(out)}
     dropped = sum(1 for rel in recorded if rel not in wanted)
@@ -470,17 +571,34 @@ def _prepare(src, out, inputs, settings, workers, retry_failed, progress) -> Pre
         _run_pool(jobs, min(workers, max(1, len(jobs))), record)
     for row in decided.values():
         recorded[row["source"]] = row
-    return _finish(out, inputs, decided, recorded, settings, processed=len(todo), reused=reused, dropped=dropped)
+    return _finish(out, inputs, decided, recorded, settings, processed=len(todo), reused=reused, dropped=dropped,
+                   shard=shard)
 
 
-def _finish(out, inputs, decided, recorded, settings, *, processed, reused, dropped) -> PrepareSummary:
+def _finish(out, inputs, decided, recorded, settings, *, processed, reused, dropped, shard) -> PrepareSummary:
     """Merge the parts into ``manifest.parquet`` and write ``prepare.json`` (both atomically), then
     delete the parts."""
     sources = sorted({decided[rel]["source"] if rel in decided else rel for rel in inputs})
     missing = [rel for rel in sources if rel not in recorded]
     if missing:  # every job records a row or raises: this is a bug, never a silent gap
         raise RuntimeError(f"{len(missing)} input(s) have no manifest row, e.g. {missing[0]}")
-    rows = [recorded[rel] for rel in sources]
+    summary = _write_outputs(out, [recorded[rel] for rel in sources], settings, processed=processed,
+                             reused=reused, dropped=dropped, shard=shard)
+    parts = out / STATE / "parts"
+    for path in parts.glob("*/*.json"):
+        path.unlink(missing_ok=True)
+    for shard_dir in parts.glob("*"):
+        try:
+            shard_dir.rmdir()
+        except OSError:
+            pass
+    return summary
+
+
+def _write_outputs(out: Path, rows: list[dict], settings: PrepareSettings, *, processed: int, reused: int,
+                   dropped: int, shard: Shard | None) -> PrepareSummary:
+    """Write ``manifest.parquet`` (rows sorted by source) and ``prepare.json``, both atomically."""
+    rows = sorted(rows, key=lambda row: row["source"])
     atomic_write_parquet(_manifest_frame(rows), out / MANIFEST)
 
     counts = Counter(row["status"] for row in rows)
@@ -493,19 +611,12 @@ def _finish(out, inputs, decided, recorded, settings, *, processed, reused, drop
         counts={status: counts.get(status, 0) for status in STATUSES},
         reasons={status: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for status, c in reasons.items()},
         without_timing=sum(1 for row in rows if row["status"] == "ok" and row["source_fps"] is None),
-        dropped=dropped, manifest=out / MANIFEST, settings=settings,
+        dropped=dropped, manifest=out / MANIFEST, settings=settings, shard=shard,
     )
-    record = {"format": FORMAT, "settings": {"format": FORMAT, **asdict(settings)}, "inputs": summary.inputs,
+    recorded_settings = {"format": FORMAT, **asdict(settings), **({"shard": str(shard)} if shard else {})}
+    record = {"format": FORMAT, "settings": recorded_settings, "inputs": summary.inputs,
               "counts": summary.counts, "reasons": summary.reasons, "processed_this_run": processed,
               "reused": reused, "without_frame_timing": summary.without_timing, "dropped_rows": dropped,
               "manifest": MANIFEST, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_write_text(out / SUMMARY, json.dumps(record, indent=1) + "\n")
-    parts = out / STATE / "parts"
-    for path in parts.glob("*/*.json"):
-        path.unlink(missing_ok=True)
-    for shard in parts.glob("*"):
-        try:
-            shard.rmdir()
-        except OSError:
-            pass
     return summary

@@ -6,14 +6,21 @@ Inputs (:func:`list_pretrain_videos`):
   ``source, clip, status, reason, frames, fps, source_frames, source_fps, height, width``; rows with
   ``status == "ok"`` and a ``clip`` path (relative to ``OUT``) are used, the others are counted by
   status;
-- or any folder of ``.avi`` files (searched recursively, e.g. an EchoNet-Dynamic ``Videos/``).
+- or any folder of video files (searched recursively, e.g. an EchoNet-Dynamic ``Videos/``): every
+  file whose extension is a video container PyAV reads (:data:`VIDEO_SUFFIXES`: AVI, MP4, MOV, MKV,
+  WebM, MPEG, ..., any letter case) is used; every other file is counted by its extension.
 
 Sampling (VideoMAE, Tong et al. 2022, ``datasets.py`` / ``VideoMAE`` loader: contiguous clips of
 ``frames`` frames ``stride`` apart from a random start; only the sampled frames are decoded, by
 :func:`echobench.data.video.read_frames`): a clip of a video with ``n`` frames uses
 ``start + stride * arange(frames)``; a video shorter than ``frames * stride`` gets the indices clamped
 to its last frame (``short`` in the item, counted by the caller). Random horizontal and vertical flips
-(one draw each per clip, p = 0.5) are applied to the uint8 frames here.
+(one draw each per clip, p = 0.5) are applied to the uint8 frames here. A batch needs one frame
+size: the list's most common frame size (:attr:`VideoList.frame_size`, from the manifest's
+``height``/``width`` or each file's stream header) is given to every clip of another size (a folder
+of 224x224 and 112x112 videos) by :func:`echobench.data.clips.fit_frame_size`, the resize the
+fine-tuning loaders use (``resized`` in the item, counted by the caller); the pretrainer's ``--size``
+resize then happens on the device as before.
 
 Determinism (resume and scale-out give the same run): the training stream is a sequence of global
 positions ``p = step * global_batch + i``; the video at ``p`` is ``permutation(seed, epoch)[p % N]``
@@ -43,6 +50,8 @@ from echobench.errors import ConfigError, DataError
 MANIFEST = "manifest.parquet"
 MANIFEST_COLUMNS = ("source", "clip", "status", "reason", "frames", "fps", "source_frames", "source_fps",
                     "height", "width")
+VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts",
+                            ".wmv", ".asf", ".flv", ".ogv", ".3gp", ".mj2", ".mxf", ".dv", ".nut", ".y4m"})
 
 
 def derive_seed(*parts: int) -> int:
@@ -53,17 +62,23 @@ def derive_seed(*parts: int) -> int:
 
 @dataclass
 class VideoList:
-    """Videos usable for pre-training, and what was left out (``skipped``: reason -> count)."""
+    """Videos usable for pre-training, and what was left out (``skipped``: reason -> count).
+
+    ``frame_size``: the most common ``(height, width)`` of the videos (None when none is known).
+    """
 
     root: Path
     paths: list[Path]
     frames: list[int | None]
-    source: str  # "manifest" or "avi folder"
+    source: str  # "manifest" or "video folder"
     skipped: Counter = field(default_factory=Counter)
+    frame_size: tuple[int, int] | None = None
 
 
 def _read_manifest(root: Path) -> VideoList:
     import polars as pl
+
+    from echobench.data.video import common_frame_size
 
     path = root / MANIFEST
     try:
@@ -76,6 +91,8 @@ def _read_manifest(root: Path) -> VideoList:
                         f"(expected {', '.join(MANIFEST_COLUMNS)})")
     out = VideoList(root=root, paths=[], frames=[], source="manifest")
     has_frames = "frames" in table.columns
+    has_size = "height" in table.columns and "width" in table.columns
+    sizes: list[tuple[int, int]] = []
     for row in table.iter_rows(named=True):
         status = str(row["status"] or "").lower()
         if status != "ok":
@@ -91,11 +108,46 @@ def _read_manifest(root: Path) -> VideoList:
         out.paths.append(clip)
         n = row["frames"] if has_frames else None
         out.frames.append(int(n) if n is not None else None)
+        if has_size and row["height"] and row["width"]:
+            sizes.append((int(row["height"]), int(row["width"])))
+    out.frame_size = common_frame_size(sizes)
+    return out
+
+
+def _list_folder(root: Path) -> VideoList:
+    from echobench.data.video import common_frame_size, frame_size
+
+    out = VideoList(root=root, paths=[], frames=[], source="video folder")
+    sizes: list[tuple[int, int]] = []
+    for path in sorted(root.rglob("*")):
+        try:
+            if path.is_dir():
+                continue
+            regular = path.is_file()
+        except OSError:  # a symlink loop, an unreadable entry
+            regular = False
+        if path.name.startswith("."):
+            out.skipped["hidden file"] += 1
+        elif not regular:
+            out.skipped["not a regular file"] += 1
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            out.paths.append(path)
+            out.frames.append(None)
+            try:
+                size = frame_size(path)
+            except DataError:
+                size = None  # counted when its clip is drawn (replaced by the next decodable one)
+            if size is not None:
+                sizes.append(size)
+        else:
+            out.skipped[f"not a video file ({path.suffix.lower() or 'no extension'})"] += 1
+    out.frame_size = common_frame_size(sizes)
     return out
 
 
 def list_pretrain_videos(root: str | os.PathLike) -> VideoList:
-    """List the clips of a prepared folder (``manifest.parquet``) or of a folder of ``.avi`` files.
+    """List the clips of a prepared folder (``manifest.parquet``) or of a folder of video files
+    (any container of :data:`VIDEO_SUFFIXES`; other files are counted in ``skipped`` by extension).
 
     Returns:
         :class:`VideoList` in a stable order (manifest order; sorted paths for a plain folder).
@@ -108,17 +160,18 @@ def list_pretrain_videos(root: str | os.PathLike) -> VideoList:
     if not root.exists():
         raise DataError(f"{root}: data folder not found")
     if not root.is_dir():
-        raise DataError(f"{root}: not a folder (expected a prepared folder with {MANIFEST} or a folder of .avi files)")
+        raise DataError(f"{root}: not a folder (expected a prepared folder with {MANIFEST} or a folder of video files)")
     if (root / MANIFEST).is_file():
         videos = _read_manifest(root)
         if not videos.paths:
             raise DataError(f"{root / MANIFEST}: no usable clip (skipped: {dict(videos.skipped) or 'no rows'})")
         return videos
-    paths = sorted(p for p in root.rglob("*.avi") if p.is_file() and not p.name.startswith("."))
-    if not paths:
-        raise DataError(f"{root}: no {MANIFEST} and no .avi files; expected the output of "
-                        f"`echobench prepare dicom` or a folder of .avi clips")
-    return VideoList(root=root, paths=paths, frames=[None] * len(paths), source="avi folder")
+    videos = _list_folder(root)
+    if not videos.paths:
+        found = f" (found: {dict(videos.skipped)})" if videos.skipped else ""
+        raise DataError(f"{root}: no {MANIFEST} and no video files{found}; expected the output of "
+                        f"`echobench prepare dicom` or a folder of video clips (.avi, .mp4, ...)")
+    return videos
 
 
 def clip_indices(n_frames: int, frames: int, stride: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
@@ -180,17 +233,23 @@ class PretrainClipDataset:
     - ``frame_indices``: ``(frames,)`` int64 source-frame indices;
     - ``seed``: int64 sample seed (for the pretrainer's mask); ``position``: int64 stream position;
     - ``video``: int64 index of the video actually used; ``short``: bool, indices were clamped;
+    - ``resized``: bool, the video's frames were not ``frame_size`` and were resized to it;
     - ``failed``: JSON list of ``[video index, reason]`` that could not be decoded before this one.
+
+    Args:
+        frame_size: ``(height, width)`` every clip is given (:attr:`VideoList.frame_size`; None:
+            each file's own size).
 
     Raises (from ``__getitem__``):
         DataError: no video of the list can be decoded.
     """
 
-    def __init__(self, paths: Sequence[Path], *, frames: int = 16, stride: int = 2, flips: bool = True) -> None:
+    def __init__(self, paths: Sequence[Path], *, frames: int = 16, stride: int = 2, flips: bool = True,
+                 frame_size: tuple[int, int] | None = None) -> None:
         if frames < 1 or stride < 1:
             raise ConfigError(f"clip of {frames} frames with stride {stride} is not possible")
         self.paths = list(paths)
-        self.frames, self.stride, self.flips = frames, stride, flips
+        self.frames, self.stride, self.flips, self.frame_size = frames, stride, flips, frame_size
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -198,6 +257,7 @@ class PretrainClipDataset:
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
         import torch
 
+        from echobench.data.clips import fit_frame_size
         from echobench.data.video import read_frames
 
         index, sample_seed, position = key
@@ -219,6 +279,8 @@ class PretrainClipDataset:
         else:
             raise DataError(f"{self.paths[0].parent}: none of the {len(self.paths)} clips can be decoded")
         short = lengths[-1] < self.frames * self.stride
+        resized = self.frame_size is not None and tuple(clip.shape[1:3]) != tuple(self.frame_size)
+        clip = fit_frame_size(clip, self.frame_size)
         rng = np.random.default_rng(derive_seed(sample_seed, 2))
         if self.flips:
             hflip, vflip = rng.random(2) < 0.5
@@ -233,6 +295,7 @@ class PretrainClipDataset:
             "position": torch.tensor(position, dtype=torch.int64),
             "video": torch.tensor(candidate, dtype=torch.int64),
             "short": torch.tensor(bool(short)),
+            "resized": torch.tensor(bool(resized)),
             "failed": json.dumps(failed),
         }
 
@@ -242,5 +305,5 @@ def steps_for_epochs(epochs: float, n_videos: int, global_batch: int) -> int:
     return max(1, math.ceil(epochs * n_videos / global_batch))
 
 
-__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "PretrainClipDataset", "StepBatches", "VideoList", "clip_indices",
+__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList", "clip_indices",
            "derive_seed", "list_pretrain_videos", "sample_key", "steps_for_epochs"]

@@ -8,7 +8,7 @@ the protocol's random horizontal/vertical flips (one draw per clip, the same for
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -19,12 +19,14 @@ from echobench.protocols import Protocol
 
 def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, flip_draws: torch.Tensor | None = None) -> torch.Tensor:
     """Turn a uint8 batch ``(B, T, H, W, 3)`` into model input ``(B, 3, T, S, S)`` float32.
 
     Args:
         mean, std: per-channel statistics in [0, 1] units; required for ``train-mean-std``.
         generator: CPU generator for the flip draws (seeded by the engine).
+        flip_draws: ``(B, 2)`` uniform draws in [0, 1) to use instead (a DDP process's rows of its
+            global batch's draws); a draw below 0.5 flips (column 0 horizontally, 1 vertically).
 
     Raises:
         ValueError: ``train-mean-std`` protocol without ``mean``/``std``.
@@ -41,7 +43,7 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
         s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
         x = (x - m) / s
     if train and protocol.train_flips:
-        draws = torch.rand((b, 2), generator=generator).to(x.device)
+        draws = (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)).to(x.device)
         hflip = (draws[:, 0] < 0.5).view(b, 1, 1, 1, 1)
         vflip = (draws[:, 1] < 0.5).view(b, 1, 1, 1, 1)
         x = torch.where(hflip, x.flip(-1), x)
@@ -49,21 +51,24 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     return x.contiguous()
 
 
-def channel_stats(videos: Sequence[np.ndarray]) -> tuple[list[float], list[float]]:
+def channel_stats(videos: Iterable[np.ndarray]) -> tuple[list[float], list[float]]:
     """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
+
+    One streaming pass: each video is reduced to a 256-bin histogram per channel (exact integer
+    counts, no float copy of its pixels) before the next is read, so a generator of decoded videos
+    holds one video at a time; grey videos count for all three channels. Mean and std come from the
+    histograms (exact sums; the variance in float64).
 
     EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
     """
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    count = 0
+    counts = np.zeros((3, 256), dtype=np.int64)
     for v in videos:
-        v = v.reshape(-1, v.shape[-1]).astype(np.float64) / 255.0
-        if v.shape[1] == 1:
-            v = np.repeat(v, 3, axis=1)
-        total += v.sum(0)
-        total_sq += (v * v).sum(0)
-        count += v.shape[0]
-    mean = total / max(count, 1)
-    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 1e-12))
+        flat = np.asarray(v).reshape(-1, v.shape[-1])
+        for c in range(3):
+            counts[c] += np.bincount(flat[:, c if flat.shape[1] == 3 else 0], minlength=256)
+    n = np.maximum(counts.sum(1), 1)
+    level = np.arange(256, dtype=np.float64) / 255.0
+    mean = (counts * level).sum(1) / n
+    var = (counts * (level[None, :] - mean[:, None]) ** 2).sum(1) / n
+    std = np.sqrt(np.maximum(var, 1e-12))
     return mean.tolist(), std.tolist()

@@ -4,6 +4,7 @@ EchoNet-Dynamic videos are 112x112 MJPEG AVIs that hold one grey image copied in
 (DESIGN §6). This module is the only place that touches containers:
 
 - :func:`probe_video` demuxes without decoding (cheap: counts frames, checks every packet is present);
+- :func:`frame_size` reads only the stream header (cheaper still: the frame size);
 - :func:`read_video` decodes every frame to ``(T, H, W, 3)`` uint8 RGB;
 - :func:`read_frames` decodes only the frames one clip samples (MJPEG: only their packets);
 - :func:`write_avi` writes ``(T, H, W)`` grey or ``(T, H, W, 3)`` RGB uint8 frames as MJPEG, byte for
@@ -17,10 +18,11 @@ Any unreadable input raises :class:`echobench.errors.DataError` naming the file.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -99,6 +101,31 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         )
     finally:
         container.close()
+
+
+def frame_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` in pixels from the container's stream header, without demuxing (cheap:
+    one header read); None when the header gives no size.
+
+    Raises:
+        DataError: missing, empty or unopenable file, or no video stream.
+    """
+    container = _open(Path(path))
+    try:
+        codec = container.streams.video[0].codec_context
+        return (int(codec.height), int(codec.width)) if codec is not None and codec.height > 0 < codec.width else None
+    finally:
+        container.close()
+
+
+def common_frame_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """The most common ``(height, width)`` of ``sizes`` (ties: the larger frame, then the first
+    seen); None for no sizes. The frame size a dataset of mixed sizes is batched at."""
+    counts = Counter(tuple(s) for s in sizes)
+    if not counts:
+        return None
+    first = {s: i for i, s in reversed(list(enumerate(tuple(s) for s in sizes)))}
+    return max(counts, key=lambda s: (counts[s], s[0] * s[1], -first[s]))
 
 
 def read_video(path: str | os.PathLike) -> np.ndarray:
@@ -289,8 +316,11 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
 
     Raises:
         ValueError: frames of the wrong shape or dtype, or ``fps <= 0``.
+        WriteError: the file cannot be written (disk full); no temporary file is left behind.
     """
     import av
+
+    from echobench.atomic import atomic_target
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[-1] != 3):
@@ -301,9 +331,16 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
         frames = np.repeat(frames[..., None], 3, axis=-1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     height, width = frames.shape[1:3]
-    container = av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"})
+    with atomic_target(path, publish=os.replace) as tmp:  # removed if encoding fails (disk full: one WriteError)
+        _encode_avi(av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"}), frames, fps,
+                    width, height, quality)
+
+
+def _encode_avi(container, frames: np.ndarray, fps: float, width: int, height: int, quality: int) -> None:
+    """Encode ``frames`` ``(T, H, W, 3)`` uint8 into the open ``container`` as MJPEG, then close it."""
+    import av
+
     try:
         stream = container.add_stream("mjpeg", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = int(width), int(height)
@@ -320,4 +357,3 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
             container.mux(packet)
     finally:
         container.close()
-    os.replace(tmp, path)

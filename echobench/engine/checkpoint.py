@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from echobench.atomic import describe, write_error, write_errors
 from echobench.errors import WeightsError
 
 FORMAT = 1
@@ -135,7 +136,9 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
         keep: keep only the latest ``keep`` checkpoints (None = keep all).
 
     Raises:
-        OSError: the folder cannot be written (disk full, permissions); nothing half-written remains.
+        WriteError: the folder cannot be written (disk full, permissions; whichever library failed:
+            safetensors, torch, the file system): one line naming the file and the last good
+            checkpoint, which is kept; nothing half-written remains.
         ValueError: ``meta`` is not JSON-serialisable or ``step < 0``.
     """
     import torch
@@ -149,15 +152,22 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
     for stale in root.glob(f".{PREFIX}*.tmp-*"):  # left by a killed save
         shutil.rmtree(stale, ignore_errors=True)
     meta_text = json.dumps({"format": FORMAT, "step": int(step), "meta": meta or {}}, indent=2, sort_keys=True)
+    previous = latest_checkpoint(root)
     tmp = root / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
+    writing = final
     try:
+        tmp.mkdir()
         tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.items()}
+        writing = final / MODEL_FILE
         save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt"})
+        writing = final / TRAINING_FILE
         torch.save({"optimizer": optimizer, "scheduler": scheduler, "rng": rng}, tmp / TRAINING_FILE)
+        writing = final / STATE_FILE
         (tmp / STATE_FILE).write_text(meta_text + "\n", encoding="utf-8")
         for name in (MODEL_FILE, TRAINING_FILE, STATE_FILE):
+            writing = final / name
             _fsync_file(tmp / name)
+        writing = final
         _fsync_dir(tmp)
         if final.exists():  # the same step saved again: swap, then drop the old one
             old = root / f".{final.name}.tmp-old-{uuid.uuid4().hex}"
@@ -167,8 +177,12 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
         else:
             os.replace(tmp, final)
         _fsync_dir(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, write_errors()):
+            kept = (f"the last good checkpoint is kept: {previous} (continue from it with --resume)"
+                    if previous is not None else "no earlier checkpoint to keep")
+            raise write_error(writing, exc, "checkpoint", kept) from exc
         raise
     if keep is not None and keep > 0:
         for _, path in list_checkpoints(root)[:-keep]:
@@ -198,17 +212,84 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         model = load_file(str(path / MODEL_FILE))
     except Exception as exc:
-        raise WeightsError(f"{path / MODEL_FILE}: cannot read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise WeightsError(f"{path / MODEL_FILE}: cannot read ({describe(exc)})") from None
     try:
         training = torch.load(path / TRAINING_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for unsafe pickles, EOFError/RuntimeError for corrupt files
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise WeightsError(f"{path / TRAINING_FILE}: cannot read safely ({type(exc).__name__}: {first[:200]})") from None
+        raise WeightsError(f"{path / TRAINING_FILE}: cannot read safely ({describe(exc)})") from None
     if not isinstance(training, dict):
         raise WeightsError(f"{path / TRAINING_FILE}: expected a dict, found {type(training).__name__}")
     return Checkpoint(path=path, step=state["step"], model=model, optimizer=training.get("optimizer"),
                       scheduler=training.get("scheduler"), rng=training.get("rng"), meta=state.get("meta") or {})
 
 
-__all__ = ["Checkpoint", "capture_rng", "latest_checkpoint", "list_checkpoints", "load_checkpoint", "restore_rng",
+def check_model_state(state: Mapping[str, Any], model, where: str | os.PathLike) -> None:
+    """Check that ``state`` fits ``model`` exactly (same keys, same shapes) before anything is loaded,
+    so a failed resume never leaves a half-loaded model.
+
+    Raises:
+        WeightsError: a key missing or unexpected, or a shape that differs (names ``where``).
+    """
+    ours = model.state_dict()
+    missing, unexpected = sorted(set(ours) - set(state)), sorted(set(state) - set(ours))
+    if missing or unexpected:
+        raise WeightsError(f"{where}: does not match this model ({len(missing)} missing keys {missing[:3]}, "
+                           f"{len(unexpected)} unexpected {unexpected[:3]})")
+    for key, value in state.items():
+        if tuple(getattr(value, "shape", ())) != tuple(ours[key].shape):
+            raise WeightsError(f"{where}: {key} has shape {tuple(getattr(value, 'shape', ()))}, the model "
+                               f"{tuple(ours[key].shape)}")
+
+
+def check_optimizer_state(state: Any, optimizer_type: type, groups: list[list[Any]], where: str | os.PathLike) -> None:
+    """Check that ``state`` (an optimizer's ``state_dict()``) loads into an ``optimizer_type`` over
+    parameter ``groups`` and that its per-parameter tensors (e.g. AdamW's ``exp_avg``) have their
+    parameters' shapes, without touching the real optimizer: the check loads into a copy whose
+    parameters live on the ``meta`` device (no memory).
+
+    Raises:
+        WeightsError: missing, malformed, or for other parameters (names ``where``).
+    """
+    import torch
+
+    if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping) \
+            or not isinstance(state.get("param_groups"), list):
+        raise WeightsError(f"{where}: optimizer state missing or malformed")
+    params = [[torch.nn.Parameter(torch.empty_like(p, device="meta")) for p in group] for group in groups]
+    probe = optimizer_type([{"params": g} for g in params])
+    try:
+        probe.load_state_dict(dict(state))
+    except Exception as exc:  # ValueError: groups or sizes differ; KeyError/TypeError: malformed entries
+        raise WeightsError(f"{where}: optimizer state does not fit ({describe(exc)})") from None
+    for param, values in probe.state.items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                raise WeightsError(f"{where}: optimizer state {key} has shape {tuple(value.shape)}, its parameter "
+                                   f"{tuple(param.shape)}")
+
+
+def check_scheduler_state(state: Any, where: str | os.PathLike) -> None:
+    """Check that ``state`` looks like an LR scheduler's ``state_dict()`` (``last_epoch``, ``base_lrs``).
+
+    Raises:
+        WeightsError: missing or malformed (names ``where``).
+    """
+    if not (isinstance(state, Mapping) and isinstance(state.get("last_epoch"), int)
+            and isinstance(state.get("base_lrs"), list)):
+        raise WeightsError(f"{where}: scheduler state missing or malformed")
+
+
+def set_aside(path: str | os.PathLike, into: str | os.PathLike | None = None) -> Path:
+    """Rename an unusable checkpoint folder to ``unusable-<name>`` (in ``into``, default its own
+    folder) so no resume picks it again and it stays for inspection; returns the new path."""
+    path = Path(path)
+    target = Path(into or path.parent) / f"unusable-{path.name}"
+    if target.exists():
+        target = target.with_name(f"{target.name}-{uuid.uuid4().hex[:6]}")
+    os.replace(path, target)
+    return target
+
+
+__all__ = ["Checkpoint", "capture_rng", "check_model_state", "check_optimizer_state", "check_scheduler_state",
+           "set_aside", "latest_checkpoint", "list_checkpoints", "load_checkpoint", "restore_rng",
            "save_checkpoint"]

@@ -2,30 +2,77 @@
 
 ``--gpus 0`` (or a machine without CUDA and ``--gpus`` unset) runs on the CPU in float32 (bf16
 matmul is slow on CPUs); ``--gpus N`` uses N CUDA devices with bf16 mixed precision by default.
-Asking for more GPUs than the machine has is a one-line :class:`ConfigError`.
+Asking for more GPUs than the machine has is a one-line :class:`ConfigError`. ``cpu_processes=N``
+runs N CPU processes with DDP over gloo (tests, or CPU clusters). Several processes or nodes are
+started by Fabric: its launcher re-runs the current command for the other local ranks, and under
+``torchrun`` or SLURM (``srun``) Fabric reads the ranks from their environment instead (see README,
+"Several GPUs and nodes").
 """
 
 from __future__ import annotations
 
+import os
+
 from echobench.errors import ConfigError
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (``os.sched_getaffinity``: a SLURM or container CPU limit,
+    not the machine's count), or ``os.cpu_count()`` where there is no affinity call."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(fabric, requested: int | None = None) -> int:
+    """DataLoader worker processes per process: ``requested`` when given; else 0 on the CPU (decoding
+    would compete with the model for the same cores) and, on CUDA, the available cores shared by this
+    node's processes, one left to each process itself (at least 1)."""
+    if requested is not None:
+        return requested
+    if fabric.device.type != "cuda":
+        return 0
+    local = max(1, fabric.world_size // max(1, getattr(fabric.strategy, "num_nodes", 1)))
+    return max(1, available_cores() // local - 1)
+
+
+def loader_options(fabric, requested: int | None = None, *, persistent: bool = True) -> dict:
+    """Keyword arguments for a ``DataLoader`` on ``fabric``'s device: ``num_workers``
+    (:func:`default_workers`), ``pin_memory`` on CUDA (page-locked batches copy to the GPU
+    asynchronously), and ``persistent_workers`` on CUDA with workers when ``persistent`` (no worker
+    start-up per pass; only for datasets without per-epoch state, since workers keep their own copy)."""
+    workers = default_workers(fabric, requested)
+    cuda = fabric.device.type == "cuda"
+    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": bool(cuda and persistent and workers)}
+
+
 def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_nodes: int = 1,
-                max_devices: int | None = None):
+                max_devices: int | None = None, cpu_processes: int = 1):
     """Build a :class:`lightning.fabric.Fabric`.
 
     Args:
         gpus: CUDA devices per node; ``None`` = one GPU if there is one, else the CPU; ``0`` = CPU.
         precision: Fabric precision string; default ``"bf16-mixed"`` on GPU, ``"32-true"`` on CPU.
-        max_devices: the caller supports at most this many devices (e.g. 1 for ``run``).
+        num_nodes: machines, each running ``gpus`` processes (DDP).
+        max_devices: the caller supports at most this many devices.
+        cpu_processes: CPU processes (DDP over gloo) instead of GPUs.
 
     Raises:
-        ConfigError: more GPUs requested than present, or more than the caller supports.
+        ConfigError: more GPUs requested than present, or more than the caller supports; CPU processes
+            together with GPUs; several nodes without several processes per node's devices.
     """
     import torch
     from lightning.fabric import Fabric
 
+    if cpu_processes < 1 or num_nodes < 1:
+        raise ConfigError("--cpu-processes and --nodes must be >= 1")
+    if cpu_processes > 1 and gpus:
+        raise ConfigError("--cpu-processes is for CPU runs; use --gpus N for several GPUs")
+
     available = torch.cuda.device_count()
+    if gpus is None and cpu_processes > 1:
+        gpus = 0
     if gpus is None:
         gpus = 1 if available else 0
     if gpus < 0:
@@ -35,7 +82,14 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         raise ConfigError(f"--gpus {gpus} requested but this machine has {found}")
     if max_devices is not None and gpus > max_devices:
         raise ConfigError(f"--gpus {gpus}: this command runs on at most {max_devices} device(s)")
+    if gpus == 0 and cpu_processes == 1 and num_nodes > 1:
+        raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
     try:
+        if cpu_processes > 1:
+            from lightning.fabric.strategies import DDPStrategy
+
+            return Fabric(accelerator="cpu", devices=cpu_processes, num_nodes=num_nodes,
+                          strategy=DDPStrategy(process_group_backend="gloo"), precision=precision or "32-true")
         if gpus == 0:
             return Fabric(accelerator="cpu", devices=1, precision=precision or "32-true")
         return Fabric(accelerator="cuda", devices=gpus, num_nodes=num_nodes,
@@ -44,3 +98,19 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
     except (ValueError, ImportError, RuntimeError) as exc:  # unknown precision, or one needing a missing package
         raise ConfigError(f"--precision {precision!r} cannot be used here: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200]}") from None
+
+
+def sync_batchnorm(fabric, model, log=None):
+    """Under CUDA DDP, BatchNorm layers (e.g. the STFF head's) become ``SyncBatchNorm``: statistics of
+    the global batch, as in one process. CPU processes (gloo) cannot (PyTorch's SyncBatchNorm needs a
+    GPU): their BatchNorm statistics are per process, and ``log`` says so. Returns the model."""
+    import torch
+
+    if fabric.world_size == 1 or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
+    if fabric.device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if log:
+        log("BatchNorm statistics are per process on CPU processes (SyncBatchNorm needs CUDA); "
+            "results differ slightly from one process")
+    return model

@@ -79,48 +79,129 @@ def step_seed(seed: int, epoch: int, step: int) -> int:
     return int(np.random.SeedSequence((seed, epoch, step)).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-class EpochSampler(Sampler[int]):
-    """Shuffled indices whose order depends only on ``(seed, epoch)``; can start mid-epoch.
+class EpochSampler(Sampler[list[int]]):
+    """Batch sampler: global batches of shuffled indices whose order depends only on ``(seed, epoch)``,
+    each cut into per-process shares; can start at any step of an epoch.
 
-    Call :meth:`seek` before iterating; ``skip`` drops that many leading indices (the batches
-    already done when a run resumes mid-epoch). (Deliberately not named ``set_epoch``: Lightning
-    Fabric's data loader calls ``set_epoch(number of iterations so far)`` on samplers that have one,
-    which would undo a resumed position.)
+    Global batch ``k`` of an epoch is ``order[k*B:(k+1)*B]`` (``B = batch_size``, the GLOBAL batch). With
+    ``world_size`` W it is cut into W contiguous shares of ``c = ceil(len / W)`` indices; this ``rank``'s
+    share is padded to ``c`` with the batch's first index (DDP needs the same work on every rank), and
+    :meth:`share` says how many of its items are real, so :func:`fit` weights the loss to the global
+    batch mean (W processes then take the steps of one process with the same global batch, up to float
+    summation order). One process (W = 1) gives the plain shuffled batches.
+
+    Call :meth:`seek` before iterating. (Deliberately not named ``set_epoch``: Lightning Fabric's data
+    loader calls ``set_epoch(number of iterations so far)`` on samplers that have one, which would undo a
+    resumed position.)
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+    def __init__(self, n: int, seed: int, *, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"batch_size {batch_size}, rank {rank}, world_size {world_size}")
+        self.n, self.seed, self.batch_size, self.rank, self.world_size = n, seed, batch_size, rank, world_size
+        self.epoch, self.step = 0, 0
+        self._order = self.order()
 
-    def seek(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
+    def seek(self, epoch: int, step: int = 0) -> None:
+        """Continue at batch ``step`` (0-based) of ``epoch``."""
+        self.epoch, self.step = epoch, step
+        self._order = self.order()
 
     def order(self) -> np.ndarray:
         return np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.skip:].tolist())
+    @property
+    def steps(self) -> int:
+        """Global batches per epoch."""
+        return math.ceil(self.n / self.batch_size)
+
+    def share(self, step: int) -> tuple[list[int], int, int, int]:
+        """This rank's indices of batch ``step`` of the current epoch, padded to the share length:
+        ``(indices, real, offset, global_size)``: the first ``real`` are this rank's items, which are
+        positions ``offset .. offset + real - 1`` of the global batch of ``global_size`` items."""
+        batch = self._order[step * self.batch_size:(step + 1) * self.batch_size].tolist()
+        c = math.ceil(len(batch) / self.world_size)
+        mine = batch[self.rank * c:(self.rank + 1) * c]
+        return mine + [batch[0]] * (c - len(mine)), len(mine), min(self.rank * c, len(batch)), len(batch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.step, self.steps):
+            yield self.share(step)[0]
 
     def __len__(self) -> int:
-        return max(0, self.n - self.skip)
+        return max(0, self.steps - self.step)
+
+
+def one_per_video(indices: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Predictions gathered from every process, one per video: ``(n,)`` float64 in dataset order.
+
+    ``indices (M,)`` are dataset positions and ``values (M,)`` their outputs, from all ranks; a
+    ``DistributedSampler`` pads the last ranks with repeated videos, and index ``-1`` marks gather
+    padding: both are dropped by index (the first prediction of a video is kept). The Echo-Vision-FM
+    code's evaluation counted 1,344 VAL predictions for 1,288 videos (issue 15): here the count is checked.
+
+    Raises:
+        TrainingError: a video has no prediction, or an index is out of range.
+    """
+    indices, values = np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    keep = indices >= 0
+    unique, first = np.unique(indices[keep], return_index=True)
+    if len(unique) != n or (n and (unique[0] != 0 or unique[-1] != n - 1)):
+        raise TrainingError(f"evaluation gathered predictions for {len(unique)} distinct videos of {n} "
+                            f"({int(keep.sum())} predictions in all)")
+    out = np.empty(n)
+    out[unique] = values[keep][first]
+    return out
+
+
+def _gather(fabric, n: int, indices: list[int], values: list[float]) -> np.ndarray:
+    """:func:`one_per_video` over every process (local lists padded to the longest with index -1)."""
+    if fabric.world_size == 1:
+        return one_per_video(np.array(indices, dtype=np.int64), np.array(values), n)
+    longest = int(fabric.all_reduce(torch.tensor(len(indices), device=fabric.device), reduce_op="max"))
+    pad = longest - len(indices)
+    local = torch.tensor([indices + [-1] * pad, [float(v) for v in values] + [math.nan] * pad],
+                         dtype=torch.float64, device=fabric.device)
+    gathered = fabric.all_gather(local).reshape(fabric.world_size, 2, longest).cpu().numpy()
+    return one_per_video(gathered[:, 0].reshape(-1).astype(np.int64), gathered[:, 1].reshape(-1), n)
+
+
+def eval_sampler(dataset, fabric) -> Sampler[int] | None:
+    """The VAL/TEST sampler: None (dataset order) in one process, else a ``DistributedSampler`` without
+    shuffling (it pads with repeated videos; :func:`predict` drops them by index)."""
+    if fabric.world_size == 1:
+        return None
+    from torch.utils.data import DistributedSampler
+
+    return DistributedSampler(dataset, num_replicas=fabric.world_size, rank=fabric.global_rank, shuffle=False,
+                              drop_last=False)
 
 
 def predict(fabric, model: torch.nn.Module, loader: DataLoader, protocol: Protocol, *,
             stats: tuple[Sequence[float], Sequence[float]] | None = None,
             advance: Callable[[int], None] | None = None) -> np.ndarray:
     """Raw model outputs (protocol-encoded target space, or logits) for every item of ``loader``,
-    in dataset order. Returns ``(N,)`` float64."""
+    in dataset order, exactly one per video. Returns ``(N,)`` float64.
+
+    Under DDP each process predicts its share (``loader`` with :func:`eval_sampler`) and the outputs of
+    every process are gathered (:func:`one_per_video`; every rank returns the same array).
+
+    Raises:
+        TrainingError: the gathered predictions do not cover every video exactly once.
+    """
     model.eval()
-    n = len(loader.dataset)
-    out = np.full(n, np.nan)
+    indices: list[int] = []
+    values: list[float] = []
     mean, std = stats if stats is not None else (None, None)
     with torch.no_grad():
         for batch in loader:
             x = prepare_clips(batch["clip"], protocol, train=False, mean=mean, std=std)
             y = model(x, batch["frame_indices"])
-            out[batch["index"].cpu().numpy()] = y.float().cpu().numpy()
+            indices += batch["index"].cpu().tolist()
+            values += y.float().cpu().tolist()
             if advance:
                 advance(len(batch["index"]))
-    return out
+    return _gather(fabric, len(loader.dataset), indices, values)
 
 
 def predict_all_clips(fabric, model: torch.nn.Module, videos: Sequence[Callable[[], np.ndarray]],
@@ -135,18 +216,29 @@ def predict_all_clips(fabric, model: torch.nn.Module, videos: Sequence[Callable[
 
     Returns ``(V,)`` float64. Source: EchoNet-Dynamic ``echonet/utils/video.py`` ``run_epoch``
     with ``block_size`` batching; starts ``0 .. n - (T-1)*period - 1`` (``Protocol.num_starts``).
+    Under DDP process ``r`` of ``W`` averages videos ``r, r + W, ...`` and the results are gathered.
     """
     model.eval()
-    out = np.full(len(videos), np.nan)
-    for v, load in enumerate(videos):
-        video = load()
+    mine = list(range(fabric.global_rank, len(videos), fabric.world_size))
+    out: list[float] = []
+    for v in mine:
+        video = videos[v]()
         starts = range(protocol.num_starts(len(video)))
         clips = predict_clips(fabric, model, video, [protocol.frame_indices(len(video), start=s) for s in starts],
                               protocol, batch_size=batch_size, stats=stats)
-        out[v] = float(clips.sum()) / len(clips)
+        out.append(float(clips.sum()) / len(clips))
         if advance:
             advance(1)
-    return out
+    return _gather(fabric, len(videos), mine, out)
+
+
+def _stopping(fabric, stop: Callable[[], bool] | None) -> bool:
+    """``stop()``, agreed by every process (true on any one stops them all at the same step)."""
+    if stop is None:
+        return False
+    if fabric.world_size == 1:
+        return bool(stop())
+    return bool(fabric.all_reduce(torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)
 
 
 def predict_clips(fabric, model: torch.nn.Module, video: np.ndarray, indices: Sequence[np.ndarray],
@@ -178,7 +270,8 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
     """Fine-tune ``model`` (already set up with Fabric) and select the epoch by the VAL score.
 
     Args:
-        train_loader: must use an :class:`EpochSampler` (so epochs are reproducible and resumable).
+        train_loader: must use an :class:`EpochSampler` as its ``batch_sampler`` (so epochs are
+            reproducible and resumable, and DDP shares add up to the global batch).
         objective: the task's :class:`~echobench.engine.objective.Objective` (loss, outputs, VAL score).
         val_labels: ``(N_val,)`` VAL labels in natural units.
         progress: ``progress(description, total) -> advance`` factory for progress bars.
@@ -193,13 +286,13 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         TrainingError: the VAL score was never finite (diverged).
         Interrupted: ``stop()`` returned true.
     """
-    sampler = train_loader.sampler
+    sampler = getattr(train_loader, "batch_sampler", None)
     if not isinstance(sampler, EpochSampler):
-        raise TypeError("fit() needs a train loader with an EpochSampler")
+        raise TypeError("fit() needs a train loader with an EpochSampler as its batch_sampler")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     optimizer = fabric.setup_optimizers(optimizer)
-    steps_per_epoch = max(1, math.ceil(sampler.n / settings.batch_size))
+    steps_per_epoch = max(1, sampler.steps)
     total = settings.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(total, int(settings.warmup_fraction * total)))
@@ -221,27 +314,35 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         epoch = state.epoch
         if hasattr(train_loader.dataset, "epoch"):
             train_loader.dataset.epoch = epoch
-        sampler.seek(epoch, skip=state.step * settings.batch_size)
+        sampler.seek(epoch, state.step)
         model.train()
         advance = progress(f"epoch {epoch + 1}/{settings.epochs} train", sampler.n) if progress else None
         if advance and state.step:
             advance(min(sampler.n, state.step * settings.batch_size))
         for batch in train_loader:
+            _, real, offset, size = sampler.share(state.step)
             seed = step_seed(settings.seed, epoch, state.step)
             torch.manual_seed(seed)  # dropout / drop-path draws of this step
-            generator = torch.Generator().manual_seed(seed)
-            x = prepare_clips(batch["clip"], protocol, train=True, mean=mean, std=std, generator=generator)
-            loss = objective.loss(model(x, batch["frame_indices"]), batch["target"])
+            draws = torch.rand((size, 2), generator=torch.Generator().manual_seed(seed))  # the global batch's flips
+            pad = len(batch["index"]) - real
+            draws = torch.cat([draws[offset:offset + real], torch.ones(pad, 2)])  # padding: not flipped
+            x = prepare_clips(batch["clip"], protocol, train=True, mean=mean, std=std, flip_draws=draws)
+            output = model(x, batch["frame_indices"])
+            if real:  # weighted so that DDP's gradient average is the gradient of the global batch mean
+                loss = objective.loss(output[:real], batch["target"][:real]) * (real * fabric.world_size / size)
+            else:  # a share of padding only (a last batch smaller than the processes)
+                loss = output.sum() * 0.0
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             optimizer.step()
             scheduler.step()
-            state.epoch_losses.append(float(loss.detach()))
+            mean_loss = fabric.all_reduce(loss.detach(), reduce_op="mean") if fabric.world_size > 1 else loss.detach()
+            state.epoch_losses.append(float(mean_loss))
             state.step += 1
             state.global_step += 1
             if advance:
-                advance(len(batch["index"]))
-            if stop is not None and stop():
+                advance(size)
+            if _stopping(fabric, stop):
                 if save:
                     save(snapshot())
                 raise Interrupted(f"stopped at epoch {epoch + 1}, step {state.step}")
@@ -257,7 +358,7 @@ def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: Da
         state.epoch, state.step, state.epoch_losses = epoch + 1, 0, []
         if save:
             save(snapshot())
-        if stop is not None and stop():
+        if _stopping(fabric, stop):
             raise Interrupted(f"stopped after epoch {epoch + 1}")
     if state.best_state is None:
         raise TrainingError(f"training diverged: {objective.val_score_name} was not finite in any of "

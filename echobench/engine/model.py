@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from echobench.contract.options import check_options, parse_options
+from echobench.contract.specs import split_variant
 from echobench.errors import EchobenchError, PluginError, UnknownNameError
 from echobench.registry import Registry
 
@@ -65,14 +67,54 @@ def _call(owner: str, factory, options: dict[str, Any]):
 def resolve_specs(registry: Registry, *, backbone: str, head: str, preset: str | None = None):
     """Look up the backbone and head specs and check the preset, before any expensive work.
 
+    ``backbone`` may carry a variant tag, ``name:tag`` (e.g. ``video-resnet:r2plus1d_18``), for a
+    backbone whose spec declares ``variant_option``; the tag is checked against that option.
+
     Raises:
-        UnknownNameError: unknown backbone, head or preset.
+        UnknownNameError: unknown backbone, head or preset; a tag on a backbone without variants.
+        ConfigError: a tag that is not one of the variant option's choices (did-you-mean).
+    """
+    base, tag = split_variant(backbone)
+    bspec = registry.get("backbone", base)
+    hspec = registry.get("head", head)
+    if preset is not None and bspec.presets and preset not in bspec.presets:
+        raise UnknownNameError(f"backbone {base!r} has no preset {preset!r}; presets: {', '.join(bspec.presets)}")
+    if tag is not None:
+        variant_options(bspec, tag)
+    return bspec, hspec
+
+
+def variant_options(bspec, tag: str | None) -> dict[str, Any]:
+    """``{variant_option: tag}`` for a ``name:tag`` backbone (``{}`` without a tag).
+
+    Raises:
+        UnknownNameError: the backbone declares no ``variant_option``.
+        ConfigError: ``tag`` is not one of the declared choices.
+    """
+    if tag is None:
+        return {}
+    if not bspec.variant_option:
+        raise UnknownNameError(f"backbone {bspec.name!r} has no variants; use the name without ':{tag}'")
+    declared = {o.name: o for o in bspec.options}
+    option = declared.get(bspec.variant_option)
+    value = option.convert(tag, owner=f"backbone {bspec.name!r}") if option is not None else tag
+    return {bspec.variant_option: value}
+
+
+def parse_model_options(registry: Registry, *, backbone: str, head: str, backbone_pairs: list[str] | tuple[str, ...] = (),
+                        head_pairs: list[str] | tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse ``--backbone-option``/``--head-option`` ``KEY=VALUE`` pairs against the specs' declared options.
+
+    Returns:
+        ``(backbone_options, head_options)`` with typed values.
+    Raises:
+        UnknownNameError: unknown backbone or head.
+        ConfigError: a pair without ``=``, an undeclared key or choice (did-you-mean), a bad value.
     """
     bspec = registry.get("backbone", backbone)
     hspec = registry.get("head", head)
-    if preset is not None and bspec.presets and preset not in bspec.presets:
-        raise UnknownNameError(f"backbone {backbone!r} has no preset {preset!r}; presets: {', '.join(bspec.presets)}")
-    return bspec, hspec
+    return (parse_options(backbone_pairs, bspec.options, owner=f"backbone {bspec.name!r}", flag="--backbone-option"),
+            parse_options(head_pairs, hspec.options, owner=f"head {hspec.name!r}", flag="--head-option"))
 
 
 def _named_parameter(factory, name: str) -> bool:
@@ -84,27 +126,48 @@ def _named_parameter(factory, name: str) -> bool:
     return param is not None and param.kind is not inspect.Parameter.VAR_KEYWORD
 
 
+def _takes(spec, factory, name: str) -> bool:
+    """Whether core passes input ``name`` to the factory: as the spec's ``inputs`` declare, or (a spec
+    written before ``inputs`` existed, for one release) when the factory's signature names it."""
+    if spec.inputs is not None:
+        return name in spec.inputs
+    return _named_parameter(factory, name)
+
+
+def _checked(spec, kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options checked against the spec's declared schema (passed through when it declares none)."""
+    if not spec.options or not options:
+        return dict(options)
+    return check_options(options, spec.options, owner=f"{kind} {spec.name!r}", flag=f"{kind} option")
+
+
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None,
+                head_options: dict[str, Any] | None = None,
                 clip_shape: tuple[int, int, int] | None = None, unit_input: bool | None = None) -> EchoModel:
-    """Instantiate backbone and head by registry name.
+    """Instantiate backbone and head by registry name (``backbone`` may be ``name:variant``).
 
-    Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone factory that
-    declares ``num_frames``/``image_size`` parameters receives them (e.g. ViViT's learned position
-    table), and a head factory that declares ``grid`` receives the backbone's token grid ``(t, h, w)``
-    (measured by one no-grad forward of a zero clip), so heads whose layers depend on it (STFF-Net's
+    Options: the spec's ``defaults``, then the variant tag, then ``backbone_options``/``head_options``
+    (checked against the spec's declared ``options`` when it declares any).
+
+    Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone whose spec lists
+    ``num_frames``/``image_size`` in ``inputs`` receives them (e.g. ViViT's learned position table),
+    and a head whose spec lists ``grid`` receives the backbone's token grid ``(t, h, w)`` (measured by
+    one no-grad forward of a zero clip), so heads whose layers depend on it (STFF-Net's
     spatial-collapse conv) are fully built before the optimizer sees them. ``unit_input`` (clips in
-    [0, 1], or already standardised by the protocol) goes to backbone factories that declare it, so
-    a backbone applies its own input normalisation only to [0, 1] clips.
+    [0, 1], or already standardised by the protocol) goes to backbones that list it, so a backbone
+    applies its own input normalisation only to [0, 1] clips.
 
     Raises:
         UnknownNameError: unknown backbone/head/preset name.
+        ConfigError: an option the spec does not declare, or a value outside its choices.
         PluginError: the plugin's factory fails or breaks the contract (no ``embed_dim``/``out_dim``).
         WeightsError: ``weights`` missing or not matching (raised by the backbone factory).
     """
     bspec, hspec = resolve_specs(registry, backbone=backbone, head=head, preset=preset)
     options = dict(bspec.defaults)
-    options.update(backbone_options or {})
+    options.update(variant_options(bspec, split_variant(backbone)[1]))
+    options.update(_checked(bspec, "backbone", backbone_options or {}))
     if preset is not None:
         options["preset"] = preset
     if weights is not None:
@@ -112,24 +175,24 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     factory = bspec.load()
     if clip_shape is not None:
         for name, value in (("num_frames", clip_shape[0]), ("image_size", clip_shape[1])):
-            if _named_parameter(factory, name) and name not in options:
+            if _takes(bspec, factory, name) and name not in options:
                 options[name] = value
-    if unit_input is not None and _named_parameter(factory, "unit_input") and "unit_input" not in options:
+    if unit_input is not None and _takes(bspec, factory, "unit_input") and "unit_input" not in options:
         options["unit_input"] = unit_input
     net = _call(f"backbone {backbone!r}", factory, options)
     dim = getattr(net, "embed_dim", None)
     if not isinstance(dim, int):
         raise PluginError(f"backbone {backbone!r} does not expose an integer `embed_dim` (the Features dim D)")
     head_factory = hspec.load()
-    head_options = {"dim": dim, **hspec.defaults}
-    if clip_shape is not None and _named_parameter(head_factory, "grid"):
+    head_kwargs = {"dim": dim, **hspec.defaults, **_checked(hspec, "head", head_options or {})}
+    if clip_shape is not None and _takes(hspec, head_factory, "grid"):
         was_training = net.training
         net.eval()
         with torch.no_grad():
             probe = torch.zeros((1, 3, *clip_shape), device=next(net.parameters()).device)
-            head_options["grid"] = tuple(net(probe, torch.arange(clip_shape[0]).unsqueeze(0)).grid)
+            head_kwargs["grid"] = tuple(net(probe, torch.arange(clip_shape[0]).unsqueeze(0)).grid)
         net.train(was_training)
-    head_module = _call(f"head {head!r}", head_factory, head_options)
+    head_module = _call(f"head {head!r}", head_factory, head_kwargs)
     if not isinstance(getattr(head_module, "out_dim", None), int):
         raise PluginError(f"head {head!r} does not expose an integer `out_dim` (the embedding size E)")
     return EchoModel(net, head_module)

@@ -1,6 +1,6 @@
 """What a task trains and selects on: the training target, the loss, and the VAL score (core code).
 
-A task is data (:class:`echobench.specs.TaskSpec`); how it is trained is decided here, once, for
+A task is data (:class:`echobench.contract.specs.TaskSpec`); how it is trained is decided here, once, for
 every model, so rows stay comparable (STYLE rule 2):
 
 - ``regression`` (``ef``, ``esv``, ``edv``): MSE on the protocol-encoded target (EF/100 or ln mL
@@ -20,7 +20,7 @@ import torch
 
 from echobench.metrics import regression_metrics
 from echobench.protocols import Protocol
-from echobench.specs import TaskSpec
+from echobench.contract.specs import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -29,45 +29,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable
 
+from echobench.contract.interfaces import Pretrainer  # noqa: F401  (re-exported: the contract)
 from echobench.engine.loop import Interrupted
-from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError
+from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError
 
 ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
-
-
-class Pretrainer(Protocol):
-    """What a pretrainer plugin's factory returns (``PretrainerSpec.factory(**options)``).
-
-    Attributes: ``name``; ``backbone`` (the backbone whose ``--weights`` loads :meth:`encoder_state`);
-    ``frames``, ``stride`` (clip length and temporal stride), ``size`` (pixels), ``flips``.
-    """
-
-    name: str
-    backbone: str
-    frames: int
-    stride: int
-    size: int
-    flips: bool
-
-    def config(self) -> dict[str, Any]:
-        """JSON description of the model and inputs (checked on resume)."""
-
-    def build(self) -> Any:
-        """A new ``nn.Module`` to train."""
-
-    def loss(self, module: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> Any:
-        """Scalar loss of ``clip (B, 3, T, S, S)`` in [0, 1] by calling ``module`` (it may be wrapped)."""
-
-    def pictures(self, model: Any, clip: Any, sample_seeds: Sequence[int], batch_seed: int) -> dict[str, Any]:
-        """``original``/``masked``/``reconstructed`` clips ``(B, 3, T, S, S)`` in [0, 1]."""
-
-    def encoder_state(self, model: Any) -> dict[str, Any]:
-        """The state dict to save as ``encoder.safetensors``."""
-
-    def no_weight_decay(self, name: str, param: Any) -> bool:
-        """True for parameters excluded from weight decay."""
 
 
 @dataclass(frozen=True)
@@ -121,20 +89,7 @@ class PretrainResult:
 def _make_fabric(cfg: PretrainConfig):
     from echobench.engine.devices import make_fabric
 
-    if cfg.cpu_processes < 1 or cfg.nodes < 1:
-        raise ConfigError("--cpu-processes and --nodes must be >= 1")
-    if cfg.cpu_processes > 1:
-        if cfg.gpus:
-            raise ConfigError("--cpu-processes is for CPU runs; use --gpus N for several GPUs")
-        from lightning.fabric import Fabric
-        from lightning.fabric.strategies import DDPStrategy
-
-        return Fabric(accelerator="cpu", devices=cfg.cpu_processes, num_nodes=cfg.nodes,
-                      strategy=DDPStrategy(process_group_backend="gloo"), precision=cfg.precision or "32-true")
-    fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, num_nodes=cfg.nodes)
-    if cfg.nodes > 1 and fabric.device.type == "cpu":
-        raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
-    return fabric
+    return make_fabric(gpus=cfg.gpus, precision=cfg.precision, num_nodes=cfg.nodes, cpu_processes=cfg.cpu_processes)
 
 
 def _resolve_trainer(cfg: PretrainConfig, registry) -> tuple[Any, Any]:
@@ -200,20 +155,45 @@ def _trim_log(path: Path, last_step: int) -> None:
 
 
 def _resume_point(out: Path, identity: dict[str, Any], log: Callable[[str], None]):
-    """The latest checkpoint in ``out`` (None when there is none), checked against ``identity``."""
-    from echobench.engine.checkpoint import latest_checkpoint, load_checkpoint
+    """The latest checkpoint in ``out`` (None when there is none), checked against ``identity``.
+
+    Raises:
+        WeightsError: the checkpoint is unusable (unreadable, unsafe, no identity in its metadata).
+        ConfigError: it was written with other settings.
+    """
+    from echobench.engine.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint
 
     path = latest_checkpoint(out)
     if path is None:
         log(f"{out}: no checkpoint to resume from; starting at step 0")
         return None
     checkpoint = load_checkpoint(path)
-    before = checkpoint.meta.get("identity", {})
+    before = checkpoint.meta.get("identity")
+    if not isinstance(before, dict) or not before:
+        raise WeightsError(f"{path / STATE_FILE}: 'identity' is missing or malformed")
     changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
     if changed:
         raise ConfigError(f"{path}: cannot resume with different settings ({', '.join(changed)}); "
                           f"use the original options or another --out")
     return checkpoint
+
+
+def _check_resumable(checkpoint, model, optimizer) -> None:
+    """Check a checkpoint's weights, optimizer and scheduler states against the freshly built
+    ``model`` and ``optimizer`` before either is touched.
+
+    Raises:
+        WeightsError: they do not fit (names the file).
+    """
+    from echobench.engine.checkpoint import (MODEL_FILE, TRAINING_FILE, check_model_state, check_optimizer_state,
+                                             check_scheduler_state)
+
+    check_model_state(checkpoint.model, model, checkpoint.path / MODEL_FILE)
+    check_optimizer_state(checkpoint.optimizer, type(optimizer), [g["params"] for g in optimizer.param_groups],
+                          checkpoint.path / TRAINING_FILE)
+    check_scheduler_state(checkpoint.scheduler, checkpoint.path / TRAINING_FILE)
+    if not isinstance(checkpoint.step, int) or checkpoint.step < 0:
+        raise WeightsError(f"{checkpoint.path}: step {checkpoint.step!r} is not a step count")
 
 
 def _optimizer(trainer: Pretrainer, model, cfg: PretrainConfig):
@@ -234,21 +214,24 @@ def _save_outputs(out: Path, step: int, trainer: Pretrainer, model, optimizer, s
                   meta: dict[str, Any], keep: int) -> tuple[Path, Path]:
     """Checkpoint, ``encoder.safetensors`` and the reconstruction PNG of ``step`` (rank 0 only).
     ``picture = (clip (1, 3, T, S, S), sample seeds, batch seed)``."""
-    from safetensors.torch import save_file
-
+    from echobench.atomic import atomic_save_safetensors, kept_error
     from echobench.engine.checkpoint import capture_rng, save_checkpoint
     from echobench.engine.pretrain_plot import save_reconstruction_png
+    from echobench.errors import WriteError
 
     pictures = trainer.pictures(model, *picture)
     checkpoint = save_checkpoint(out, step, model=model.state_dict(), optimizer=optimizer.state_dict(),
                                  scheduler=scheduler.state_dict(), rng=capture_rng(), meta=meta, keep=keep)
-    tmp = out / f".encoder.safetensors.{os.getpid()}.tmp"
     encoder = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in trainer.encoder_state(model).items()}
-    save_file(encoder, str(tmp), metadata={"format": "pt", "backbone": trainer.backbone, "step": str(step),
-                                           "pretrainer": json.dumps(trainer.config())})
-    os.replace(tmp, out / "encoder.safetensors")
-    png = save_reconstruction_png(out / f"reconstruction-{step:08d}.png", pictures,
-                                  title=f"{trainer.name} step {step}, loss {meta.get('loss', float('nan')):.4f}")
+    try:
+        atomic_save_safetensors(encoder, out / "encoder.safetensors",
+                                {"format": "pt", "backbone": trainer.backbone, "step": str(step),
+                                 "pretrainer": json.dumps(trainer.config())})
+        png = save_reconstruction_png(out / f"reconstruction-{step:08d}.png", pictures,
+                                      title=f"{trainer.name} step {step}, loss {meta.get('loss', float('nan')):.4f}")
+    except WriteError as exc:
+        raise kept_error(exc, f"the checkpoint of this step is kept: {checkpoint} (continue from it with "
+                              f"--resume)") from exc
     return checkpoint, png
 
 
@@ -276,7 +259,10 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         UnknownNameError: unknown pretrainer. ConfigError: bad options or devices (e.g. more GPUs than
         present), a resumed run whose settings differ, or ``--out`` already holding checkpoints
         without ``resume``. DataError: no usable clip. TrainingError: the loss is not finite.
-        WeightsError: an unreadable or unsafe checkpoint. Interrupted: ``stop()`` turned true.
+        Interrupted: ``stop()`` turned true. With ``resume``, an unusable latest checkpoint (unreadable,
+        unsafe, incomplete or malformed, or not this model's) is not an error: it is moved to
+        ``unusable-checkpoint-<step>`` with a note, and the one before it is tried (none left: pre-training
+        starts afresh at step 0).
     """
     import torch
     from torch.utils.data import DataLoader
@@ -285,6 +271,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
                                                 list_pretrain_videos, steps_for_epochs)
     from echobench.data.transforms import prepare_clips
     from echobench.engine.checkpoint import restore_rng
+    from echobench.engine.devices import loader_options
     from echobench.engine.loop import _lr_lambda
     from echobench.protocols import Protocol
     from echobench.provenance import device_name
@@ -317,15 +304,31 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     if not main:
         log = lambda _msg: None  # noqa: E731  (one voice: rank 0)
     for reason, n in sorted(videos.skipped.items()):
-        log(f"{cfg.data}: {n} manifest row(s) not used: {reason}")
-    checkpoint = _resume_point(out, identity, log) if cfg.resume else None
-    start = checkpoint.step if checkpoint is not None else 0
+        log(f"{cfg.data}: {n} {'manifest row(s)' if videos.source == 'manifest' else 'file(s)'} not used: {reason}")
     torch.manual_seed(cfg.seed)  # identical initialisation on every rank
     with fabric.init_module():
         model = trainer.build()
+    optimizer = _optimizer(trainer, model, cfg)
+    checkpoint = None
+    while cfg.resume:  # an unusable checkpoint (checked before anything is loaded) is set aside: the one
+        try:           # before it is tried, and with none left pre-training starts afresh at step 0
+            checkpoint = _resume_point(out, identity, log)
+            if checkpoint is not None:
+                _check_resumable(checkpoint, model, optimizer)
+            break
+        except WeightsError as exc:
+            checkpoint = None
+            fabric.barrier()  # every rank has read it
+            if main:
+                from echobench.engine.checkpoint import latest_checkpoint, set_aside
+
+                log(f"--resume: unusable checkpoint: {exc}; moved to {set_aside(latest_checkpoint(out))}; "
+                    "trying the one before it (none left: start afresh at step 0)")
+            fabric.barrier()
+    start = checkpoint.step if checkpoint is not None else 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint.model)
-    module, optimizer = fabric.setup(model, _optimizer(trainer, model, cfg))
+    module, optimizer = fabric.setup(model, optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total, warmup))
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint.optimizer)
@@ -334,13 +337,11 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             restore_rng(checkpoint.rng)
         log(f"resuming from {checkpoint.path} (step {start} of {total})")
 
-    workers = cfg.num_workers
-    if workers is None:
-        workers = 0 if fabric.device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // max(1, world // cfg.nodes)))
-    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips)
+    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips,
+                                  frame_size=videos.frame_size)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=fabric.device.type == "cuda")
+    loader = DataLoader(dataset, batch_sampler=batches, **loader_options(fabric, cfg.num_workers, persistent=False))
     protocol = Protocol(name="pretrain", version="-", frames=trainer.frames, period=trainer.stride, size=trainer.size,
                         normalization="unit", train_flips=False, scaled_targets=False, summary="pre-training clips")
     result = PretrainResult(out=out, start_step=start, steps=total, losses=[],
@@ -357,6 +358,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     # checkpoint's sets, so the record counts every step, not only those since the last resume
     short: set[int] = set(checkpoint.meta.get("short_videos", [])) if checkpoint is not None else set()
     failed: set[int] = set(checkpoint.meta.get("failed_videos", [])) if checkpoint is not None else set()
+    resized: set[int] = set(checkpoint.meta.get("resized_videos", [])) if checkpoint is not None else set()
     advance = progress(f"pre-train {trainer.name}", total) if (progress and main) else None
     if advance and start:
         advance(start)
@@ -373,6 +375,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         lr = scheduler.get_last_lr()[0]  # the rate this step used
         scheduler.step()
         short.update(v for v, is_short in zip(batch["video"].tolist(), batch["short"].tolist()) if is_short)
+        resized.update(v for v, was in zip(batch["video"].tolist(), batch["resized"].tolist()) if was)
         for text in batch["failed"]:
             for video, reason in json.loads(text):
                 if video not in failed:
@@ -392,12 +395,14 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)  # every rank agrees
         if done % cfg.save_every == 0 or done == total or stopping:
             failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)  # every rank saves alike
+            resized = _gather_union(fabric, resized)
             if main:
                 result.checkpoint, png = _save_outputs(
                     out, done, trainer, module.module, optimizer, scheduler,
                     picture=(clip[:1].float(), batch["seed"][:1].tolist(), batch_seed),
                     meta={"identity": identity, "loss": mean_loss, "world_size": fabric.world_size,
-                          "failed_videos": sorted(failed), "short_videos": sorted(short)}, keep=cfg.keep)
+                          "failed_videos": sorted(failed), "short_videos": sorted(short),
+                          "resized_videos": sorted(resized)}, keep=cfg.keep)
                 result.encoder = out / "encoder.safetensors"
                 result.pictures.append(png)
             fabric.barrier()
@@ -407,12 +412,16 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             advance(1)
 
     failed, short = _gather_union(fabric, failed), _gather_union(fabric, short)
+    resized = _gather_union(fabric, resized)
     if failed:
         result.skipped["clip could not be decoded (replaced by the next clip)"] = len(failed)
     if short:
         result.skipped[f"clip shorter than {trainer.frames}x{trainer.stride} frames (indices clamped)"] = len(short)
+    if resized:
+        h, w = videos.frame_size
+        result.skipped[f"clip frames not the folder's common {h}x{w} (resized to it)"] = len(resized)
     for reason, n in videos.skipped.items():
-        result.skipped[f"manifest: {reason}"] = n
+        result.skipped[f"{videos.source}: {reason}"] = n
     if main:
         final = result.losses[-1] if result.losses else (checkpoint.meta.get("loss") if checkpoint else None)
         _write_record(out, cfg, result, identity=identity, plugin=spec.name, final_loss=final,

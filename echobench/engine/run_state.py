@@ -4,7 +4,9 @@ Built on :mod:`echobench.engine.checkpoint` (atomic folders, safetensors + ``wei
 a run directory holds ``checkpoints/checkpoint-<optimizer step>/`` (only the latest is kept) whose
 tensors are the current weights under ``model/`` and the best-VAL-epoch weights so far under
 ``best/``, and whose JSON metadata holds the :class:`~echobench.engine.loop.FitState` counters,
-histories and the fp16 loss-scaler state. ``status.json`` (``{"status": "complete"}``) marks a run
+histories and the fp16 loss-scaler state. A checkpoint that cannot be used (unreadable, incomplete,
+malformed, not this model's) is set aside and the run starts afresh (``echobench run --resume``
+says so). ``status.json`` (``{"status": "complete"}``) marks a run
 whose record is written; its checkpoints are then deleted (``best.safetensors`` stays).
 """
 
@@ -17,13 +19,16 @@ from pathlib import Path
 import torch
 
 from echobench.atomic import atomic_write_text
-from echobench.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from echobench.engine.checkpoint import (MODEL_FILE, STATE_FILE, TRAINING_FILE, check_model_state,
+                                         check_optimizer_state, check_scheduler_state, latest_checkpoint,
+                                         load_checkpoint, save_checkpoint, set_aside)
 from echobench.engine.loop import FitState
 from echobench.errors import WeightsError
 
 CHECKPOINTS = "checkpoints"
 STATUS = "status.json"
 _COUNTERS = ("epoch", "step", "global_step", "epoch_losses", "train_loss", "val_score", "best_epoch")
+_LISTS = ("epoch_losses", "train_loss", "val_score")
 
 
 def save(run_dir: Path, model: torch.nn.Module, state: FitState) -> Path:
@@ -40,25 +45,51 @@ def latest(run_dir: Path) -> Path | None:
     return latest_checkpoint(Path(run_dir) / CHECKPOINTS)
 
 
+def _check_counters(meta: dict, where: Path) -> None:
+    """The :class:`FitState` counters in a checkpoint's metadata: present and of the right type."""
+    for key in _COUNTERS:
+        value = meta.get(key)
+        ok = (isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)) if key in _LISTS \
+            else (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        if not ok:
+            raise WeightsError(f"{where / STATE_FILE}: {key!r} is {'missing' if key not in meta else 'malformed'}")
+
+
 def load(run_dir: Path, model: torch.nn.Module) -> FitState | None:
     """Restore the latest checkpoint of ``run_dir`` into ``model``; None when there is none yet.
 
+    Everything is checked before the model is touched: the files, the counters in ``state.json``,
+    the weights' keys and shapes, and the optimizer (AdamW over the model's trainable parameters, as
+    :func:`~echobench.engine.loop.fit` builds it) and scheduler states; so on an unusable checkpoint
+    the model is still as built and the caller can start afresh (:func:`set_aside_latest`).
+
     Raises:
-        WeightsError: the checkpoint is unreadable, unsafe, or does not match the model.
+        WeightsError: the checkpoint is unusable: unreadable, unsafe, incomplete or malformed, or it
+            does not match the model (one line naming the checkpoint).
     """
     folder = latest(run_dir)
     if folder is None:
         return None
     ckpt = load_checkpoint(folder)
+    _check_counters(ckpt.meta, folder)
     current = {k[len("model/"):]: v for k, v in ckpt.model.items() if k.startswith("model/")}
     best = {k[len("best/"):]: v for k, v in ckpt.model.items() if k.startswith("best/")}
-    try:
-        model.load_state_dict(current)
-    except RuntimeError as exc:
-        raise WeightsError(f"{folder}: does not match this model ({str(exc).splitlines()[0]})") from None
+    check_model_state(current, model, folder / MODEL_FILE)
+    if best:
+        check_model_state(best, model, folder / MODEL_FILE)
+    check_optimizer_state(ckpt.optimizer, torch.optim.AdamW, [[p for p in model.parameters() if p.requires_grad]],
+                          folder / TRAINING_FILE)
+    check_scheduler_state(ckpt.scheduler, folder / TRAINING_FILE)
+    model.load_state_dict(current)
     return FitState(**{k: ckpt.meta[k] for k in _COUNTERS}, best_state=best or None,
                     optimizer=ckpt.optimizer, scheduler=ckpt.scheduler,
                     grad_scaler=ckpt.meta.get("grad_scaler"))  # absent in checkpoints older than it
+
+
+def set_aside_latest(run_dir: Path) -> Path:
+    """Move the run's latest checkpoint (found unusable) to ``<run_dir>/unusable-checkpoint-<step>``;
+    returns where it went."""
+    return set_aside(latest(run_dir), Path(run_dir))
 
 
 def finish(run_dir: Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from echobench.metrics import Estimate, ef50_from_ef, ef50_report, regression_report
-from echobench.specs import TaskSpec
+from echobench.contract.specs import TaskSpec
 
 CONSTANT = "constant (TRAIN mean)"
 PROBABILITY_THRESHOLD = 0.5  # binary outputs are P(positive); positive when >= this

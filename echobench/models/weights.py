@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from echobench.atomic import describe
 from echobench.errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -24,34 +25,86 @@ class LoadReport(NamedTuple):
     unexpected: list[str]
 
 
+def _load_safetensors(path: Path) -> Any:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _load_torch(path: Path) -> Any:
+    import torch
+
+    with open(path, "rb") as fh:  # a file object: recent torch hands a path ending in .safetensors to safetensors
+        return torch.load(fh, map_location="cpu", weights_only=True)
+
+
+def _unsafe_pickle(exc: BaseException) -> str | None:
+    """What a ``weights_only`` load refused (a global that would run code, or an opcode it does not
+    allow), or None when the error is of another kind (not a pickle at all, a corrupt archive)."""
+    for line in str(exc).splitlines():
+        if "Unsupported global" in line or "Unsupported operand" in line:
+            return line.strip().removeprefix("WeightsUnpickler error:").strip()[:200]
+    return None
+
+
+def _non_finite(obj: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, int]]:
+    """``(key, count)`` of every floating tensor in ``obj`` (nested mappings, 3 levels) holding NaN/inf."""
+    import torch
+
+    found: list[tuple[str, int]] = []
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() or obj.is_complex():
+            bad = int((~torch.isfinite(obj)).sum())
+            if bad:
+                found.append((prefix, bad))
+    elif isinstance(obj, Mapping) and depth < 3:
+        for key, value in obj.items():
+            found += _non_finite(value, f"{prefix}.{key}" if prefix else str(key), depth + 1)
+    return found
+
+
 def read_state_dict(path: str | Path) -> dict[str, Any]:
-    """Read a local weights file: ``.safetensors`` with safetensors, anything else with
-    ``torch.load(map_location="cpu", weights_only=True)``.
+    """Read a local weights file with safetensors or ``torch.load(map_location="cpu", weights_only=True)``.
+
+    The suffix (any case: ``.safetensors``, ``.SAFETENSORS``) picks the loader tried first; when it
+    fails, the other is tried, so a mislabelled file still loads.
 
     Returns:
         the file's top-level mapping (a state dict, or a wrapper such as ``{"state_dict": ...}``).
 
     Raises:
-        WeightsError: missing file; unreadable, corrupt or unsafe (code-executing pickle) file; not a
-            mapping. One line naming the file.
+        WeightsError: missing file; a pickle that would run code (refused, never run); a file neither
+            loader reads ("neither a safetensors file nor a torch state dict"); not a mapping; NaN or
+            infinite values in a tensor (non-finite weights, naming the tensor). One line naming the file.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling refused, corrupt file, ...
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise WeightsError(f"{path}: cannot read weights safely ({type(exc).__name__}: {first})") from exc
+    loaders = [("safetensors", _load_safetensors), ("torch.load", _load_torch)]
+    if path.suffix.lower() != ".safetensors":
+        loaders.reverse()
+    failures: list[str] = []
+    refused: str | None = None
+    obj: Any = None
+    for name, loader in loaders:
+        try:
+            obj = loader(path)
+            break
+        except Exception as exc:  # not this format, corrupt, or an unsafe pickle refused
+            refused = refused or (_unsafe_pickle(exc) if name == "torch.load" else None)
+            failures.append(f"{name}: {describe(exc)}")
+    else:
+        if refused:  # a pickle, but one the safe unpickler will not load
+            raise WeightsError(f"{path}: cannot read weights safely: torch.load(weights_only=True) refused this "
+                               f"pickle ({refused}); nothing in it was run")
+        raise WeightsError(f"{path}: neither a safetensors file nor a torch state dict ({'; '.join(failures)})")
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    bad = _non_finite(obj)
+    if bad:
+        key, count = bad[0]
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise WeightsError(f"{path}: non-finite weights: tensor {key!r} has {count} NaN/inf values{more}")
     return dict(obj)
 
 

@@ -8,14 +8,25 @@ than the seed (epochs, lr, ... — the record's ``setup_hash``) are separate row
 (:mod:`echobench.results.reported`) appear in their own "reported" tables with their split,
 protocol and units, never ranked with measured rows.
 
-Outputs: Markdown (returned and written to ``leaderboard.md``), ``leaderboard.csv`` (every metric
-of every row, reported rows included) and a self-contained ``leaderboard.html`` with predicted-vs-
-true scatter and Bland–Altman plots (regression) or ROC and confusion-matrix plots (``ef50``).
+Ranking is against the constant predictor (TRAIN mean) of the group only: a model is ranked when
+its interval on the group's primary metric (MAE, else AUROC, else ACC) lies entirely on the better
+side of the constant's (:func:`versus_constant`); every other model is listed unranked below the
+ranked ones with the reason ("overlaps constant", "worse than constant"), never as rank 1.
+
+Sections are ordered by task (EF, ESV, EDV, EF < 50 %, then any other), measured before published.
+
+Outputs: the *saved board* under the leaderboard directory is always whole (every task, protocol,
+split and the published rows): ``leaderboard.md``, ``leaderboard.csv`` (every metric of every row)
+and a self-contained ``leaderboard.html`` with predicted-vs-true scatter and Bland–Altman plots
+(regression) or ROC and confusion-matrix plots (``ef50``) under ``figures/``, where figures of an
+earlier board that the new one no longer shows are removed. A filtered view (a task, a protocol,
+no published rows) is returned (and written only to a file the caller names), never saved over it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +41,7 @@ REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
 BINARY_METRICS = ["ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"]
 LOWER_IS_BETTER = {"MAE", "RMSE", *BAND_METRICS}
+TASK_ORDER = ("ef", "esv", "edv", "ef50")  # sections in this order, then any other task by name
 
 
 def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str | None = None,
@@ -51,15 +63,48 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
         frame.group_by(GROUP + MODEL + ["metric"])
         .agg(pl.col("value").mean().alias("mean"), pl.col("value").std().alias("sd"),
              pl.col("seed").n_unique().alias("seeds"), pl.col("run_id").n_unique().alias("runs"),
-             pl.col("n").first().alias("n"),
-             pl.col("ci_low").first().alias("ci_low"), pl.col("ci_high").first().alias("ci_high"),
+             pl.col("n").first().alias("n"),  # the interval of one run; over seeds the mean interval
+             pl.col("ci_low").mean().alias("ci_low"), pl.col("ci_high").mean().alias("ci_high"),
              pl.col("run_dir").sort().first().alias("run_dir"))
         .sort(GROUP + MODEL + ["metric"])
     )
 
 
+PRIMARY = ("MAE", "AUROC", "ACC")  # the metric a group is ranked by: the first of these it has
+BEATS = "beats constant"
+
+
+def versus_constant(metric: str, model: tuple[float, float, float], constant: tuple[float, float, float]) -> str:
+    """How a model compares with the constant predictor on ``metric``, interval-aware.
+
+    Args:
+        model, constant: ``(value, ci_low, ci_high)``; the interval may be NaN (no bootstrap).
+
+    Returns:
+        ``"beats constant"`` (better, and the 95 % intervals do not overlap), ``"overlaps constant"``
+        (intervals overlap: not shown to be better), ``"worse than constant"`` (worse, intervals apart);
+        without intervals ``"beats constant (no interval)"`` or ``"not better than constant (no interval)"``;
+        ``"–"`` when either value is missing.
+    """
+    value, low, high = (float("nan") if v is None else float(v) for v in model)
+    c_value, c_low, c_high = (float("nan") if v is None else float(v) for v in constant)
+    if math.isnan(value) or math.isnan(c_value):
+        return "–"
+    better = value < c_value if metric in LOWER_IS_BETTER else value > c_value
+    if any(math.isnan(v) for v in (low, high, c_low, c_high)):
+        return f"{BEATS} (no interval)" if better else "not better than constant (no interval)"
+    if high < c_low or low > c_high:
+        return BEATS if better else "worse than constant"
+    return "overlaps constant"
+
+
+LN_ML_NOTE = ("ln mL: published on the natural-log volume scale (errors of ln(volume / mL)); "
+              "not convertible to mL without the paper's per-video predictions")
+
+
 def units_label(units: str) -> str:
-    """Display name of a task's natural units (EF is reported in EF points, not relative %)."""
+    """Display name of a task's natural units, the one label used everywhere (tables, ``score``,
+    ``metrics.json``): EF is in EF points (absolute percentage points, not relative %)."""
     return "EF points" if units == "%" else units
 
 
@@ -118,40 +163,72 @@ def model_label(row: dict) -> str:
 def group_title(key: dict) -> str:
     clips = {"one": "one clip", "all": "all clips averaged"}.get(key["clips"], key["clips"])
     if key["source"] == "reported":
+        units = LN_ML_NOTE if key["units"] == "ln mL" else units_label(key["units"]) or "unit-free"
         return (f"{key['task']} · REPORTED (published, not run here) · protocol {key['protocol']} · split "
-                f"{key['split']} · {key['dataset']} · {units_label(key['units']) or 'unit-free'}")
+                f"{key['split']} · {key['dataset']} · {units}")
     return (f"{key['task']}@{key['task_version']} · protocol {key['protocol']}@{key['protocol_version']} · split "
             f"{key['split']} · {clips} · {key['dataset']} ({key['dataset_hash'][:8]}"
             f"{', SYNTHETIC data' if key['synthetic'] else ''}) · {units_label(key['units']) or 'unit-free'}")
 
 
 def groups(summary: pl.DataFrame):
-    """``(key dict, group frame)`` per comparison group: measured groups first, then reported."""
-    ordered = summary.sort(["task", "source", "split", "protocol", "clips"], descending=[False, True, False, False, True])
+    """``(key dict, group frame)`` per comparison group, by task (:data:`TASK_ORDER`), measured
+    groups of a task before its published ones."""
+    order = {t: i for i, t in enumerate(TASK_ORDER)}
+    rank = pl.col("task").replace_strict(order, default=len(order), return_dtype=pl.Int64)
+    ordered = (summary.with_columns(rank.alias("_task_rank"))
+               .sort(["_task_rank", "task", "source", "split", "protocol", "clips"],
+                     descending=[False, False, True, False, False, True])
+               .drop("_task_rank"))
     for key, group in ordered.group_by(GROUP, maintain_order=True):
         if dict(zip(GROUP, key))["track"] is None:  # tracks have their own sections (results.tracks)
             yield dict(zip(GROUP, key)), group
 
 
+def _constant_for(row: dict, constants: list[dict]) -> dict | None:
+    """The group's constant-predictor row for ``row`` (same training task when there are several)."""
+    same = [c for c in constants if c.get("trained_on") == row.get("trained_on")]
+    return (same or constants or [None])[0]
+
+
 def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[dict]]:
-    """Column names, display rows (str cells) and the underlying wide rows of one comparison group."""
+    """Column names, display rows (str cells) and the underlying wide rows of one comparison group.
+
+    Models that beat the constant predictor (:func:`versus_constant` on the primary metric) are
+    ranked first, then the unranked models, then the constant; ``vs constant`` says which.
+    """
     metrics = metrics_of(group)
     units = key["units"]
     reported = key["source"] == "reported"
     unit = f" ({units_label(units)})" if units else ""
     names = [f"{m}{unit}" if m in LOWER_IS_BETTER else ("R²" if m == "R2" else m) for m in metrics]
-    columns = ["rank", "model", "split", "protocol", *names, "seeds", "n"]
+    primary = next((m for m in PRIMARY if m in metrics), None)
+    columns = ["rank", "model", "split", "protocol", *names, "seeds", "n",
+               *([] if reported else [f"vs constant ({primary or '-'})"])]  # published rows: no constant
     protocol = f"{key['protocol']}@{key['protocol_version']}"
+    rows = list(wide(group).iter_rows(named=True))
+    constants = [r for r in rows if r["model"].startswith("constant")]
+
+    def verdict(row: dict) -> str:
+        const = _constant_for(row, constants)
+        if reported or primary is None or const is None or row["model"].startswith("constant"):
+            return "–"
+        estimate = lambda r: tuple(r.get(f"{p}_{primary}") for p in ("mean", "ci_low", "ci_high"))  # noqa: E731
+        return versus_constant(primary, estimate(row), estimate(const))
+
+    verdicts = [verdict(r) for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["model"].startswith("constant"),
+                                                    not verdicts[i].startswith(BEATS)))  # stable: by primary
     shown, raw = [], []
     rank = 0
-    ordered = sorted(wide(group).iter_rows(named=True), key=lambda r: r["model"].startswith("constant"))
-    for row in ordered:  # ranked models first, the constant predictor last
+    for i in order:
+        row = rows[i]
         row["task"] = key["task"]
-        constant = row["model"].startswith("constant")
-        rank += 0 if reported or constant else 1
-        cells = [("–" if reported or constant else str(rank)), model_label(row), key["split"], protocol,
+        ranked = verdicts[i].startswith(BEATS)
+        rank += 1 if ranked else 0
+        cells = [str(rank) if ranked else "–", model_label(row), key["split"], protocol,
                  *(cell(row, m, units) for m in metrics), "–" if reported else str(row["seeds"]),
-                 "–" if row["n"] is None else str(row["n"])]
+                 "–" if row["n"] is None else str(row["n"]), verdicts[i]]
         shown.append(dict(zip(columns, cells)))
         raw.append(row)
     return columns, shown, raw
@@ -178,21 +255,53 @@ def markdown(summary: pl.DataFrame) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class Board:
+    """What :func:`build_leaderboard` produced: the Markdown view and every file it wrote."""
+
+    text: str
+    filtered: bool
+    saved: list[Path] = field(default_factory=list)  # the whole board (md, csv, html)
+    figures: int = 0  # PNGs of the saved page
+    removed: int = 0  # stale PNGs of an earlier page removed
+    view: Path | None = None  # the filtered view, when written to a named file
+
+
 def build_leaderboard(results: Path, *, task: str | None = None, protocol: str | None = None,
-                      split: str | None = "TEST", reported: bool = True, html: bool = True) -> str:
-    """Read every record under ``results`` and return the Markdown leaderboard; also writes
-    ``leaderboard.md``, ``leaderboard.csv`` and (``html=True``) ``leaderboard.html`` + PNGs under
-    ``results``. ``split=None`` keeps every split."""
+                      split: str | None = "TEST", reported: bool = True, html: bool = True,
+                      out: Path | None = None, on_skip=None) -> Board:
+    """Read every record under ``results``; return the Markdown view for the filters.
+
+    ``split`` chooses the view's measured split (None: every split). An unfiltered call (no
+    ``task``/``protocol``, ``reported=True``) also rewrites the whole saved board under ``results``:
+    ``leaderboard.md``, ``leaderboard.csv`` and (``html=True``) ``leaderboard.html`` with its PNGs
+    (stale PNGs removed). A filtered call leaves the saved board alone; ``out`` writes the view's
+    Markdown to that file (either way). A record file that cannot be read or violates the schema
+    is skipped and reported as ``on_skip(path, reason)`` (:func:`read_records`).
+
+    Raises:
+        DataError: a record or an output file cannot be read or written.
+    """
     from echobench.atomic import atomic_write_text
 
-    summary = summarize(read_records(results), task=task, protocol=protocol, split=split, reported=reported)
-    text = markdown(summary)
+    records = read_records(results, on_skip=on_skip)
+    text = markdown(summarize(records, task=task, protocol=protocol, split=split, reported=reported))
+    board = Board(text=text, filtered=task is not None or protocol is not None or not reported)
     results = Path(results)
-    results.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(results / "leaderboard.md", text)
-    atomic_write_text(results / "leaderboard.csv", summary.drop("run_dir").write_csv())
-    if html:
-        from echobench.results.page import write_page
+    if not board.filtered:
+        whole = summarize(records, split=None, reported=True)
+        results.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(results / "leaderboard.md", markdown(whole))
+        atomic_write_text(results / "leaderboard.csv", whole.drop("run_dir").write_csv())
+        board.saved = [results / "leaderboard.md", results / "leaderboard.csv"]
+        if html:
+            from echobench.results.page import write_page
 
-        write_page(summary, results)
-    return text
+            page = write_page(whole, results)
+            board.saved.append(page.path)
+            board.figures, board.removed = page.figures, page.removed
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out), text)
+        board.view = Path(out)
+    return board

@@ -9,6 +9,7 @@ say so. Rows whose run directory is gone keep their table row and lose only thei
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,18 @@ def _figures(key: dict, row: dict, folder: Path) -> list[tuple[str, Path]]:
     ]
 
 
-def write_page(summary: pl.DataFrame, results: Path) -> Path:
-    """Write ``<results>/leaderboard.html`` (self-contained) and its PNGs under ``<results>/figures/``."""
+@dataclass(frozen=True)
+class Page:
+    """The written page, how many PNGs it shows, and how many stale PNGs were removed."""
+
+    path: Path
+    figures: int
+    removed: int
+
+
+def write_page(summary: pl.DataFrame, results: Path) -> Page:
+    """Write ``<results>/leaderboard.html`` (self-contained) and its PNGs under ``<results>/figures/``;
+    PNGs there that this page does not show (left by an earlier board) are removed."""
     from echobench.results.html import Section, write_html
 
     results = Path(results)
@@ -84,11 +95,17 @@ def write_page(summary: pl.DataFrame, results: Path) -> Path:
                     figures.extend(_figures(key, row, folder))
         text = ("Published numbers, shown for reference; not run here and not ranked with measured rows."
                 if key["source"] == "reported" else
-                "Mean ± sd over seeds; a single seed shows its 95 % bootstrap interval. Rank by the first metric.")
+                "Mean ± sd over seeds; a single seed shows its 95 % bootstrap interval. Only models whose "
+                "interval on the first metric is better than the constant predictor's are ranked.")
         sections.append(Section(heading=group_title(key), text=text,
                                 tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))],
                                 figures=figures))
     from echobench.results.tracks import track_sections
 
     sections += track_sections(summary, folder)
-    return write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
+    path = write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
+    shown = {p.resolve() for s in sections for _, p in s.figures}
+    stale = [p for p in folder.glob("*.png") if p.resolve() not in shown] if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return Page(path=path, figures=len(shown), removed=len(stale))

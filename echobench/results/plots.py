@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from echobench.errors import DataError
 _FIGSIZE = (5.2, 4.8)  # inches
 _DPI = 110  # -> about 570 x 530 px, small enough to embed in the HTML page
 _MIN_VIDEOS = 2
+_TITLE_CHARS = 52  # a longer title wraps onto the next line instead of running off the figure
 _Z95 = 1.96  # Bland & Altman (1986): 95 % limits of agreement = bias ± 1.96 SD
 
 
@@ -85,7 +87,7 @@ def _new_axes(title: str):
     fig = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, _TITLE_CHARS)) or title, fontsize=10)  # never clipped
     return fig, ax
 
 
@@ -160,19 +162,22 @@ def roc_points(score_positive: Any, label: Any) -> tuple[np.ndarray, np.ndarray,
     Raises:
         DataError: shapes differ, or a label is not 0/1.
 
-    Source: ``torchmetrics.functional.classification.binary_roc`` / ``binary_auroc`` (exact
-    thresholds), the same library the project's metrics use.
+    Source: the exact-threshold ROC of scikit-learn's ``sklearn.metrics.roc_curve`` (one point per
+    distinct score, ties taken together) and the trapezoidal area under it, which equals
+    torchmetrics' ``binary_auroc`` (the project's metric); written with numpy so that drawing the
+    leaderboard never imports torch.
     """
     s, y, _ = _pairs(score_positive, label, ("score_positive", "label"), "roc_points")
     y = _binary(y, "label", "roc_points")
     if len(y) < _MIN_VIDEOS or y.min() == y.max():
         return np.empty(0), np.empty(0), math.nan
-    import torch
-    from torchmetrics.functional.classification import binary_auroc, binary_roc
-
-    scores, target = torch.as_tensor(s), torch.as_tensor(y)
-    fpr, tpr, _ = binary_roc(scores, target)
-    return fpr.double().numpy(), tpr.double().numpy(), float(binary_auroc(scores, target))
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last video of each distinct score
+    tps = np.cumsum(y)[last].astype(np.float64)
+    fps = (last + 1) - tps
+    tpr, fpr = np.r_[0.0, tps / tps[-1]], np.r_[0.0, fps / fps[-1]]
+    return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
 def confusion_counts(pred_label: Any, true_label: Any) -> np.ndarray:
@@ -216,7 +221,8 @@ def scatter(pred: Any, true: Any, *, units: str, title: str, path: str | os.Path
         DataError: the arrays do not fit together (see module docstring) or the PNG cannot be written.
 
     Source: the predicted-vs-actual EF plot of EchoNet-Dynamic (Ouyang et al., Nature 2020, Fig. 2);
-    MAE from :func:`echobench.metrics.regression_metrics`, so it matches the leaderboard table.
+    MAE = mean |pred − true| (numpy; the same number :func:`echobench.metrics.regression_metrics`
+    gives the leaderboard table).
     """
     where = str(path)
     p, t, dropped = _pairs(pred, true, ("pred", "true"), where)
@@ -226,9 +232,7 @@ def scatter(pred: Any, true: Any, *, units: str, title: str, path: str | os.Path
     ax.set_ylabel(f"predicted {quantity}")
     n = len(p)
     if n:
-        from echobench.metrics import regression_metrics
-
-        mae = regression_metrics(p, t)["MAE"]
+        mae = float(np.mean(np.abs(p - t)))  # as echobench.metrics computes it, without importing torch
         label = f"N = {n}, MAE = {mae:.2f} {_units_text(units)}"
         if dropped:
             label += f"\n({dropped} non-finite left out)"
@@ -286,7 +290,7 @@ def bland_altman(pred: Any, true: Any, *, units: str, title: str, path: str | os
             ax.axhline(low, color="#555555", linestyle="--", linewidth=1,
                        label=f"bias − 1.96 SD = {low:+.2f} {text_units}")
         ax.axhline(0.0, color="black", linewidth=0.5)
-        ax.legend(loc="best", fontsize=8)
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8)  # below the axes: covers no line or point
     if n < _MIN_VIDEOS:
         _few_videos_note(ax, n, dropped)
     ax.grid(alpha=0.3)

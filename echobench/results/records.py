@@ -7,12 +7,15 @@ no record is lost. Tables and plots are derived from the records by :mod:`echobe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import polars as pl
 
 from echobench.atomic import atomic_write_new_parquet
+
+log = logging.getLogger(__name__)
 
 RECORD_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.Utf8,
@@ -49,8 +52,10 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.Utf8,
     "precision": pl.Utf8,
     "skipped": pl.Utf8,  # JSON {reason: count}
+    "notes": pl.Utf8,  # JSON {reason: count}: videos kept but noted (reader's and decoder's notes, e.g. resized)
     "run_dir": pl.Utf8,  # where the run's predictions.parquet is (for the leaderboard's pictures)
 }
+REQUIRED = ("run_id", "model", "task", "split", "metric", "value")  # in every record since the first
 
 
 def records_dir(results: Path) -> Path:
@@ -68,22 +73,78 @@ def write_record(rows: list[dict[str, Any]], results: Path, run_id: str) -> Path
     return atomic_write_new_parquet(frame, records_dir(results) / f"{run_id}.parquet")
 
 
-def read_parquet_folder(folder: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+OnSkip = Callable[[Path, str], None]
+
+
+def _conforms(source: pl.DataType, target: pl.DataType) -> bool:
+    """Whether a column of dtype ``source`` may be read as ``target`` (same type, all-null, a
+    categorical as text, or a narrower number as a wider one)."""
+    if source == target or source == pl.Null:
+        return True
+    if target == pl.Utf8:
+        return isinstance(source, (pl.Categorical, pl.Enum))
+    if target == pl.Float64:
+        return source.is_numeric()
+    if target == pl.Int64:
+        return source.is_integer()
+    return False
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], required: Iterable[str]) -> pl.DataFrame:
+    """``frame`` with exactly ``schema``'s columns (absent ones null).
+
+    Raises:
+        ValueError: a ``required`` column is absent, or a column's type does not fit (one line).
+    """
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"no {', '.join(repr(c) for c in missing)} column")
+    for column, dtype in schema.items():
+        if column in frame.columns and not _conforms(frame.schema[column], dtype):
+            raise ValueError(f"column {column!r} is {frame.schema[column]}, expected {dtype}")
+    try:
+        return (frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns)
+                .select(list(schema)).cast(schema, strict=True))
+    except pl.exceptions.PolarsError as exc:  # e.g. an integer too large for Int64
+        raise ValueError(_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}".rstrip(": ")
+
+
+def read_parquet_folder(folder: Path, schema: dict[str, pl.DataType], *, required: Iterable[str] = (),
+                        on_skip: OnSkip | None = None) -> pl.DataFrame:
     """Every ``*.parquet`` in ``folder`` as one frame with ``schema`` (empty when there are none).
 
-    Files written by older echobench versions lack newer columns: those read as null.
+    Files written by older echobench versions lack newer columns: those read as null. One bad file
+    never hides the others: an entry that is not a regular file (a directory or FIFO named
+    ``x.parquet``, a dangling link), a file that is not readable Parquet (0 bytes, truncated,
+    garbage), or one that violates the schema (a ``required`` column absent, a column of another
+    type, e.g. ``value`` as text) is skipped and reported as ``on_skip(path, reason)`` (a one-line
+    reason; default: a ``logging`` warning), and the rest are read.
     """
-    files = sorted(Path(folder).glob("*.parquet"))
-    if not files:
-        return pl.DataFrame(schema=schema)
-    frames = []
-    for f in files:
-        frame = pl.read_parquet(f)
-        frames.append(frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items()
-                                         if c not in frame.columns).select(list(schema)).cast(schema))
+    if on_skip is None:
+        on_skip = lambda path, reason: log.warning("skipped %s: %s", path, reason)  # noqa: E731
+    frames = [pl.DataFrame(schema=schema)]
+    for f in sorted(Path(folder).glob("*.parquet")):
+        if not f.is_file():
+            on_skip(f, "not a regular file" + (" (a directory)" if f.is_dir() else ""))
+            continue
+        try:
+            frame = pl.read_parquet(f)
+        except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+            on_skip(f, f"not a readable Parquet file ({_first_line(exc)})")
+            continue
+        try:
+            frames.append(_conform(frame, schema, required))
+        except ValueError as exc:
+            on_skip(f, f"does not fit the record schema ({exc})")
     return pl.concat(frames, how="vertical")
 
 
-def read_records(results: Path) -> pl.DataFrame:
-    """All run records under ``results`` as one frame (empty, with the schema, when there are none)."""
-    return read_parquet_folder(records_dir(results), RECORD_SCHEMA)
+def read_records(results: Path, *, on_skip: OnSkip | None = None) -> pl.DataFrame:
+    """All run records under ``results`` as one frame (empty, with the schema, when there are none);
+    unreadable or schema-violating files are skipped and reported (:func:`read_parquet_folder`)."""
+    return read_parquet_folder(records_dir(results), RECORD_SCHEMA, required=REQUIRED, on_skip=on_skip)

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from echobench.atomic import atomic_write_new_parquet
-from echobench.results.records import read_parquet_folder
+from echobench.results.records import OnSkip, read_parquet_folder
 
 THROUGHPUT_SCHEMA: dict[str, pl.DataType] = {
     "bench_id": pl.Utf8,
@@ -59,6 +59,7 @@ THROUGHPUT_SCHEMA: dict[str, pl.DataType] = {
     "git_sha": pl.Utf8,
     "note": pl.Utf8,
 }
+REQUIRED = ("bench_id", "kind", "metric", "value")  # in every throughput record since the first
 
 
 def throughput_dir(results: Path) -> Path:
@@ -76,9 +77,11 @@ def write_throughput(rows: list[dict[str, Any]], results: Path, bench_id: str) -
     return atomic_write_new_parquet(frame, throughput_dir(results) / f"{bench_id}.parquet")
 
 
-def read_throughput(results: Path) -> pl.DataFrame:
-    """All throughput records under ``results`` (empty, with the schema, when there are none)."""
-    return read_parquet_folder(throughput_dir(results), THROUGHPUT_SCHEMA)
+def read_throughput(results: Path, *, on_skip: OnSkip | None = None) -> pl.DataFrame:
+    """All throughput records under ``results`` (empty, with the schema, when there are none);
+    unreadable or schema-violating files are skipped and reported
+    (:func:`~echobench.results.records.read_parquet_folder`)."""
+    return read_parquet_folder(throughput_dir(results), THROUGHPUT_SCHEMA, required=REQUIRED, on_skip=on_skip)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

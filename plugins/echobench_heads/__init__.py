@@ -5,8 +5,13 @@ module does not import torch; the implementations live in :mod:`echobench_heads.
 :mod:`echobench_heads.stff` and :mod:`echobench_heads.probe`.
 """
 
-from echobench import hookimpl
-from echobench.specs import HeadSpec
+from echobench import HeadSpec, Option, hookimpl
+
+
+_STFF_OPTIONS = (
+    Option("attn_dim", int, 1024, "hidden width of both gated attentions (released code: 1024)"),
+    Option("bottleneck_ratio", int, 2, "residual bottleneck width = dim / ratio"),
+)
 
 
 @hookimpl
@@ -15,6 +20,7 @@ def register_heads(register):
         name="maxpool",
         summary="max over all t*h*w tokens -> (B, D) (EchoVisionFM 'Echo VideoMAE with max pooling')",
         factory="echobench_heads.pooling:MaxPoolHead",
+        inputs=(),
         citation="EchoVisionFM (Zhang et al., 2024), Table 2 max-pool baseline",
         licence="MIT",
     ))
@@ -22,6 +28,7 @@ def register_heads(register):
         name="meanpool",
         summary="mean over all t*h*w tokens, then LayerNorm -> (B, D) (VideoMAE fine-tuning head)",
         factory="echobench_heads.pooling:MeanPoolHead",
+        inputs=(),
         citation="VideoMAE (Tong et al., NeurIPS 2022), modeling_finetune.py fc_norm",
         licence="MIT",
     ))
@@ -29,6 +36,8 @@ def register_heads(register):
         name="stff",
         summary="STFF-Net: joint 3D + disjoint per-frame paths, gated attention -> (B, 2D) (correct grid reshape)",
         factory="echobench_heads.stff:STFFHead",
+        inputs=("grid",),
+        options=_STFF_OPTIONS,
         citation="EchoVisionFM (Zhang et al., 2024) §3.2; gated attention: Ilse et al., ICML 2018",
         licence="MIT",
     ))
@@ -37,6 +46,8 @@ def register_heads(register):
         summary="STFF-Net with the released code's un-permuted reshape (scrambled positions; for paper parity)",
         factory="echobench_heads.stff:STFFHead",
         defaults={"released_reshape": True},
+        inputs=("grid",),
+        options=_STFF_OPTIONS,
         citation="EchoVisionFM (Zhang et al., 2024) §3.2, released code",
         licence="MIT",
     ))
@@ -44,6 +55,8 @@ def register_heads(register):
         name="attentive-probe",
         summary="one learnable query cross-attends over all tokens, then LayerNorm -> (B, D)",
         factory="echobench_heads.probe:AttentiveProbeHead",
+        inputs=(),
+        options=(Option("num_heads", int, None, "attention heads of the query (default: from dim)"),),
         citation="V-JEPA (Bardes et al., 2024) attentive probe",
         licence="MIT",
     ))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from echobench.models.features import Features
+from echobench import Features
 
 
 class MaxPoolHead(nn.Module):

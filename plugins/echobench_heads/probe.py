@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from echobench.models.features import Features
+from echobench import Features
 
 
 def _default_heads(dim: int) -> int:

@@ -49,7 +49,7 @@ from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
-from echobench.models.features import Features
+from echobench import Features
 
 RELEASED_ATTN_DIM = 1024
 """Hidden width of both gated attentions in the released code (``GatedAttention(feat_dim, L=1024)``)."""

@@ -5,8 +5,7 @@ trained, evaluated and scored is core code (STYLE rule 2), so rows stay comparab
 ``version`` for any change that can move a score.
 """
 
-from echobench import hookimpl
-from echobench.specs import TaskSpec
+from echobench import TaskSpec, hookimpl
 
 _ECHONET = "EchoNet-Dynamic (Ouyang et al., Nature 2020)"
 

@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from typing import Callable
 
-from echobench import hookimpl
-from echobench.specs import BackboneSpec, PretrainerSpec
+from echobench import BackboneSpec, Option, PeerSpec, PretrainerSpec, hookimpl
 
 _PRESETS = ("tiny", "small", "base", "large")
+_ENCODER_OPTIONS = (
+    Option("drop_path_rate", float, 0.0, "stochastic-depth rate of the last block (linear from 0)"),
+    Option("init_values", float, 0.0, "layer-scale init (0 = no layer scale)"),
+    Option("drop_rate", float, 0.0, "dropout after attention/MLP projections"),
+    Option("attn_drop_rate", float, 0.0, "attention dropout"),
+)
+_PRETRAIN_OPTIONS = (
+    Option("preset", str, "base", "encoder (and decoder) size", choices=_PRESETS),
+    Option("mask_ratio", float, 0.9, "fraction of tokens masked"),
+    Option("masking", str, "tube", "tube (VideoMAE), random, or released (EchoVisionFM code)",
+           choices=("tube", "random", "released")),
+    Option("size", int, 224, "frame size in pixels (multiple of 16)"),
+    Option("frames", int, 16, "clip length in frames"),
+    Option("stride", int, 2, "temporal stride in source frames"),
+    Option("flips", bool, True, "random horizontal and vertical flips"),
+    Option("drop_path_rate", float, 0.0, "stochastic depth of encoder and decoder"),
+    Option("init", str, None, "local weights to start from (HF VideoMAEForPreTraining, MCG-NJU, or an encoder file)"),
+)
 _VIDEOMAE = (
     "Tong Z., Song Y., Wang J., Wang L. VideoMAE: Masked Autoencoders are Data-Efficient Learners for "
     "Self-Supervised Video Pre-Training. NeurIPS 2022 (arXiv:2203.12602)."
@@ -37,6 +54,8 @@ def register_backbones(register: Callable) -> None:
             summary="VideoMAE ViT encoder as in EchoVisionFM (tubelet 2x16x16, no final norm)",
             factory="echobench_videomae.encoder:build_echo_videomae",
             presets=_PRESETS,
+            inputs=("unit_input",),
+            options=_ENCODER_OPTIONS,
             citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
             licence=_LICENCE,
         )
@@ -47,6 +66,10 @@ def register_backbones(register: Callable) -> None:
             summary="Vanilla VideoMAE ViT encoder (tubelet 2x16x16, final LayerNorm)",
             factory="echobench_videomae.encoder:build_videomae",
             presets=_PRESETS,
+            inputs=("unit_input",),
+            options=_ENCODER_OPTIONS,
+            peer=PeerSpec(factory="echobench_videomae.peer:hf_videomae_pair", reference="transformers.VideoMAEModel",
+                          requires=("transformers",), presets=_PRESETS),
             citation=_VIDEOMAE,
             licence=_LICENCE,
         )
@@ -63,6 +86,7 @@ def register_pretrainers(register: Callable) -> None:
             summary="VideoMAE MAE pre-training (tube masking 0.9, norm-pixel MSE) of the echo-videomae encoder",
             factory="echobench_videomae.pretrain.trainer:build_pretrainer",
             defaults={"preset": "base", "mask_ratio": 0.9, "masking": "tube", "frames": 16, "stride": 2},
+            options=_PRETRAIN_OPTIONS,
             citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
             licence=_LICENCE,
         )

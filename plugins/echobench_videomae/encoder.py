@@ -20,48 +20,18 @@ Shapes (base preset, the paper's 16x224x224 clips)::
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import trunc_normal_
 from torch import nn
 
-from echobench.errors import ConfigError
-from echobench.models.features import Features
-from echobench.models.presets import preset_options
-from echobench.models.weights import LoadReport, load_state, read_state_dict
+from echobench import (VIT_SIZES, Attention, Block, Features, LoadReport, load_state, preset_options,
+                       read_state_dict, sinusoid_position_table)
 
-
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"embed_dim": 64, "depth": 2, "num_heads": 2},  # CPU tests only
-    "small": {"embed_dim": 384, "depth": 12, "num_heads": 6},
-    "base": {"embed_dim": 768, "depth": 12, "num_heads": 12},  # the paper's encoder
-    "large": {"embed_dim": 1024, "depth": 24, "num_heads": 16},
-}
-
-
-@functools.lru_cache(maxsize=16)
-def _sinusoid_table_cpu(n_position: int, dim: int) -> torch.Tensor:
-    position = torch.arange(n_position, dtype=torch.float64)[:, None]
-    exponent = 2 * (torch.arange(dim, dtype=torch.float64) // 2) / dim
-    angles = position / torch.pow(10000.0, exponent)[None, :]
-    table = torch.empty_like(angles)
-    table[:, 0::2] = torch.sin(angles[:, 0::2])
-    table[:, 1::2] = torch.cos(angles[:, 1::2])
-    return table.to(torch.float32)
-
-
-def sinusoid_position_table(n_position: int, dim: int) -> torch.Tensor:
-    """Fixed 1-D sin-cos position table ``(n_position, dim)`` float32 on the CPU (not trainable).
-
-    ``table[p, j] = sin(p / 10000**(2*(j//2)/dim))`` for even ``j`` and ``cos(...)`` for odd ``j``,
-    computed in float64; as ``get_sinusoid_encoding_table`` in MCG-NJU/VideoMAE
-    ``modeling_finetune.py``. Cached per ``(n_position, dim)``; callers must not modify it in place.
-    """
-    return _sinusoid_table_cpu(int(n_position), int(dim))
+PRESETS: dict[str, dict[str, int]] = VIT_SIZES  # tiny (CPU tests), small, base (the paper's encoder), large
 
 
 def tubelet_patches(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -77,64 +47,10 @@ def tubelet_patches(clip: torch.Tensor, tubelet: int, patch: int) -> torch.Tenso
     return x.reshape(b, (t // tubelet) * (h // patch) * (w // patch), c, tubelet * patch * patch)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention with a bias-free ``qkv`` Linear plus learnable ``q_bias``/``v_bias``
-    (the key bias is fixed at zero), as in MCG-NJU/VideoMAE ``modeling_finetune.Attention``.
-
-    ``(B, N, D) -> (B, N, D)``; computed with ``F.scaled_dot_product_attention`` (scale
-    ``head_dim**-0.5``).
-    """
-
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ConfigError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=False)
-        self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
-        self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        bias = None
-        if self.q_bias is not None:
-            bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, d)))
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block ``(B, N, D) -> (B, N, D)``: ``x + γ1·attn(norm1(x))`` then
-    ``x + γ2·mlp(norm2(x))`` with stochastic depth; ``γ`` (layer scale, ``gamma_1``/``gamma_2``)
-    only when ``init_values > 0``. Source: MCG-NJU/VideoMAE ``modeling_finetune.Block``.
-    """
-
-    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0,
-                 init_values: float = 0.0, norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
-        if init_values > 0:
-            self.gamma_1 = nn.Parameter(torch.full((dim,), float(init_values)))
-            self.gamma_2 = nn.Parameter(torch.full((dim,), float(init_values)))
-        else:
-            self.gamma_1 = self.gamma_2 = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.attn(self.norm1(x))
-        x = x + self.drop_path(a if self.gamma_1 is None else self.gamma_1 * a)
-        m = self.mlp(self.norm2(x))
-        return x + self.drop_path(m if self.gamma_2 is None else self.gamma_2 * m)
+def videomae_block(dim: int, num_heads: int, *, qkv_bias: bool = True, **kwargs: Any) -> Block:
+    """The shared :class:`echobench.Block` as VideoMAE uses it: exact GELU, and (``qkv_bias``) the
+    ``q_bias``/``v_bias`` of MCG-NJU/VideoMAE ``modeling_finetune.Attention`` (key bias fixed at 0)."""
+    return Block(dim, num_heads, qkv_bias="qv" if qkv_bias else "none", gelu="none", **kwargs)
 
 
 class VideoMAEEncoder(nn.Module):
@@ -175,8 +91,9 @@ class VideoMAEEncoder(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth decay rule
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
-                  attn_drop=attn_drop_rate, drop_path=rates[i], init_values=init_values, norm_eps=norm_eps)
+            videomae_block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                           attn_drop=attn_drop_rate, drop_path=rates[i], init_values=init_values,
+                           norm_eps=norm_eps)
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if final_norm else nn.Identity()
@@ -331,5 +248,6 @@ def build_videomae(*, preset: str = "tiny", weights: str | Path | None = None,
                   unit_input=unit_input, overrides=overrides)
 
 
-__all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "sinusoid_position_table", "tubelet_patches",
+__all__ = ["PRESETS", "VideoMAEEncoder", "Block", "Attention", "videomae_block", "sinusoid_position_table",
+           "tubelet_patches",
            "build_echo_videomae", "build_videomae", "LoadReport"]

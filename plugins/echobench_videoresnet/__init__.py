@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from echobench import hookimpl
-from echobench.specs import BackboneSpec
+from echobench import BackboneSpec, Option, hookimpl
 
 _TRAN = (
     "Tran D., Wang H., Torresani L., Ray J., LeCun Y., Paluri M. A Closer Look at Spatiotemporal "
@@ -31,7 +30,8 @@ _LICENCE = (
 
 @hookimpl
 def register_backbones(register: Callable) -> None:
-    """Register ``video-resnet`` (variants ``r3d_18`` (default), ``r2plus1d_18``, ``mc3_18``)."""
+    """Register ``video-resnet`` (variants ``r3d_18`` (default), ``r2plus1d_18``, ``mc3_18``; a variant is
+    chosen as ``video-resnet:r2plus1d_18`` or ``--backbone-option variant=r2plus1d_18``)."""
     register(
         BackboneSpec(
             name="video-resnet",
@@ -39,6 +39,10 @@ def register_backbones(register: Callable) -> None:
             factory="echobench_videoresnet.model:build_video_resnet",
             presets=("tiny", "18"),
             defaults={"variant": "r3d_18"},
+            inputs=(),
+            variant_option="variant",
+            options=(Option("variant", str, "r3d_18", "r3d_18 (EchoVisionFM baseline), r2plus1d_18 (EchoNet-Dynamic), "
+                            "mc3_18; also as video-resnet:VARIANT", choices=("r3d_18", "r2plus1d_18", "mc3_18")),),
             citation=f"{_TRAN} {_ECHONET} {_ECHOVISIONFM}",
             licence=_LICENCE,
         )

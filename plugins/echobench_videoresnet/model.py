@@ -35,9 +35,7 @@ from torchvision.models.video.resnet import (
     VideoResNet,
 )
 
-from echobench.models.weights import read_state_dict
-from echobench.errors import ConfigError, WeightsError
-from echobench.models.features import Features
+from echobench import ConfigError, Features, WeightsError, read_state_dict, strip_prefix
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +132,7 @@ def load_weights(model: VideoResNetBackbone, path: str | Path) -> LoadReport:
     raw = read_state_dict(path)
     if isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in raw.items()}
+    state = strip_prefix(raw, "module.")
     head = {k: tuple(v.shape) for k, v in sorted(state.items()) if k.startswith(TASK_HEAD_PREFIX)}
     state = {k: v for k, v in state.items() if not k.startswith(TASK_HEAD_PREFIX)}
     ours = model.state_dict()
@@ -144,17 +142,41 @@ def load_weights(model: VideoResNetBackbone, path: str | Path) -> LoadReport:
                  if k in ours and (not isinstance(v, torch.Tensor) or v.shape != ours[k].shape)]
     if bad_shape:
         raise WeightsError(f"{path}: {len(bad_shape)} shape mismatches for {model.variant} "
-                           f"(file vs model), e.g. {bad_shape[:3]}")
+                           f"(file vs model), e.g. {bad_shape[:3]}{_fits_hint(state, model)}")
     missing = sorted(k for k in ours if k not in state)
     unexpected = sorted(k for k in state if k not in ours)
     if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
         raise WeightsError(f"{path}: does not fit the {model.variant} preset {model.preset!r} model: "
                            f"{len(missing)} missing keys {missing[:3]}, {len(unexpected)} unexpected keys "
-                           f"{unexpected[:3]}")
+                           f"{unexpected[:3]}{_fits_hint(state, model)}")
     model.load_state_dict(state, strict=False)
     if head:
         log.info("%s: dropped unused task head %s", path, head)
     return LoadReport(missing, list(head))
+
+
+def fitting_architectures(state: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``(variant, preset)`` pairs whose state dict has exactly the keys and shapes of ``state``
+    (BatchNorm ``num_batches_tracked`` may be absent). Models are built on the meta device (no memory)."""
+    shapes = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    fits = []
+    for variant in VARIANTS:
+        for preset, layers in PRESETS.items():
+            with torch.device("meta"):
+                ours = VideoResNetBackbone(variant=variant, layers=layers, preset=preset).state_dict()
+            required = {k for k in ours if not k.endswith("num_batches_tracked")}
+            if required <= set(shapes) <= set(ours) and all(shapes[k] == tuple(ours[k].shape) for k in shapes):
+                fits.append((variant, preset))
+    return fits
+
+
+def _fits_hint(state: dict[str, Any], model: VideoResNetBackbone) -> str:
+    fits = [(v, p) for v, p in fitting_architectures(state) if (v, p) != (model.variant, model.preset)]
+    if not fits:
+        return ""
+    variant, preset = fits[0]
+    return (f"; the file fits variant {variant!r} preset {preset!r}: use --backbone video-resnet:{variant} "
+            f"--preset {preset}")
 
 
 def _choose(kind: str, value: str, options: dict[str, Any]) -> None:

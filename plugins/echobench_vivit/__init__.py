@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from echobench import hookimpl
-from echobench.specs import BackboneSpec
+from echobench import BackboneSpec, Option, PeerSpec, hookimpl
 
 _VIVIT = (
     "Arnab A., Dehghani M., Heigold G., Sun C., Lučić M., Schmid C. ViViT: A Video Vision Transformer. "
@@ -30,6 +29,11 @@ def register_backbones(register: Callable) -> None:
             summary="ViViT encoder (tubelet 2x16x16, CLS token, learned positions); patch tokens as Features",
             factory="echobench_vivit.model:build_vivit",
             presets=("tiny", "base"),
+            inputs=("num_frames", "image_size", "unit_input"),
+            options=(Option("drop_rate", float, 0.0, "dropout after attention/MLP projections"),
+                     Option("attn_drop_rate", float, 0.0, "attention dropout")),
+            peer=PeerSpec(factory="echobench_vivit.peer:hf_vivit_pair", reference="transformers.VivitModel",
+                          requires=("transformers",), presets=("tiny", "small", "base", "large")),
             citation=_VIVIT,
             licence=_LICENCE,
         )

@@ -23,13 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from echobench.models.presets import preset_options
-from echobench.models.weights import LoadReport, load_state, read_state_dict
-from echobench.errors import ConfigError, WeightsError
-from echobench.models.features import Features
+from echobench import (Attention, Block, ConfigError, Features, LoadReport, WeightsError, load_state,
+                       preset_options, read_state_dict)
 from echobench_vivit.convert import convert_hf_vivit_state_dict, is_hf_vivit_state_dict
 
 
@@ -48,61 +45,12 @@ ZERO_CENTERED_MEAN = (0.5, 0.5, 0.5)
 ZERO_CENTERED_STD = (0.5, 0.5, 0.5)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention ``(B, N, D) -> (B, N, D)`` with a fused ``qkv`` Linear (bias on q, k
-    and v, as HF ``VivitAttention`` with ``qkv_bias=True``) and output ``proj``; computed with
-    ``F.scaled_dot_product_attention`` (scale ``head_dim**-0.5``).
-
-    Raises:
-        ConfigError: ``dim`` not divisible by ``num_heads``.
-    """
-
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ConfigError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, d)))
-
-
-class Mlp(nn.Module):
-    """``(B, N, D) -> (B, N, D)``: fc1, GELU tanh approximation (= HF's default ``hidden_act="gelu_fast"``), fc2."""
-
-    def __init__(self, dim: int, hidden: int, *, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(F.gelu(self.fc1(x), approximate="tanh")))
-
-
-class Block(nn.Module):
-    """Pre-norm block ``(B, N, D) -> (B, N, D)``: ``x + attn(norm1(x))``, ``x + mlp(norm2(x))`` (HF ``VivitLayer``)."""
-
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, qkv_bias: bool = True, drop: float = 0.0,
-                 attn_drop: float = 0.0, norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, mlp_dim, drop=drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+def vivit_block(dim: int, num_heads: int, mlp_dim: int, *, qkv_bias: bool = True, drop: float = 0.0,
+                attn_drop: float = 0.0, norm_eps: float = 1e-6) -> Block:
+    """The shared :class:`echobench.Block` as HF ``VivitLayer``: bias on q, k and v, MLP width
+    ``mlp_dim`` with the tanh GELU (HF's default ``hidden_act="gelu_fast"``), no layer scale."""
+    return Block(dim, num_heads, mlp_hidden=mlp_dim, qkv_bias="qkv" if qkv_bias else "none", drop=drop,
+                 attn_drop=attn_drop, norm_eps=norm_eps, gelu="tanh")
 
 
 class ViViT(nn.Module):
@@ -143,8 +91,8 @@ class ViViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1] * self.grid[2], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_dim, qkv_bias=qkv_bias, drop=drop_rate,
-                                          attn_drop=attn_drop_rate, norm_eps=norm_eps) for _ in range(depth))
+        self.blocks = nn.ModuleList(vivit_block(embed_dim, num_heads, mlp_dim, qkv_bias=qkv_bias, drop=drop_rate,
+                                                attn_drop=attn_drop_rate, norm_eps=norm_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         for p in (self.cls_token, self.pos_embed):
             nn.init.trunc_normal_(p, std=0.02)
@@ -256,5 +204,5 @@ def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_
     return model
 
 
-__all__ = ["PRESETS", "ViViT", "Block", "Attention", "Mlp", "build_vivit", "load_weights", "LoadReport",
+__all__ = ["PRESETS", "ViViT", "Block", "Attention", "vivit_block", "build_vivit", "load_weights", "LoadReport",
            "HF_PROCESSOR_MEAN", "HF_PROCESSOR_STD", "ZERO_CENTERED_MEAN", "ZERO_CENTERED_STD"]

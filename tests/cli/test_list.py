@@ -62,3 +62,25 @@ def test_third_party_backbone_runs(installed_example, synth_small, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "example-c3d+maxpool" in result.stdout and "TEST" in result.stdout
     assert list((tmp_path / "leaderboard" / "records").glob("*example-c3d*.parquet"))
+
+
+def test_list_shows_presets_options_and_protocols_and_json(monkeypatch):
+    import json
+
+    from echobench.cli.common import out
+
+    monkeypatch.setattr(out, "width", 200)
+    result = CliRunner().invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "protocols" in result.output and "echovisionfm" in result.output and "echonet" in result.output
+    assert "tiny, small, base, large" in result.output and "variant=r3d_18" in result.output
+    listed = json.loads(CliRunner().invoke(app, ["list", "--json"]).stdout)
+    backbones = {b["name"]: b for b in listed["backbone"]}
+    assert backbones["video-resnet"]["presets"] == ["tiny", "18"]
+    assert backbones["video-resnet"]["options"] == {"variant": "r3d_18"}
+    protocols = {p["name"]: p for p in listed["protocol"]}
+    assert protocols["echonet"]["frames"] == 32 and protocols["echonet"]["period"] == 2
+    assert protocols["echovisionfm"]["tag"] == "echovisionfm@1"
+    assert set(listed) == {"backbone", "head", "task", "pretrainer", "protocol"}
+    only = json.loads(CliRunner().invoke(app, ["list", "protocols", "--json"]).stdout)
+    assert list(only) == ["protocol"]

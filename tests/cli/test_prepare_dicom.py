@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def echobench(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
     return subprocess.Popen([sys.executable, "-m", "echobench", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=ROOT, **kwargs)
 
@@ -76,15 +76,21 @@ def test_no_identifier_reaches_outputs_or_logs(tmp_path):
     assert rows["source_fps"].is_null().to_list() == [False, True, True, True]
 
 
-def test_sigkill_then_rerun_records_each_file_once(tmp_path):
+def start_on_copies(tmp_path, copies: int, workers: int) -> tuple[Path, Path, list[str], subprocess.Popen]:
+    """``copies`` copies of the real loop under ``src``, and ``prepare dicom src out`` started on them
+    in its own session: ``(src, out, names, process)``."""
     src, out = tmp_path / "src", tmp_path / "out"
     (src / STUDY).mkdir(parents=True)
-    names = [f"{STUDY}/90000001_{i:04d}.dcm" for i in range(6)]
+    names = [f"{STUDY}/90000001_{i:04d}.dcm" for i in range(copies)]
     for name in names:
         shutil.copyfile(LOOP, src / name)
-
-    proc = echobench("prepare", "dicom", str(src), str(out), "--workers", "1", "--size", "64",
+    proc = echobench("prepare", "dicom", str(src), str(out), "--workers", str(workers), "--size", "64",
                      start_new_session=True)
+    return src, out, names, proc
+
+
+def test_sigkill_then_rerun_records_each_file_once(tmp_path):
+    src, out, names, proc = start_on_copies(tmp_path, 6, workers=1)
     parts = out / ".prepare" / "parts"
     deadline = time.monotonic() + 240
     try:
@@ -130,3 +136,75 @@ def test_unusable_src_or_out_is_one_error_line(tmp_path, case):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the workers")
+def test_workers_die_with_a_sigkilled_parent_and_the_rerun_is_exactly_once(tmp_path):
+    src, out, names, proc = start_on_copies(tmp_path, 8, workers=2)
+    parts = out / ".prepare" / "parts"
+    deadline = time.monotonic() + 240
+    workers: set[int] = set()
+    try:
+        while not (list(parts.glob("*/*.json")) and len(workers) >= 2):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, f"no part file or workers appeared ({workers})"
+            workers |= set(_children(proc.pid))  # the 2 pool workers (and multiprocessing's resource tracker)
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # the command alone, as the OOM killer would: nobody cleans up
+        proc.wait(timeout=30)  # not communicate(): surviving workers would hold its pipes open
+        gone_by = time.monotonic() + 5
+        while any(map(_alive, workers)) and time.monotonic() < gone_by:
+            time.sleep(0.1)
+        survivors = [pid for pid in workers if _alive(pid)]
+        assert not survivors, f"worker(s) {survivors} outlived their SIGKILLed parent by 5 s"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # clean up after a failure (our own process group only)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+    done_before = len(list(parts.glob("*/*.json")))
+    summary = prepare_dicom(src, out, PrepareSettings(size=64), workers=0)
+    assert summary.reused == done_before and summary.reused + summary.processed == len(names)
+    rows = pl.read_parquet(out / "manifest.parquet")
+    assert sorted(rows["source"].to_list()) == names and rows["source"].is_unique().all()
+    assert set(rows["status"]) == {"ok"}
+
+
+@pytest.mark.parametrize("case", ["bad shard", "missing shard"])
+def test_shard_and_merge_misuse_is_one_error_line(tmp_path, case):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("not dicom")
+    if case == "bad shard":
+        args = ["prepare", "dicom", str(src), str(tmp_path / "out"), "--shard", "3/3"]
+    else:
+        for k in (0, 2):
+            assert CliRunner().invoke(app, ["prepare", "dicom", str(src), str(tmp_path / f"s{k}"),
+                                            "--shard", f"{k}/3", "--size", "64"]).exit_code == 0
+        args = ["prepare", "merge", str(tmp_path / "s0"), str(tmp_path / "s2"), "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert ("--shard must be K/N" if case == "bad shard" else "shard(s) 1/3 missing") in lines[0]

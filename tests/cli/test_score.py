@@ -92,8 +92,8 @@ def test_ef_scores_every_test_video_with_intervals_and_constant_predictor(tmp_pa
     const = float(np.mean(TRAIN_EF))
     model = regression_report(pred, true, ef=true, n_boot=200, seed=3)
     constant = regression_report(np.full_like(true, const), true, ef=true, n_boot=200, seed=3)
-    for key, label in (("MAE", "MAE (%)"), ("RMSE", "RMSE (%)"), ("MAE[EF<40]", "MAE[EF<40] (%)"),
-                       ("MAE[EF>=55]", "MAE[EF>=55] (%)")):
+    for key, label in (("MAE", "MAE (EF points)"), ("RMSE", "RMSE (EF points)"), ("MAE[EF<40]", "MAE[EF<40] (EF points)"),
+                       ("MAE[EF>=55]", "MAE[EF>=55] (EF points)")):
         line = next(ln for ln in out.splitlines() if f" {label} " in ln)
         assert _fmt(model[key], 2) in line and _fmt(constant[key], 2) in line, line
     r2_line = next(ln for ln in out.splitlines() if " R² " in ln)
@@ -153,7 +153,7 @@ def test_missing_predictions_refused_then_allowed(tmp_path, dataset):
     assert "N = 18 of 25" in result.stdout and "scored 18 of 25 TEST videos" in result.stderr
     kept = [r for r in _test_rows(rows) if r["FileName"] not in skip]
     mae = regression_report([_noisy(r) for r in kept], [r["EF"] for r in kept], n_boot=0)["MAE"].value
-    assert f"{mae:.2f} [" in next(ln for ln in result.stdout.splitlines() if " MAE (%) " in ln)
+    assert f"{mae:.2f} [" in next(ln for ln in result.stdout.splitlines() if " MAE (EF points) " in ln)
 
 
 def test_volume_task_leaves_out_a_video_without_the_label(tmp_path, dataset):
@@ -222,3 +222,19 @@ def test_help_states_how_ef50_predictions_are_read():
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())  # undo the help panel's wrapping
     assert "ef50: a probability of reduced EF (EF < 50 %) if EVERY value is in [0, 1] (reduced when >= 0.5)" in text
     assert "otherwise a predicted EF in % (reduced when < 50)" in text
+
+
+def test_wrong_header_fails_before_torch_is_imported(tmp_path, dataset):
+    """The header is checked before torch/torchmetrics load (they cost seconds to import)."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,value\na,1\n")
+    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom echobench.cli.main import app\n"
+             f"r = CliRunner().invoke(app, ['score', {str(bad)!r}, '--task', 'ef', '--data', {str(dataset)!r}])\n"
+             "print(r.exit_code, 'torch' in sys.modules, 'torchmetrics' in sys.modules)\nprint(r.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    code, torch_loaded, torchmetrics_loaded = done.stdout.split("\n")[0].split()
+    assert code == "2" and "missing column(s) FileName, prediction" in done.stdout, done.stdout + done.stderr
+    assert torch_loaded == "False" and torchmetrics_loaded == "False"

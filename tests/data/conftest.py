@@ -68,11 +68,14 @@ class EchoNetDir:
 
 
 def tracing_rows(name: str, frames=TRACED) -> list[dict[str, str]]:
+    """Long axis plus three disc chords per frame; each later frame's chords are shorter (the first
+    frame has the largest method-of-discs volume: ED; the last the smallest: ES)."""
     rows = []
-    for frame in frames:
+    for j, frame in enumerate(frames):
         for k in range(4):  # the long axis, then three disc chords
-            rows.append({"FileName": name, "X1": f"{40 + k}", "Y1": f"{20 + 10 * k}", "X2": f"{70 - k}",
-                         "Y2": f"{22 + 10 * k}", "Frame": str(frame)})
+            shrink = 2 * j if k else 0
+            rows.append({"FileName": name, "X1": f"{40 + k + shrink}", "Y1": f"{20 + 10 * k}",
+                         "X2": f"{70 - k - shrink}", "Y2": f"{22 + 10 * k}", "Frame": str(frame)})
     return rows
 
 

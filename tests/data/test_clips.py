@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from echobench.data.clips import ClipDataset, decode_clips, take_frames
+from echobench.data.clips import ClipDataset, decode_clips, fit_frame_size, take_frames
 from echobench.data.echonet import read_echonet
 from echobench.data.transforms import channel_stats, prepare_clips
 from echobench.data.video import write_avi
@@ -80,3 +80,70 @@ def test_undecodable_video_is_skipped_and_counted(make_echonet):
     assert decoded.skipped == {"video could not be decoded": 1}
     assert len(decoded.records) == len(data.records) - 1 and len(decoded.clips) == len(decoded.records)
     assert "gone.avi" in decoded.messages[0]
+
+
+@pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
+def test_videos_of_other_sizes_are_resized_to_the_dataset_size(protocol, make_echonet):
+    """EchoNet-Dynamic's release has 768x1024 / 768x1040 videos among 112x112: one batch must hold both."""
+    from torch.utils.data import default_collate
+
+    d = make_echonet(6)
+    for name, size in ((d.names[0], (768, 1024)), (d.names[1], (768, 1040))):
+        write_avi(d.video(name), np.full((70, *size), 90, np.uint8), 50.0)
+    records = read_echonet(d.root).records
+    p = get_protocol(protocol)
+    decoded = decode_clips(records, p)
+    assert decoded.records == records and not decoded.skipped and decoded.frame_size == (112, 112)
+    assert decoded.notes["frame size differs from the dataset's 112x112 (resized to it)"] == 2
+    assert sum("768x1040" in m and d.names[1] in m for m in decoded.messages) == 1
+    ds = ClipDataset(decoded.records, np.zeros(len(records)), p, train=True, clips=decoded.clips,
+                     frame_indices=decoded.frame_indices, frame_size=decoded.frame_size)
+    batch = default_collate([ds[i] for i in range(len(ds))])
+    assert batch["clip"].shape == (len(records), p.frames, 112, 112, 3)
+    big = batch["clip"][records.index(next(r for r in records if r.file_name == d.names[0]))]
+    assert abs(int(big[0].float().mean().round()) - 90) <= 2  # the picture, not zeros or noise
+
+
+def test_fit_frame_size_keeps_a_clip_of_that_size_and_antialiases_the_others():
+    clip = np.random.default_rng(0).integers(0, 256, (2, 112, 112, 1), dtype=np.uint8)
+    assert fit_frame_size(clip, (112, 112)) is clip and fit_frame_size(clip, None) is clip
+    stripes = np.zeros((1, 768, 1024, 3), np.uint8)
+    stripes[:, :, ::2] = 255  # one-pixel stripes: an aliasing resize would give 0 or 255 columns
+    small = fit_frame_size(stripes, (112, 112))
+    assert small.shape == (1, 112, 112, 3) and small.dtype == np.uint8
+    assert 120 <= int(small.min()) and int(small.max()) <= 135
+
+
+def test_decoding_stops_when_asked(make_echonet, monkeypatch):
+    """Ctrl-C while decoding stops before the next video, not after the whole dataset."""
+    from echobench.data import clips
+    from echobench.engine.loop import Interrupted
+
+    d = make_echonet(6)
+    records = read_echonet(d.root).records
+    decoded: list = []
+    real = clips.read_video
+    monkeypatch.setattr(clips, "read_video", lambda path: decoded.append(path) or real(path))
+    polls = iter([False, False, True])
+    with pytest.raises(Interrupted, match="2 of 6 decoded"):
+        decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls))
+    assert len(decoded) == 2
+
+
+def test_channel_stats_stream_one_video_at_a_time_and_match_float64_sums():
+    """Grey and colour videos mixed; a generator is consumed lazily (one decoded video held at a time)."""
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 256, (5, 16, 16, c), dtype=np.uint8) for c in (1, 3, 1)]
+    held: list[int] = []
+
+    def stream():
+        for i, v in enumerate(videos):
+            held.append(i)
+            yield v
+            held.remove(i)  # resumed only once the consumer has finished with video i
+
+    seen = []
+    mean, std = channel_stats(v for v in stream() if not seen.append(len(held)))
+    assert max(seen) == 1
+    ref = np.concatenate([np.repeat(v, 3, -1) if v.shape[-1] == 1 else v for v in videos]).reshape(-1, 3) / 255.0
+    assert np.allclose(mean, ref.mean(0), rtol=0, atol=1e-12) and np.allclose(std, ref.std(0), rtol=0, atol=1e-12)

@@ -31,6 +31,7 @@ from echobench.data.dicom import (
     crop_to_region,
     dicom_to_echonet_avi,
     estimate_sector_box,
+    framing,
     read_dicom_cine,
     resample_indices,
     to_echonet_frames,
@@ -237,8 +238,9 @@ def test_cine_to_clip_resamples_crops_and_resizes():
     assert clip.max() == 70  # the text did not survive the crop
     assert (clip[:, :3] == 0).all() and (clip[:, -3:] == 0).all()  # 20x10 padded to a centred square
     assert cine_to_clip(dataclasses.replace(cine, fps=None), size=16, fps=30.0).shape[0] == 8  # no timing
-    whole = cine_to_clip(cine, size=16, fps=None, crop="none")
+    whole = cine_to_clip(cine, size=16, fps=None, crop="none", burned_in="keep")
     assert whole.shape == (8, 16, 16, 3) and whole.max() > 200  # the text is kept when asked
+    assert cine_to_clip(cine, size=16, fps=None, crop="none").max() == 80  # masked outside the sector
     with pytest.raises(ValueError, match="crop"):
         cine_to_clip(cine, size=16, fps=30.0, crop="sector")
 
@@ -377,3 +379,112 @@ def test_deid_data_stills(name):
     path = _deid_ultrasounds() / name
     assert "1 frame" in _error(path)
     assert read_dicom_cine(path, min_frames=1).frames.shape == (1, 768, 1024, 3)
+
+
+# --- recoverable oddities, header regions that do not fit, burnt-in text (issue 12 items 3-5) -----
+
+
+def _native_copy(path: Path, frames: np.ndarray, like: Path) -> Path:
+    """A native (Explicit VR Little Endian) RGB US file holding ``frames`` (T, H, W, 3) uint8, with the
+    header (regions, timing) of the real file ``like``."""
+    ds = pydicom.dcmread(like)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_pixel_data(np.ascontiguousarray(frames), "RGB", 8)
+    ds.NumberOfFrames = len(frames)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_trailing_sequence_delimiter_converts(tmp_path):
+    # An ACUSON Sequoia cine ends with a top-level Sequence Delimitation Item (FFFE,E0DD) after the
+    # pixel data; the truncation check used to call get_item on it ("malformed DICOM file").
+    loop = _testdata("examples_ybr_color.dcm")
+    path = tmp_path / "sequoia.dcm"
+    path.write_bytes(loop.read_bytes() + b"\xfe\xff\xdd\xe0" + bytes(4))
+    assert (0xFFFE, 0xE0DD) in pydicom.dcmread(path)  # the stray item is really read as an element
+    cine = read_dicom_cine(path)
+    assert cine.frames.shape == (30, 240, 320, 3)
+    assert np.array_equal(cine.frames, read_dicom_cine(loop).frames)
+    assert any("stray delimiter" in note for note in cine.notes)
+    frames, _ = dicom_to_echonet_avi(path, tmp_path / "sequoia.avi", size=32)
+    assert frames == 30 and read_video(tmp_path / "sequoia.avi").shape == (30, 32, 32, 3)
+
+
+def test_unknown_transfer_syntax_is_named_by_name_and_uid(tmp_path):
+    path = _encapsulated(tmp_path / "jxl.dcm", MPEG2MPML, [b"\xff\x0a" + bytes(30)] * 2, "YBR_FULL", 3)
+    data = path.read_bytes()  # pydicom 3.0 refuses to write a syntax it does not know: patch the UID
+    assert data.count(b"1.2.840.10008.1.2.4.100\x00") == 1  # same length as the JPEG XL UID
+    path.write_bytes(data.replace(b"1.2.840.10008.1.2.4.100\x00", b"1.2.840.10008.1.2.4.111\x00"))
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.111"
+    assert "transfer syntax JPEG XL JPEG Recompression (1.2.840.10008.1.2.4.111)" in _error(path)
+    path = _encapsulated(tmp_path / "mpeg.dcm", MPEG2MPML, [b"\x00\x00\x01\xb3" + bytes(60)] * 2,
+                         "YBR_PARTIAL_420", 3)
+    assert f"MPEG2 Main Profile / Main Level ({MPEG2MPML})" in _error(path)
+
+
+def test_header_region_larger_than_the_image_falls_back_to_the_estimate(real_cine, real_path, tmp_path):
+    # A reduced 240x320 copy of the 480x640 loop that kept the original's SequenceOfUltrasoundRegions
+    # ((84, 31)-(595, 414)): clipping it to the image would cut the left third of the sector.
+    reduced = np.ascontiguousarray(real_cine.frames[:30, ::2, ::2])  # 1 s: the sector edges vary
+    path = _native_copy(tmp_path / "reduced.dcm", reduced, real_path)
+    cine = read_dicom_cine(path)
+    assert cine.region is None
+    assert any("region exceeds the 320x240 image" in note for note in cine.notes)
+    chosen = framing(cine)
+    assert chosen.box_source == "estimate" and chosen.box == estimate_sector_box(cine.frames)
+    x0, y0, x1, y1 = chosen.box
+    assert x0 < 84 - 20 and x1 <= 320 and y1 <= 240  # the sector's left part (x ~ 42..84) is kept
+    assert x1 - x0 > (595 - 84) / 2 * 0.8  # about the original sector's width, halved
+
+
+def test_marker_inside_the_region_but_outside_the_fan_is_masked(real_cine):
+    frames = np.ascontiguousarray(real_cine.frames[:16])
+    x0, y0, x1, y1 = real_cine.region  # (84, 31, 596, 415); the fan's apex is near (340, 45)
+    marked = frames.copy()
+    marker = (slice(50, 70), slice(100, 180))  # rows, columns: the region's top-left corner, off the fan
+    bars = np.zeros((20, 80), np.uint8)
+    bars[:, ::4] = bars[:, 1::4] = 255  # text-like strokes
+    marked[:, marker[0], marker[1]] = bars[None, :, :, None]
+    cine = dataclasses.replace(real_cine, frames=marked)
+    chosen = framing(cine)
+    assert chosen.mask_source == "fan" and not chosen.mask[marker].any()
+    assert 0.2 < chosen.kept_fraction < 0.9
+    assert chosen.mask[200:300, 250:450].all()  # the middle of the sector is kept
+    clip = cine_to_clip(cine, size=128, fps=None)
+    kept = cine_to_clip(cine, size=128, fps=None, burned_in="keep")
+    clean = cine_to_clip(dataclasses.replace(real_cine, frames=frames), size=128, fps=None)
+    # box 512x384 padded to 512x512 (64 rows on top), scaled by 1/4: the marker lands at rows
+    # (50 - 31 + 64) / 4 .. (70 - 31 + 64) / 4 and columns (100 - 84) / 4 .. (180 - 84) / 4
+    where = (slice(None), slice(21, 25), slice(5, 23))
+    assert (clip[where] == 0).all() and kept[where].max() > 100  # the marker reaches the clip unmasked only
+    assert np.array_equal(clip, clean)  # and nothing of it leaks anywhere
+    with pytest.raises(ValueError, match="burned_in"):
+        framing(cine, burned_in="blur")
+
+
+def test_single_frame_has_no_fan_and_is_kept_unmasked():
+    cine = DicomCine(np.full((1, 20, 20, 3), 50, np.uint8), fps=None, region=None, modality="US",
+                     photometric="RGB")
+    chosen = framing(cine)
+    assert chosen.mask is None and chosen.mask_source == "fan not found" and chosen.kept_fraction == 1.0
+    assert "no scan sector found: not masked" in chosen.notes
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"])
+def test_preferred_jpeg_plugin_agrees_with_pylibjpeg(name):
+    """The faster JPEG plugin echobench prefers (Pillow) gives pylibjpeg's RGB pixels within the
+    stated bound, on real YBR_FULL_422 JPEG Baseline echo loops."""
+    from pydicom.pixels import get_decoder
+
+    from echobench.data.dicom import JPEG_PLUGIN_MAX_DIFF, PREFERRED_PLUGINS
+
+    path = _testdata(name)
+    ds = pydicom.dcmread(path)
+    assert PREFERRED_PLUGINS[ds.file_meta.TransferSyntaxUID] == "pillow"
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    assert {"pillow", "pylibjpeg"} <= set(decoder.available_plugins), decoder.available_plugins
+    reference, _ = decoder.as_array(ds, decoding_plugin="pylibjpeg")
+    ours = read_dicom_cine(path).frames
+    diff = np.abs(ours.astype(np.int16) - reference.reshape(ours.shape))
+    assert diff.max() <= JPEG_PLUGIN_MAX_DIFF and diff.mean() < 0.1
+    assert diff.max() > 0  # really another decoder than pylibjpeg (which would agree exactly)

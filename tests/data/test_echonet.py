@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import types
 
@@ -295,15 +296,15 @@ def test_progress_called_per_probed_video(make_echonet):
 
 def test_cli_check_good_dir(make_echonet):
     d = make_echonet(N)
-    d.video(stem(5)).unlink()
+    d.video(stem(4)).unlink()
     result = cli("check", str(d.root))
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Traceback" not in out
-    for split, count in (("TRAIN", 3), ("VAL", 2), ("TEST", 0)):
+    for split, count in (("TRAIN", 3), ("VAL", 1), ("TEST", 1)):
         line = next(line for line in out.splitlines() if line.strip().startswith(split))
         assert line.split()[-1] == str(count)
-    assert "video missing" in out and stem(5) in out and "EF (%)" in out
+    assert "video missing" in out and stem(4) in out and "EF (%)" in out
 
 
 def test_cli_synth_calls_synthesize(monkeypatch, tmp_path):
@@ -322,3 +323,216 @@ def test_cli_synth_calls_synthesize(monkeypatch, tmp_path):
     assert result.stdout.strip().splitlines() == [
         f"wrote 3 synthetic videos to {tmp_path / 'syn'} (seed 7; EF mean 55.5 %, sd 12.3 %)"
     ]
+
+
+# --- issue 13 item 2: ambiguous headers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("second", ["ef", "EF", " Ef "])
+def test_filelist_column_differing_only_in_case_is_refused(make_echonet, second):
+    d = make_echonet(N)
+    d.header = [*d.rows[0], second]  # a later EF-like column holding other values
+    for row in d.rows:
+        row[second] = "99.0"
+    d.write()
+    with pytest.raises(DataError) as err:
+        read_echonet(d.root)
+    message = str(err.value)
+    assert "\n" not in message and str(d.filelist) in message
+    assert "'EF' (column 2)" in message and f"{second.strip()!r} (column 10)" in message
+    result = cli("check", str(d.root))
+    assert result.exit_code == 2 and "99.0" not in result.stdout
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
+
+
+def test_tracings_column_differing_only_in_case_is_refused(make_echonet):
+    d = make_echonet(N)
+    d.write()
+    path = d.root / "VolumeTracings.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",frame"] + [line + ",0" for line in lines[1:]]) + "\n")
+    with pytest.raises(DataError, match=r"VolumeTracings.csv: columns 'Frame' \(column 6\) and 'frame' \(column 7\)"):
+        read_echonet(d.root)
+
+
+def test_bom_and_spaces_in_header_are_not_ambiguous(make_echonet):
+    d = make_echonet(N)
+    d.write()
+    d.filelist.write_bytes(b"\xef\xbb\xbf" + d.filelist.read_bytes().replace(b"EF,", b" EF ,", 1))
+    data = read_echonet(d.root)
+    assert [r.ef for r in data.records] == [float(row["EF"]) for row in d.rows]
+
+
+# --- issue 13 items 4 and 7: what Videos/ holds -------------------------------------------------------
+
+
+def _skipped_file_messages(report, name):
+    return [m for m in report.messages if m.startswith(f"skipped file: {name}:")]
+
+
+def test_symlink_loop_fifo_dir_and_broken_link_are_counted_skips(make_echonet):
+    d = make_echonet(N)
+    videos = d.root / "Videos"
+    (videos / "0XLOOP.avi").symlink_to("0XLOOP.avi")  # unlisted: must not refuse the dataset
+    os.mkfifo(videos / "0XFIFO.avi")
+    (videos / "0XDIR.avi").mkdir()
+    d.video(stem(2)).unlink()
+    d.video(stem(2)).symlink_to(videos / "nowhere.avi")  # listed, broken
+    d.video(stem(3)).unlink()
+    os.mkfifo(d.video(stem(3)))  # listed, a FIFO: must not block the reader
+    data = read_echonet(d.root)
+    report = data.report
+    assert report.entries_skipped == {"symlink loop": 1, "not a regular file (a FIFO)": 2,
+                                      "not a regular file (a directory)": 1, "broken symlink": 1}
+    for name in ("0XLOOP.avi", "0XFIFO.avi", "0XDIR.avi", f"{stem(2)}.avi", f"{stem(3)}.avi"):
+        assert len(_skipped_file_messages(report, name)) == 1, report.messages
+    assert report.skipped == {"video not usable": 2}
+    assert "broken symlink" in assert_one_message(report, stem(2), "skipped:", "line 4")
+    assert "FIFO" in assert_one_message(report, stem(3), "skipped:", "line 5")
+    assert_others_kept(data, N - 2, {stem(2), stem(3)})
+    result = cli("check", str(d.root))
+    assert result.exit_code == 0 and "Files in Videos/ not used" in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_video_is_a_counted_skip(make_echonet):
+    d = make_echonet(N)
+    d.video(stem(1)).chmod(0)
+    try:
+        data = read_echonet(d.root, probe=False)
+    finally:
+        d.video(stem(1)).chmod(0o644)
+    assert data.report.entries_skipped == {"not readable (permission denied)": 1}
+    assert data.report.skipped == {"video not usable": 1}
+
+
+def test_unreadable_video_is_a_counted_skip_whoever_runs_it(make_echonet, monkeypatch):
+    """The same as above where the tests run as root (who reads any file): access is refused here."""
+    import echobench.data.echonet as echonet
+
+    d = make_echonet(N)
+    locked = str(d.video(stem(1)))
+    real_access = os.access
+    monkeypatch.setattr(echonet.os, "access", lambda path, mode: str(path) != locked and real_access(path, mode))
+    data = read_echonet(d.root, probe=False)
+    assert data.report.entries_skipped == {"not readable (permission denied)": 1}
+    assert "permission denied" in assert_one_message(data.report, stem(1), "skipped:")
+    assert_others_kept(data, N - 1, {stem(1)})
+
+
+def test_unlistable_video_directory_is_one_error(make_echonet, monkeypatch):
+    d = make_echonet(N)
+
+    def scandir(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataError, match=r"Videos: cannot list the video directory \(Permission denied\)"):
+        read_echonet(d.root)
+
+
+def test_names_differing_only_in_case_are_a_named_ambiguity(make_echonet):
+    d = make_echonet(N)
+    upper = d.root / "Videos" / f"{stem(1)}.AVI"
+    write_avi(upper, np.zeros((FRAMES, 112, 112), np.uint8), 50.0)
+    data = read_echonet(d.root)
+    report = data.report
+    assert report.entries_skipped == {"file names differ only in case": 2}
+    assert report.skipped == {"video ambiguous (file names differ only in case)": 1}
+    message = assert_one_message(report, stem(1), "skipped:")
+    assert f"{stem(1)}.AVI" in message and f"{stem(1)}.avi" in message
+    assert_others_kept(data, N - 1, {stem(1)})
+    assert all(r.path.name != upper.name for r in data.records)
+
+
+# --- issue 13 item 8: physically inconsistent labels --------------------------------------------------
+
+
+def test_inconsistent_labels_are_noted_per_video_and_kept(make_echonet):
+    d = make_echonet(N)
+    d.rows[0].update(ESV="120", EDV="100")  # ESV > EDV
+    d.rows[1].update(EF="70", ESV="60", EDV="100")  # volumes give 40 %
+    d.rows[2].update(EF="42", ESV="60", EDV="100")  # 2 points off: within the tolerance
+    d.rows[3].update(EF="10", ESV="", EDV="100")  # no ESV: nothing to compare
+    d.write()
+    data = read_echonet(d.root)
+    report = data.report
+    assert report.notes["ESV greater than EDV"] == 1
+    assert report.notes["EF disagrees with (EDV - ESV) / EDV"] == 1
+    assert "ESV 120 mL > EDV 100 mL" in assert_one_message(report, stem(0), "note:", "ESV greater")
+    assert "volumes give 40.0 %" in assert_one_message(report, stem(1), "note:", "EF disagrees")
+    assert not [m for m in messages_about(report, stem(2)) if "EF disagrees" in m]
+    assert data.records[1].ef == 70.0 and data.records[0].esv == 120.0  # the publisher's labels
+    assert_others_kept(data, N)
+    result = cli("check", str(d.root))
+    for reason, name in (("ESV greater than EDV", stem(0)), ("EF disagrees", stem(1))):
+        lines = [line.split() for line in result.stdout.splitlines() if line.strip().startswith(reason)]
+        assert [name] in [words[-1:] for words in lines]  # the label checks table names the video
+
+
+# --- issue 13 item 12: a missing split -----------------------------------------------------------------
+
+
+def test_missing_test_split_fails_data_check_after_the_report(make_echonet):
+    d = make_echonet(N)
+    d.rows[5]["Split"] = "VAL"
+    d.write()
+    result = cli("check", str(d.root))
+    assert result.exit_code == 2
+    assert "TRAIN" in result.stdout  # the report is still printed
+    assert result.stderr.strip().splitlines() == [
+        f"error: {d.root}: no usable TEST videos; `echobench run` needs TRAIN, VAL and TEST"]
+
+
+def test_run_refuses_a_missing_split_before_decoding(make_echonet, monkeypatch):
+    from echobench import runner
+    from echobench.data import clips
+
+    d = make_echonet(N)
+    d.rows[5]["Split"] = "TRAIN"
+    d.write()
+
+    def decode_clips(*args, **kwargs):
+        raise AssertionError("decoded before the split check")
+
+    monkeypatch.setattr(clips, "decode_clips", decode_clips)
+    task = types.SimpleNamespace(name="ef", label="EF", units="%")
+    with pytest.raises(DataError, match=r"no usable TEST videos for task ef; `echobench run` needs"):
+        runner.prepare_data(d.root, task, protocol=None)
+
+
+# --- issue 12 item 7: ED/ES frames by method-of-discs volume ---------------------------------------
+
+
+def test_ed_es_by_volume_whatever_the_number_and_order_of_traced_frames(make_echonet):
+    d = make_echonet(N)
+    d.tracings = [t for t in d.tracings if not t["FileName"].startswith((stem(1), stem(2)))]
+    d.tracings += d.tracing_rows(f"{stem(1)}.avi", frames=(30, 3, 12, 25))  # volumes fall in this order
+    d.tracings += d.tracing_rows(f"{stem(2)}.avi", frames=(33, 8))  # ED traced after ES
+    d.write()
+    data = read_echonet(d.root)
+    by_name = {r.file_name: r for r in data.records}
+    assert (by_name[stem(0)].ed_frame, by_name[stem(0)].es_frame) == (5, 20)
+    assert by_name[stem(1)].traced_frames == (3, 12, 25, 30)
+    assert (by_name[stem(1)].ed_frame, by_name[stem(1)].es_frame) == (30, 25)
+    assert (by_name[stem(2)].ed_frame, by_name[stem(2)].es_frame) == (33, 8)
+    assert data.report.notes["more than two traced frames (ED/ES chosen by volume)"] == 1
+    message = assert_one_message(data.report, stem(1), "note:", "more than two")
+    assert "ED = frame 30" in message and "ES = frame 25" in message
+    assert data.report.traced_frames_hist == {2: N - 1, 4: 1}
+
+
+def test_ed_es_undetermined_when_volumes_are_equal_or_missing(make_echonet):
+    d = make_echonet(N)
+    for t in d.tracings:
+        if t["FileName"].startswith(stem(3)):
+            t.update(X1="40", X2="70")  # both frames: the same chords
+        if t["FileName"].startswith(stem(4)):
+            t.update(X2="n/a")  # no volume at all
+    d.write()
+    data = read_echonet(d.root)
+    for i in (3, 4):
+        r = data.records[i]
+        assert (r.traced_frames, r.ed_frame, r.es_frame) == ((5, 20), None, None)
+        assert_one_message(data.report, stem(i), "note:", "ED/ES frames undetermined")
+    assert data.report.notes["ED/ES frames undetermined"] == 2

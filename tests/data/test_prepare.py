@@ -318,3 +318,104 @@ def test_pretraining_on_the_prepared_real_loops_lowers_the_loss(prepared, tmp_pa
     losses = pretrain(cfg).losses
     assert len(losses) == 12 and all(math.isfinite(x) for x in losses)
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4, losses
+
+
+# --- burnt-in text, sharding (issue 12 item 4, issue 13 item 11, issue 15 item 3) -------------------
+
+
+def test_manifest_reports_the_region_and_the_mask(prepared):
+    src, out, _, loops, _ = prepared
+    rows = {row["source"]: row for row in manifest(out).iter_rows(named=True)}
+    ok = [rows[rel] for rel in loops]
+    assert {row["mask"] for row in ok} <= {"fan", "fan not found"} and any(row["mask"] == "fan" for row in ok)
+    assert all(0 < row["mask_kept"] <= 1 and row["region"] in ("header", "estimate") for row in ok)
+    assert all(row["mask_kept"] < 1 for row in ok if row["mask"] == "fan")
+    reduced = [rel for rel, path in loops.items() if path.name == "examples_ybr_color.dcm"]  # 240x320 copy
+    assert reduced and rows[reduced[0]]["region"] == "estimate"  # of a 480x640 loop: its region exceeds it
+    assert "region exceeds the 320x240 image" in rows[reduced[0]]["notes"]
+    assert json.loads((out / "prepare.json").read_text())["settings"]["burned_in"] == "mask"
+
+
+def _flagged_and_plain(src: Path) -> tuple[str, str]:
+    flagged = _data_roots()[2] / "ultrasounds" / "ultrasound-multiframe.dcm"  # BurnedInAnnotation YES
+    assert pydicom.dcmread(flagged, stop_before_pixels=True).BurnedInAnnotation == "YES"
+    (src / STUDY).mkdir(parents=True)
+    shutil.copyfile(flagged, src / STUDY / "flagged.dcm")
+    shutil.copyfile(small_loop(), src / STUDY / "plain.dcm")
+    return f"{STUDY}/flagged.dcm", f"{STUDY}/plain.dcm"
+
+
+def test_burned_in_skip_refuses_flagged_files_and_keep_keeps_every_pixel(tmp_path):
+    src = tmp_path / "src"
+    flagged, plain = _flagged_and_plain(src)
+    summary = prepare_dicom(src, tmp_path / "skip", PrepareSettings(size=32, burned_in="skip"), workers=0)
+    rows = {row["source"]: row for row in manifest(tmp_path / "skip").iter_rows(named=True)}
+    assert rows[flagged]["status"] == "skipped"
+    assert rows[flagged]["reason"] == "burnt-in annotation (BurnedInAnnotation YES)"
+    assert summary.reasons["skipped"] == {"burnt-in annotation (BurnedInAnnotation YES)": 1}
+    assert rows[plain]["status"] == "ok" and rows[plain]["mask"] == "fan"  # the rest is masked
+    assert json.loads((tmp_path / "skip" / "prepare.json").read_text())["settings"]["burned_in"] == "skip"
+
+    prepare_dicom(src, tmp_path / "keep", PrepareSettings(size=32, burned_in="keep"), workers=0)
+    rows = {row["source"]: row for row in manifest(tmp_path / "keep").iter_rows(named=True)}
+    assert all(row["status"] == "ok" and row["mask"] == "none" and row["mask_kept"] == 1.0 for row in rows.values())
+    with pytest.raises(ConfigError, match="burned_in skip, this run asks for burned_in keep"):
+        prepare_dicom(src, tmp_path / "skip", PrepareSettings(size=32, burned_in="keep"), workers=0)
+    with pytest.raises(ConfigError, match="--burned-in"):
+        PrepareSettings(burned_in="blur")
+
+
+def _clip_bytes(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "clips").rglob("*.avi"))}
+
+
+def test_shards_then_merge_equal_one_unsharded_prepare(prepared, tmp_path):
+    from echobench.data.prepare import Shard
+    from echobench.data.prepare_merge import merge_prepared
+
+    src, whole, _, loops, bad = prepared
+    pieces = [tmp_path / f"shard{k}" for k in range(3)]
+    sizes = []
+    for k, piece in enumerate(pieces):
+        summary = prepare_dicom(src, piece, PrepareSettings(fps=FPS, size=SIZE), workers=0, shard=Shard(k, 3))
+        sizes.append(summary.inputs)
+        assert json.loads((piece / "prepare.json").read_text())["settings"]["shard"] == f"{k}/3"
+    assert sum(sizes) == len(loops) + len(bad) and max(sizes) < sum(sizes)  # a real partition
+    with pytest.raises(ConfigError, match="shard 2/3, this run asks for shard 1/3"):
+        prepare_dicom(src, pieces[2], PrepareSettings(fps=FPS, size=SIZE), workers=0, shard=Shard(1, 3))
+
+    merged = merge_prepared(list(reversed(pieces)), tmp_path / "merged")
+    assert manifest(tmp_path / "merged").equals(manifest(whole))  # same rows, exactly once per file
+    assert _clip_bytes(tmp_path / "merged") == _clip_bytes(whole)  # same clip bytes
+    assert merged.counts == prepared[2].counts and merged.inputs == len(loops) + len(bad)
+    record = json.loads((tmp_path / "merged" / "prepare.json").read_text())
+    assert record["settings"] == json.loads((whole / "prepare.json").read_text())["settings"]
+    again = prepare_dicom(src, tmp_path / "merged", PrepareSettings(fps=FPS, size=SIZE), workers=0)
+    assert (again.processed, again.reused) == (0, len(loops) + len(bad))  # resumes like its own
+
+    with pytest.raises(ConfigError, match="shard.s. 1/3 missing"):
+        merge_prepared([pieces[0], pieces[2]], tmp_path / "partial")
+    with pytest.raises(ConfigError, match="given twice"):
+        merge_prepared([pieces[0], pieces[0], pieces[1], pieces[2]], tmp_path / "twice")
+    with pytest.raises(ConfigError, match="not a shard"):
+        merge_prepared([whole], tmp_path / "unsharded")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine\n")
+    with pytest.raises(DataError, match="not empty and not an earlier merge"):
+        merge_prepared(pieces, tmp_path / "busy")
+    assert merge_prepared(pieces, tmp_path / "merged").inputs == merged.inputs  # an earlier merge is redone
+    for text in ("3/3", "1", "a/b", "-1/2"):
+        with pytest.raises(ConfigError, match="--shard"):
+            Shard.parse(text)
+
+
+def test_flagged_still_without_a_fan_to_mask_is_skipped(tmp_path):
+    still = _data_roots()[2] / "ultrasounds" / "GREYSCALE_IMAGE.dcm"  # a real one-frame US, BurnedInAnnotation YES
+    (tmp_path / "src").mkdir()
+    shutil.copyfile(still, tmp_path / "src" / "still.dcm")
+    prepare_dicom(tmp_path / "src", tmp_path / "out", PrepareSettings(size=32, min_frames=1), workers=0)
+    row = manifest(tmp_path / "out").row(0, named=True)
+    assert (row["status"], row["reason"]) == ("skipped", "burnt-in annotation and no scan sector found to mask")
+    prepare_dicom(tmp_path / "src", tmp_path / "keep", PrepareSettings(size=32, min_frames=1, burned_in="keep"),
+                  workers=0)
+    assert manifest(tmp_path / "keep")["status"].to_list() == ["ok"]  # kept when asked

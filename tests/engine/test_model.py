@@ -43,7 +43,7 @@ def test_contract_violations_are_named():
         pass
 
     from echobench import hookimpl
-    from echobench.specs import BackboneSpec
+    from echobench import BackboneSpec
 
     class Plugin:
         @hookimpl

@@ -16,6 +16,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import shutil
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from hypothesis import strategies as st
 from echobench.data.video import write_avi
 from echobench.errors import DataError
 from tests.fuzz.isolation import Worker
+from tests.fuzz.mutations import mutate, mutation_strategy
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -252,8 +257,9 @@ def clean_rows() -> list[dict[str, str]]:
 
 
 def clean_tracings() -> list[dict[str, str]]:
-    return [{"FileName": f"{stem}.avi", "X1": "1", "Y1": "2", "X2": "3", "Y2": "4", "Frame": str(frame)}
-            for stem in STEMS for frame in (1, 6)]
+    """The long axis and two chords per traced frame; frame 1 (ED) wider than frame 6 (ES)."""
+    return [{"FileName": f"{stem}.avi", "X1": "1", "Y1": "2", "X2": str(3 + width * (k > 0)), "Y2": "40",
+             "Frame": str(frame)} for stem in STEMS for frame, width in ((1, 20), (6, 10)) for k in range(3)]
 
 
 def test_clean_directory(dataset, worker):
@@ -261,7 +267,7 @@ def test_clean_directory(dataset, worker):
                   to_csv(list(TRACING_COLUMNS), clean_tracings()).encode())
     data = check(dataset, worker, rows_written=len(STEMS))
     assert [r.file_name for r in data.records] == list(GOOD)
-    assert all(r.traced_frames == (1, 6) for r in data.records)
+    assert all((r.traced_frames, r.ed_frame, r.es_frame) == ((1, 6), 1, 6) for r in data.records)
     assert data.report.skipped == {"video truncated": 1, "video empty (0 bytes)": 1, "video missing": 1}
     assert data.report.notes == {}
 
@@ -303,3 +309,130 @@ def test_random_bytes(dataset, worker, filelist, tracings, valid_header):
     prefix = (",".join(COLUMNS) + "\n").encode() if valid_header else b""
     dataset.write(prefix + filelist, tracings)
     fuzz_check(dataset, worker)
+
+
+# --- issue 13 "Checks": header mutations -------------------------------------------------------------
+# Header cells re-cased, repeated (exactly or in another case), BOM-prefixed, quoted, padded, and
+# whole files written with another delimiter; then byte edits anchored at the header's names and
+# separators (tests/fuzz/mutations.py). A header in which two cells read as one known column must be
+# refused, naming both; any other outcome is checked as above.
+
+HEADER_ANCHORS = (b"FileName", b"EF", b"ESV", b"EDV", b"Split", b"FPS", b",", b"\n")
+HEADER_SPECIAL = (b"\xef\xbb\xbf", b";", b"\t", b"|", b'"', b"ef", b"EF,", b"Ef", b"filename,", b" ", b",,")
+header_edit = mutation_strategy(HEADER_ANCHORS, HEADER_SPECIAL, max_nth=2, max_offset=12)
+
+
+@st.composite
+def ambiguous_header(draw) -> list[str]:
+    """A FileList header, with (often) a known column repeated exactly or in another case."""
+    cells = [draw(st.sampled_from([c, c.lower(), c.upper(), f" {c} ", f'"{c}"'])) for c in COLUMNS]
+    for _ in range(draw(st.integers(0, 2))):
+        repeated = draw(st.sampled_from(COLUMNS))
+        cells.insert(draw(st.integers(0, len(cells))),
+                     draw(st.sampled_from([repeated, repeated.lower(), repeated.upper(), f" {repeated}"])))
+    return cells
+
+
+def header_keys(cells: list[str]) -> list[str]:
+    return [c.strip().strip('"').strip().lstrip("\ufeff").lower() for c in cells]
+
+
+@FUZZ
+@given(cells=ambiguous_header(), bom=st.booleans(), delimiter=st.sampled_from([",", ",", ";", "\t"]),
+       edits=st.lists(header_edit, max_size=3))
+@example(cells=[*COLUMNS, "ef"], bom=False, delimiter=",", edits=[])
+@example(cells=[*COLUMNS, "EF"], bom=True, delimiter=",", edits=[])
+def test_mutated_headers(dataset, worker, cells, bom, delimiter, edits):
+    head = delimiter.join(cells)
+    body = to_csv(list(COLUMNS), clean_rows()).split("\n", 1)[1].replace(",", delimiter)
+    data = ("\ufeff" if bom else "") + head + "\n" + body
+    raw = data.encode()
+    dataset.write(mutate(raw, edits), to_csv(list(TRACING_COLUMNS), clean_tracings()).encode())
+    result = fuzz_check(dataset, worker)
+    keys = header_keys(cells)
+    repeated = [c for c in COLUMNS if keys.count(c.lower()) > 1]
+    if not edits and delimiter == "," and repeated:
+        assert isinstance(result, str) and "read as" in result and repeated[0] in result, result
+
+
+# --- issue 13 "Checks": filesystem oddities in Videos/ ---------------------------------------------
+# Symlink loops (to itself, or two links to each other), broken links, FIFOs, directories, files
+# whose names differ only in case, unreadable files and links to good files, each under a listed
+# or an unlisted name. None may stop the reader (a FIFO opened would block: the worker's time limit
+# catches that); each odd entry is counted, named, and never used.
+
+ODD_KINDS = ("loop", "loop pair", "broken link", "fifo", "directory", "case duplicate", "unreadable", "good link")
+UNLISTED = ("0X2000", "0X2001")
+odd_entry = st.tuples(st.sampled_from(ODD_KINDS), st.sampled_from(STEMS + UNLISTED),
+                      st.sampled_from([".avi", ".AVI"]))
+
+
+def add_oddity(videos: Path, kind: str, stem: str, ext: str) -> list[str]:
+    """Create one odd entry; return the names it made that must not be used as videos."""
+    path = videos / f"{stem}{ext}"
+    if os.path.lexists(path) and kind not in ("case duplicate", "unreadable"):
+        return []
+    if kind == "loop":
+        path.symlink_to(path.name)
+    elif kind == "loop pair":
+        other = videos / f"{stem}_pair{ext}"
+        if os.path.lexists(other):
+            return []
+        path.symlink_to(other.name)
+        other.symlink_to(path.name)
+        return [path.name, other.name]
+    elif kind == "broken link":
+        path.symlink_to(videos / "nowhere" / path.name)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "case duplicate":
+        source = videos / f"{GOOD[0]}.avi"
+        twin = videos / f"{stem.lower() if stem != stem.lower() else stem.upper()}{ext.swapcase()}"
+        if not source.is_file() or os.path.lexists(twin):
+            return []
+        if not os.path.lexists(path):
+            shutil.copyfile(source, path)
+        shutil.copyfile(source, twin)
+        return [twin.name, path.name]
+    elif kind == "unreadable":
+        if not path.is_file() or path.is_symlink():
+            return []
+        path.chmod(0)
+        return [path.name] if os.geteuid() != 0 else []  # root reads it anyway
+    elif kind == "good link":
+        if stem not in UNLISTED:
+            return []  # a link to a good video under a listed name is simply that video
+        path.symlink_to(videos / f"{GOOD[1]}.avi")
+        return []
+    return [path.name]
+
+
+@settings(FUZZ, max_examples=30)  # each example copies a directory: fewer, as bounded as the others
+@given(oddities=st.lists(odd_entry, min_size=1, max_size=5), probe=st.booleans())
+@example(oddities=[("loop", UNLISTED[0], ".avi")], probe=True)
+@example(oddities=[("fifo", GOOD[2], ".avi"), ("case duplicate", GOOD[0], ".avi")], probe=True)
+def test_filesystem_oddities(dataset, worker, oddities, probe):
+    rows = to_csv(list(COLUMNS), clean_rows()).encode()
+    tracings = to_csv(list(TRACING_COLUMNS), clean_tracings()).encode()
+    scratch = Path(tempfile.mkdtemp(dir=dataset.root.parent))
+    try:
+        odd = Dataset(scratch / "data")
+        shutil.copytree(dataset.root / "Videos", odd.root / "Videos")
+        odd.write(rows, tracings)
+        unusable = {name for kind, stem, ext in oddities for name in add_oddity(odd.root / "Videos", kind, stem, ext)}
+        data = fuzz_check(odd, worker, rows_written=len(STEMS), probe=probe)
+        assert not isinstance(data, str), data  # only an unusable directory is an error
+        used = {r.path.name for r in data.records}
+        assert not used & unusable, (used, unusable)
+        skipped_files = {m.split(": ")[1] for m in data.report.messages if m.startswith("skipped file: ")}
+        assert unusable <= skipped_files, (unusable, data.report.messages)
+        assert sum(data.report.entries_skipped.values()) >= len(unusable)
+    finally:
+        for folder, dirs, files in os.walk(scratch):
+            for name in dirs + files:
+                path = Path(folder) / name
+                if not path.is_symlink() and path.exists() and not stat.S_ISFIFO(path.stat().st_mode):
+                    path.chmod(0o755)
+        shutil.rmtree(scratch)

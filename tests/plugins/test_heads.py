@@ -10,8 +10,7 @@ import sys
 import pytest
 import torch
 
-from echobench.models.features import Features
-from echobench.specs import HeadSpec
+from echobench import HeadSpec, Features
 from echobench_heads import register_heads
 from echobench_heads.stff import STFFHead, position_encoding_3d, sinusoid, step_frame_encoding
 

@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from echobench.errors import ConfigError, WeightsError
-from echobench.models.features import Features
-from echobench.specs import BackboneSpec
+from echobench import BackboneSpec, Features
 from echobench_videomae import register_backbones
 from echobench_videomae.convert import convert_hf_videomae_state_dict, convert_mcg_nju_state_dict
 from echobench_videomae.encoder import build_echo_videomae, build_videomae, sinusoid_position_table
@@ -220,3 +219,20 @@ def test_weights_errors(tmp_path) -> None:
     torch.save({"norm.weight": torch.ones(5)}, tmp_path / "bad_shape.pt")
     with pytest.raises(WeightsError, match="bad_shape.pt"):
         build_videomae(weights=tmp_path / "bad_shape.pt")
+
+
+def test_forward_works_after_flop_counting_on_the_meta_device() -> None:
+    """Issue 15: the cached position table was built on whatever default device was active first, so
+    after `bench` counted FLOPs under ``torch.device("meta")`` every later forward failed with
+    "Cannot copy out of meta tensor". Sizes unused elsewhere, so the cache is cold here."""
+    from echobench.bench.flops import model_cost
+    from echobench.registry import get_registry
+
+    cost = model_cost(get_registry(), backbone="echo-videomae", head="stff", preset="tiny", clip_shape=(6, 48, 48))
+    assert cost.forward_flops > 0
+    with torch.device("meta"):
+        assert sinusoid_position_table(3 * 3 * 3, 64).device.type == "cpu"
+    model = build_echo_videomae(preset="tiny").eval()
+    with torch.no_grad():
+        tokens = model(torch.rand(1, 3, 6, 48, 48)).tokens
+    assert tokens.shape == (1, 27, 64) and torch.isfinite(tokens).all()

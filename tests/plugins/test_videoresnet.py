@@ -12,8 +12,7 @@ import torch
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
 
 from echobench.errors import ConfigError, WeightsError
-from echobench.models.features import Features
-from echobench.specs import BackboneSpec
+from echobench import BackboneSpec, Features
 from echobench_videoresnet import register_backbones
 from echobench_videoresnet.model import build_video_resnet, load_weights
 

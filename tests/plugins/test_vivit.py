@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from echobench.errors import ConfigError, WeightsError
-from echobench.models.features import Features
-from echobench.specs import BackboneSpec
+from echobench import BackboneSpec, Features
 from echobench_vivit import register_backbones
 from echobench_vivit.convert import convert_hf_vivit_state_dict, is_hf_vivit_state_dict
 from echobench_vivit.model import HF_PROCESSOR_MEAN, HF_PROCESSOR_STD, build_vivit

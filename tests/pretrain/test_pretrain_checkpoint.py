@@ -88,3 +88,40 @@ def test_refuses_unsafe_pickles_and_broken_folders(tmp_path) -> None:
         load_checkpoint(path)
     with pytest.raises(WeightsError, match="not a checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def _torch_save_disk_full(*args, **kwargs):  # what torch.save raises when the disk fills mid-write
+    raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                       "data/0: file write failed")
+
+
+def _safetensors_disk_full(*args, **kwargs):
+    from safetensors import SafetensorError
+
+    raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+@pytest.mark.parametrize("module, name, fail, file", [
+    ("torch", "save", _torch_save_disk_full, "training_state.pt"),
+    ("safetensors.torch", "save_file", _safetensors_disk_full, "model.safetensors")])
+def test_a_failed_write_names_the_file_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, module, name, fail,
+                                                                           file) -> None:
+    import importlib
+
+    from echobench.errors import WriteError
+
+    model, optimizer, _ = _trained()
+    good = save_checkpoint(tmp_path, 1, model=model.state_dict(), optimizer=optimizer.state_dict(), keep=1)
+    monkeypatch.setattr(importlib.import_module(module), name, fail)
+    with pytest.raises(WriteError) as info:
+        save_checkpoint(tmp_path, 2, model=model.state_dict(), optimizer=optimizer.state_dict(), keep=1)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'checkpoint-00000002' / file}: cannot write checkpoint (")
+    assert f"the last good checkpoint is kept: {good}" in message and "\n" not in message and info.value.kept
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == [good.name]  # no half-written or temporary folder
+    assert load_checkpoint(good).step == 1
+    with monkeypatch.context() as patch:  # the very first checkpoint: nothing earlier to keep
+        patch.setattr(importlib.import_module(module), name, fail)
+        with pytest.raises(WriteError, match="no earlier checkpoint to keep"):
+            save_checkpoint(tmp_path / "fresh", 1, model=model.state_dict())

@@ -3,6 +3,7 @@ folders, clip sampling, bad clips, and the (seed, step)-addressed batch stream."
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from echobench.data.pretrain_clips import (PretrainClipDataset, StepBatches, clip_indices, list_pretrain_videos,
                                            steps_for_epochs)
+from echobench.data.video import probe_video
 from echobench.errors import ConfigError, DataError
 
 
@@ -47,10 +49,10 @@ def test_manifest_errors_name_the_file(tmp_path) -> None:
 
 def test_plain_folder_and_folder_errors(small_clips, tmp_path) -> None:
     videos = list_pretrain_videos(small_clips)
-    assert videos.source == "avi folder" and len(videos.paths) == 8
+    assert videos.source == "video folder" and len(videos.paths) == 8
     with pytest.raises(DataError, match="data folder not found"):
         list_pretrain_videos(tmp_path / "nope")
-    with pytest.raises(DataError, match="no manifest.parquet and no .avi files"):
+    with pytest.raises(DataError, match="no manifest.parquet and no video files"):
         list_pretrain_videos(tmp_path)
 
 
@@ -92,3 +94,57 @@ def test_step_batches_shard_one_global_batch_and_resume_mid_stream() -> None:
     with pytest.raises(ConfigError, match="divisible"):
         StepBatches(n_videos=5, seed=3, global_batch=3, rank=0, world_size=2, start_step=0, total_steps=1)
     assert steps_for_epochs(2, 5, 4) == 3
+
+
+def _write_mp4(path, frames: np.ndarray, fps: int = 25) -> None:
+    """``(T, H, W)`` grey uint8 frames as H.264 in MP4 (inter-frame coded, unlike EchoNet's MJPEG)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, -1), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory):
+    """AVIs at 112x112 and 224x224, MP4s at 64x64 (one in a subfolder, one in upper case), and a text file."""
+    from echobench.data.video import write_avi
+
+    root = tmp_path_factory.mktemp("mixed_folder")
+    rng = np.random.default_rng(0)
+    for i, size in enumerate((112, 112, 224, 224)):
+        write_avi(root / f"avi{i}.avi", rng.integers(0, 256, (40, size, size), dtype=np.uint8), 50.0)
+    (root / "sub").mkdir()
+    _write_mp4(root / "sub" / "mp4a.mp4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
+    _write_mp4(root / "MP4B.MP4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
+    (root / "notes.txt").write_text("not a video\n")
+    return root
+
+
+def test_folder_of_several_containers_and_sizes_batches_at_one_size(mixed_folder) -> None:
+    from torch.utils.data import default_collate
+
+    videos = list_pretrain_videos(mixed_folder)
+    assert videos.source == "video folder"
+    assert sorted(p.name for p in videos.paths) == ["MP4B.MP4", "avi0.avi", "avi1.avi", "avi2.avi", "avi3.avi", "mp4a.mp4"]
+    assert videos.skipped == {"not a video file (.txt)": 1}
+    assert videos.frame_size == (224, 224)  # two videos each at 224, 112 and 64: the larger frame
+    dataset = PretrainClipDataset(videos.paths, frames=16, stride=2, frame_size=videos.frame_size)
+    items = [dataset[(i, 7, i)] for i in range(len(videos.paths))]
+    assert not any(json.loads(item["failed"]) for item in items)
+    batch = default_collate(items)  # one frame size (it used to fail here: stack expects equal size)
+    assert batch["clip"].shape == (6, 16, 224, 224, 3)
+    assert [bool(r) for r in batch["resized"]] == [probe_video(p).height != 224 for p in videos.paths]
+
+
+def test_folder_of_only_mp4s_is_used(mixed_folder, tmp_path) -> None:
+    for path in (mixed_folder / "sub" / "mp4a.mp4", mixed_folder / "MP4B.MP4"):
+        shutil.copy(path, tmp_path / path.name)
+    videos = list_pretrain_videos(tmp_path)
+    assert len(videos.paths) == 2 and not videos.skipped
+    item = PretrainClipDataset(videos.paths, frames=8, stride=2)[(0, 1, 0)]
+    assert item["clip"].shape == (8, 64, 64, 3) and not json.loads(item["failed"])

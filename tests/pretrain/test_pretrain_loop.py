@@ -199,7 +199,7 @@ def test_resume_refuses_other_settings_and_out_needs_resume(reference, clips, sm
 
 @pytest.mark.parametrize(("args", "message"), [
     (["MISSING", "--out", "OUT"], "MISSING: data folder not found"),
-    (["EMPTY", "--out", "OUT"], "EMPTY: no manifest.parquet and no .avi files"),
+    (["EMPTY", "--out", "OUT"], "EMPTY: no manifest.parquet and no video files"),
     (["CLIPS", "--out", "OUT", "--gpus", "8"], "--gpus 8 requested but this machine has"),
     (["CLIPS", "--out", "OUT", "--masking", "cube"], "unknown --masking 'cube'"),
 ])
@@ -229,3 +229,31 @@ def test_stop_request_saves_a_checkpoint_off_schedule(small_clips, tmp_path) -> 
     assert load_checkpoint(latest_checkpoint(tmp_path)).step == 1
     resumed = pretrain(_config(small_clips, tmp_path, steps=2, save_every=5, resume=True))
     assert resumed.start_step == 1 and load_checkpoint(latest_checkpoint(tmp_path)).step == 2
+
+
+def test_pretrain_on_a_folder_of_mixed_sizes_and_containers(tmp_path) -> None:
+    """224x224 and 112x112 AVIs plus MP4s, `--size 112`: trains (it used to die in default_collate) and
+    counts what was resized and what was not a video."""
+    import av
+    import numpy as np
+
+    from echobench.data.video import write_avi
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    for i, size in enumerate((112, 224, 224, 112)):
+        write_avi(data / f"v{i}.avi", rng.integers(0, 256, (40, size, size), dtype=np.uint8), 50.0)
+    with av.open(str(data / "v4.mp4"), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width = stream.height = 96
+        for image in rng.integers(0, 256, (40, 96, 96, 3), dtype=np.uint8):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    (data / "README.txt").write_text("where these came from\n")
+    result = CliRunner().invoke(app, ["pretrain", "echo-videomae", str(data), "--out", str(tmp_path / "out"),
+                                      "--preset", "tiny", "--size", "112", "--steps", "2", "--batch-size", "5",
+                                      "--gpus", "0"])
+    assert result.exit_code == 0, result.output
+    counted = next(line for line in result.output.splitlines() if line.startswith("counted:"))
+    assert "clip frames not the folder's common 224x224 (resized to it): 3" in counted  # 2 at 112, 1 at 96
+    assert "video folder: not a video file (.txt): 1" in counted

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from echobench.results.leaderboard import markdown, summarize
-from echobench.results.records import RECORD_SCHEMA
+from echobench.results.records import RECORD_SCHEMA, read_records
 
 
 def _row(run: str, seed: int, setup: str, value: float, protocol_version: str = "1") -> dict:
@@ -36,3 +36,81 @@ def test_reported_rows_keep_their_split_and_are_not_ranked():
     text = markdown(summary)
     assert "REPORTED (published, not run here) · protocol echovisionfm · split VAL" in text
     assert "| – | Echo-VideoMAE + STFF-Net | VAL | echovisionfm@paper | 4.18 | 5.47 | 0.802 |" in text
+
+
+def _volume_run(tmp_path, model_mae: tuple[float, float, float], constant_mae=(12.13, 11.6, 12.7)):
+    """One esv run record: a model and the constant predictor, MAE in mL with intervals."""
+    from echobench.results.records import write_record
+
+    rows = []
+    for model, (value, low, high) in (("m+h", model_mae), ("constant (TRAIN mean)", constant_mae)):
+        row = _row("esv-run", 0, "S1", value)
+        row.update(model=model, task="esv", trained_on="esv", units="mL", ci_low=low, ci_high=high)
+        rows.append(row)
+    return write_record(rows, tmp_path, "esv-run")
+
+
+def _measured_rows(text: str, heading: str) -> list[list[str]]:
+    block = text.split(heading, 1)[1].split("###")[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()
+            if line.startswith("| ") and not line.startswith("| rank")]
+
+
+def test_a_model_worse_than_the_constant_is_marked_and_never_rank_1(tmp_path):
+    _volume_run(tmp_path, (13.46, 12.9, 14.0))  # ~30 mL for every video: worse than the TRAIN mean
+    summary = summarize(read_records(tmp_path), reported=False)
+    rows = _measured_rows(markdown(summary), "### esv@1")
+    (model,) = [r for r in rows if r[1].startswith("m+h")]
+    assert model[0] == "–" and model[-1] == "worse than constant"
+    assert not any(r[0] == "1" for r in rows)
+
+
+def test_only_a_model_whose_interval_beats_the_constant_is_ranked(tmp_path):
+    from echobench.results.records import write_record
+
+    _volume_run(tmp_path, (9.0, 8.0, 10.0))
+    rows = []
+    for model, (value, low, high) in (("n+h", (11.5, 10.0, 13.0)), ("constant (TRAIN mean)", (12.13, 11.6, 12.7))):
+        row = _row("esv-run-2", 0, "S2", value)
+        row.update(model=model, task="esv", trained_on="esv", units="mL", ci_low=low, ci_high=high)
+        rows.append(row)
+    write_record(rows, tmp_path, "esv-run-2")
+    table = _measured_rows(markdown(summarize(read_records(tmp_path), reported=False)), "### esv@1")
+    assert [r[1].split(" ")[0] for r in table][:2] == ["m+h", "n+h"]
+    assert table[0][0] == "1" and table[0][-1] == "beats constant"
+    assert table[1][0] == "–" and table[1][-1] == "overlaps constant"  # better mean, interval overlaps
+
+
+def test_sections_in_task_order_measured_first_and_published_volumes_explain_their_units(tmp_path):
+    _volume_run(tmp_path, (9.0, 8.0, 10.0))
+    ef = _row("ef-run", 0, "S1", 5.0)
+    from echobench.results.records import write_record
+
+    write_record([ef], tmp_path, "ef-run")
+    text = markdown(summarize(read_records(tmp_path)))
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
+    tasks = [h[4:].split(" ")[0].split("@")[0] for h in headings]
+    assert tasks == sorted(tasks, key=["ef", "esv", "edv", "ef50"].index), headings
+    assert headings[0].startswith("### ef@1") and headings[1].startswith("### ef · REPORTED")
+    assert headings.index(next(h for h in headings if h.startswith("### esv@1"))) < \
+        headings.index(next(h for h in headings if h.startswith("### esv · REPORTED")))
+    for heading in headings:
+        if "REPORTED" in heading and heading.split(" ")[1] in ("esv", "edv"):
+            assert "ln mL: published on the natural-log volume scale" in heading and "not convertible to mL" in heading
+
+
+def test_a_filtered_call_leaves_the_saved_board_whole_and_stale_figures_go(tmp_path):
+    from echobench.results.leaderboard import build_leaderboard
+
+    _volume_run(tmp_path, (9.0, 8.0, 10.0))
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "old-run-scatter.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    whole = build_leaderboard(tmp_path)
+    assert not whole.filtered and whole.removed == 1 and not (tmp_path / "figures" / "old-run-scatter.png").exists()
+    saved = {p.name: p.read_bytes() for p in whole.saved}
+    assert set(saved) == {"leaderboard.md", "leaderboard.csv", "leaderboard.html"}
+    assert "### ef50 · REPORTED" in saved["leaderboard.md"].decode()
+    view = build_leaderboard(tmp_path, task="esv", out=tmp_path / "esv.md")
+    assert view.filtered and not view.saved and "### ef50" not in view.text
+    assert (tmp_path / "esv.md").read_text() == view.text
+    assert {p.name: p.read_bytes() for p in whole.saved} == saved  # the saved board is unchanged

@@ -88,7 +88,7 @@ def test_bland_altman_draws_the_computed_limits(tmp_path, monkeypatch, ef_data):
             ys = np.asarray(line.get_ydata(), dtype=float)
             if len(ys) == 2 and ys[0] == ys[1]:  # horizontal line
                 drawn.append(float(ys[0]))
-        legend = " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+        legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())  # the figure legend, below the axes
         drawn.append(legend)
         return original(fig, path)
 
@@ -231,3 +231,42 @@ def test_html_page_is_self_contained_and_escaped(tmp_path, figures):
     decoded = {base64.b64decode(u.split(",", 1)[1]) for u in embedded}
     assert decoded == {figures[k].read_bytes() for k in ("scatter", "bland_altman", "roc", "confusion")}
     assert "missing.png could not be read" in text  # the page still got written
+
+
+def test_drawing_every_leaderboard_figure_does_not_import_torch(tmp_path):
+    """`echobench leaderboard` needs no torch: every figure's numbers come from numpy."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, numpy as np\nfrom echobench.results import plots\n"
+             "p, t = np.linspace(20, 70, 30), np.linspace(25, 68, 30)\n"
+             f"out = {str(tmp_path)!r}\n"
+             "plots.scatter(p, t, units='%', title='x', path=out + '/s.png')\n"
+             "plots.bland_altman(p, t, units='%', title='x', path=out + '/b.png')\n"
+             "plots.roc(p, (t < 50).astype(int), title='x', path=out + '/r.png')\n"
+             "plots.confusion((p < 50).astype(int), (t < 50).astype(int), title='x', path=out + '/c.png')\n"
+             "from echobench.results.leaderboard import build_leaderboard\nbuild_leaderboard(out + '/lb')\n"
+             "print('torch' in sys.modules, 'torchmetrics' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_bland_altman_legend_covers_no_line_and_long_titles_fit(tmp_path, monkeypatch, ef_data):
+    seen = {}
+    original = plots._save
+
+    def spy(fig, path):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        seen["legend"] = [legend.get_window_extent() for legend in fig.legends + ([ax.get_legend()] if ax.get_legend() else [])]
+        seen["axes"], seen["title"], seen["figure"] = ax.get_window_extent(), ax.title.get_window_extent(), fig.bbox
+        return original(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    pred, true = ef_data
+    title = "Bland–Altman · echo-videomae+maxpool (tiny, random init, 32-true) · ef · TEST"
+    plots.bland_altman(pred, true, units="%", title=title, path=tmp_path / "b.png")
+    (legend,) = seen["legend"]
+    assert legend.y1 <= seen["axes"].y0  # below the axes: neither limit line is covered
+    assert seen["figure"].x0 <= seen["title"].x0 and seen["title"].x1 <= seen["figure"].x1  # not clipped

@@ -44,3 +44,24 @@ def test_older_records_without_new_columns_still_read(tmp_path):
     records = read_records(tmp_path)
     assert records.schema == pl.Schema(RECORD_SCHEMA) and records.height == 3
     assert records["ci_low"].is_null().all()
+
+
+def test_unreadable_and_schema_violating_files_are_skipped_with_their_names(tmp_path):
+    write_record(_rows("good", 1), tmp_path, "good")
+    folder = records_dir(tmp_path)
+    good = (folder / "good.parquet").read_bytes()
+    (folder / "empty.parquet").write_bytes(b"")
+    (folder / "truncated.parquet").write_bytes(good[: len(good) // 2])
+    (folder / "garbage.parquet").write_bytes(b"\x00garbage" * 50)
+    (folder / "x.parquet").mkdir()
+    pl.DataFrame(_rows("text", 2)).with_columns(pl.lit("2.0").alias("value")).write_parquet(folder / "text.parquet")
+    pl.DataFrame(_rows("nometric", 3)).drop("metric").write_parquet(folder / "nometric.parquet")
+    skipped: dict[str, str] = {}
+    records = read_records(tmp_path, on_skip=lambda path, reason: skipped.setdefault(path.name, reason))
+    assert records.height == 3 and set(records["run_id"]) == {"good"}
+    assert sorted(skipped) == ["empty.parquet", "garbage.parquet", "nometric.parquet", "text.parquet",
+                               "truncated.parquet", "x.parquet"]
+    assert "directory" in skipped["x.parquet"] and "not a readable Parquet file" in skipped["empty.parquet"]
+    assert skipped["text.parquet"] == "does not fit the record schema (column 'value' is String, expected Float64)"
+    assert "'metric'" in skipped["nometric.parquet"]
+    assert all("\n" not in reason for reason in skipped.values())

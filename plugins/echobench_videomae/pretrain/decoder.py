@@ -3,7 +3,7 @@
 Source: MCG-NJU/VideoMAE ``modeling_pretrain.PretrainVisionTransformerDecoder`` and the
 ``pretrain_videomae_{small,base,large}_patch16_224`` builders (decoder depth 4 from
 ``run_mae_pretraining.py --decoder_depth``); Hugging Face ``VideoMAEDecoder`` is the same network.
-Blocks are the encoder's :class:`echobench_videomae.encoder.Block`.
+Blocks are the encoder's (:func:`echobench_videomae.encoder.videomae_block`, the shared :class:`echobench.Block`).
 
 Shapes (base preset, 16x224x224 clip, mask ratio 0.9)::
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from echobench.models.presets import preset_options
-from echobench_videomae.encoder import Block
+from echobench import preset_options
+from echobench_videomae.encoder import videomae_block
 
 DECODER_PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"embed_dim": 32, "depth": 2, "num_heads": 2},  # CPU tests only
@@ -49,8 +49,8 @@ class MAEDecoder(nn.Module):
         self.embed_dim = embed_dim
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rates[i],
-                  init_values=init_values, norm_eps=norm_eps)
+            videomae_block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rates[i],
+                           init_values=init_values, norm_eps=norm_eps)
             for i in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)

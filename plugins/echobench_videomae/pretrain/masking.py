@@ -22,7 +22,7 @@ from typing import Sequence
 
 import torch
 
-from echobench.errors import ConfigError
+from echobench import ConfigError
 
 MASKINGS = ("tube", "random", "released")
 

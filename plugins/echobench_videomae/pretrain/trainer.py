@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from echobench.errors import ConfigError
+from echobench import ConfigError
 from echobench_videomae.encoder import PRESETS, build_echo_videomae
 from echobench_videomae.pretrain.decoder import MAEDecoder, decoder_options
 from echobench_videomae.pretrain.mae import VideoMAEPretrainModel
@@ -92,7 +92,7 @@ class EchoVideoMAEPretrainer:
                                                 "drop_path_rate": self.drop_path_rate})
         model = VideoMAEPretrainModel(encoder, MAEDecoder(**options))
         if self.init is not None:
-            from echobench.models.weights import load_state, read_state_dict
+            from echobench import load_state, read_state_dict
             from echobench_videomae.convert import convert_any
             from echobench_videomae.pretrain.convert import convert_pretraining_state_dict
 

@@ -1,0 +1,150 @@
+"""Plugin specs: small frozen dataclasses that describe what a plugin provides (DESIGN §2).
+
+A spec names its implementation as a lazy ``"module:attr"`` string, so listing plugins never
+imports torch or the model code; :func:`load_factory` imports it only when a run needs it. A spec
+also declares what core needs to know without reading the factory's signature (STYLE rule 11): its
+:class:`~echobench.contract.options.Option` schema (reachable from the CLI as ``KEY=VALUE``), which
+inputs core supplies (``inputs``), the option a ``name:tag`` variant sets, and the reference
+implementation ``echobench bench`` compares it with (:class:`PeerSpec`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from echobench.contract.options import Option
+from echobench.errors import PluginError
+
+Kind = Literal["backbone", "head", "task", "pretrainer"]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    summary: str
+    factory: str  # "package.module:callable"
+    defaults: dict[str, Any] = field(default_factory=dict)
+    citation: str = ""
+    licence: str = ""
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the factory callable (imports the implementation, e.g. torch)."""
+        return load_factory(self.factory, owner=self.name)
+
+
+@dataclass(frozen=True)
+class BackboneSpec(_Spec):
+    """A video backbone: ``factory(**defaults, **options) -> nn.Module`` mapping a clip
+    ``(B, 3, T, H, W)`` to :class:`echobench.contract.features.Features`.
+
+    ``presets`` names the size presets the factory accepts as ``preset=``. ``inputs`` lists what core
+    passes from the protocol: ``num_frames``/``image_size`` (the clip's ``T`` and ``H = W``, e.g. for
+    a learned position table) and ``unit_input`` (True when clips arrive in [0, 1]); ``None`` (a spec
+    written before this field) falls back, for one release, to reading the factory's signature.
+    ``variant_option`` names the option a ``name:tag`` backbone name sets (``video-resnet:r2plus1d_18``
+    sets ``variant``, like timm's ``arch.tag``). ``peer``: the reference implementation `bench`
+    compares this backbone with.
+    """
+
+    presets: tuple[str, ...] = ()
+    inputs: tuple[str, ...] | None = None
+    variant_option: str = ""
+    peer: "PeerSpec | None" = None
+    options: tuple[Option, ...] = ()  # declared factory options (CLI: --backbone-option KEY=VALUE)
+
+
+@dataclass(frozen=True)
+class HeadSpec(_Spec):
+    """A head: ``factory(dim=D, **defaults, **options) -> nn.Module`` mapping Features to ``(B, E)``;
+    the module exposes ``out_dim`` (E). With ``"grid"`` in ``inputs`` the factory also receives the
+    backbone's token grid ``(t, h, w)`` for the protocol's clip; ``inputs=None`` (a spec written before
+    this field) falls back, for one release, to reading the factory's signature."""
+
+    inputs: tuple[str, ...] | None = None
+    options: tuple[Option, ...] = ()  # declared factory options (CLI: --head-option KEY=VALUE)
+
+
+@dataclass(frozen=True)
+class TaskSpec(_Spec):
+    """A task on EchoNet-Dynamic-format data (DESIGN §5).
+
+    ``label`` is the FileList column, ``kind`` ``"regression"`` or ``"binary"``, ``units`` the natural
+    units metrics are reported in (``"%"`` for EF, ``"mL"`` for volumes). ``version`` is bumped by any
+    change that can move a score. ``threshold``: for binary tasks, positive when ``label < threshold``.
+    ``factory`` may be empty: tasks are data, not code.
+    """
+
+    label: str = "EF"
+    kind: Literal["regression", "binary"] = "regression"
+    units: str = "%"
+    version: str = "1"
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class PretrainerSpec(_Spec):
+    """A self-supervised pre-training method: ``factory(**defaults, **options)`` builds its trainer
+    (an :class:`echobench.contract.interfaces.Pretrainer`). ``options`` is the schema ``echobench
+    pretrain --option KEY=VALUE`` is checked against (did-you-mean for unknown keys)."""
+
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """A comparison of a backbone with a reference implementation of the same function, declared by
+    the plugin that owns the backbone (STYLE rule 12); ``echobench bench --peers`` runs it.
+
+    ``factory`` (``"module:attr"``) is called as ``factory(preset=..., frames=T, size=S)`` and returns
+    :class:`echobench.contract.interfaces.PeerModels`: ours and the reference, with the same config
+    and weights, each mapping its input to hidden states ``(B, N, D)``. ``reference`` names the other
+    side in records (e.g. ``transformers.VideoMAEModel``); ``requires`` lists the importable modules it
+    needs (skipped with a note when one is missing); ``presets`` the sizes it can build.
+    """
+
+    factory: str
+    reference: str
+    requires: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
+
+    def load(self, owner: str) -> Callable[..., Any]:
+        """Import and return the factory."""
+        return load_factory(self.factory, owner=owner)
+
+
+SPEC_TYPES: dict[Kind, type[_Spec]] = {
+    "backbone": BackboneSpec,
+    "head": HeadSpec,
+    "task": TaskSpec,
+    "pretrainer": PretrainerSpec,
+}
+
+
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``"video-resnet:r2plus1d_18"`` -> ``("video-resnet", "r2plus1d_18")``; no tag -> ``(name, None)``."""
+    base, sep, tag = name.partition(":")
+    return (base, tag) if sep else (name, None)
+
+
+def load_factory(target: str, *, owner: str) -> Callable[..., Any]:
+    """Resolve ``"module:attr"`` to the object it names.
+
+    Raises:
+        PluginError: the string is malformed, the module fails to import, or the attribute is missing.
+    """
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise PluginError(f"{owner}: factory {target!r} is not of the form 'module:attr'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # a plugin's import error must name the plugin, not crash the CLI
+        raise PluginError(f"{owner}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    try:
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as exc:
+        raise PluginError(f"{owner}: {module_name!r} has no attribute {attr!r}") from exc
+    return obj
