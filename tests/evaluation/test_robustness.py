@@ -54,5 +54,5 @@ def test_run_with_robustness_writes_every_perturbation_and_severity(synth_tiny, 
     clean = result.metrics["TEST"]["MAE"]
     by = {r["metric"]: r["value"] for r in rows.iter_rows(named=True)}
     assert by["ΔMAE[zoom:3]"] == pytest.approx(by["MAE[zoom:3]"] - clean)
-    text = build_leaderboard(tmp_path / "lb", html=False)
+    text = build_leaderboard(tmp_path / "lb", html=False).text
     assert "## Track robustness@1" in text and "| zoom |" in text

@@ -167,7 +167,7 @@ def build(root: str):
     from echobench.results.throughput import markdown, read_throughput
 
     skipped: list[tuple[str, str]] = []
-    text = build_leaderboard(root, split=None, html=True, on_skip=lambda p, r: skipped.append((str(p), r)))
+    text = build_leaderboard(root, split=None, html=True, on_skip=lambda p, r: skipped.append((str(p), r))).text
     runs = sorted(set(read_records(root, on_skip=lambda p, r: None)["run_id"].drop_nulls().to_list()))
     benches = read_throughput(root, on_skip=lambda p, r: skipped.append((str(p), r)))
     throughput = markdown(benches)
