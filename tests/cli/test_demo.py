@@ -4,9 +4,9 @@ fine-tunes echo-videomae (tiny) + maxpool on EF, prints the model next to the co
 (TRAIN-mean EF), writes metrics.json and a record the leaderboard shows; a second call reuses the
 synthetic data. No wall-clock guard: on a loaded machine the demo is slow, not wrong.
 
-What it does not assert: that the model learns. On the 600-video default the model's TEST MAE is
-only ~0.5 EF points below the constant's (R² ~0.15, README), and no configuration measured at a
-test's cost beats the constant predictor's interval reliably. The full demo's learning check is
+What it does not assert: that the model learns. Even the 600-video, 10-epoch default is only
+~0.5 EF points of TEST MAE below the constant (R² ~0.15, README), so 48 videos and 2 epochs cannot
+be expected to beat the constant predictor's interval, and a test asserting it would be flaky. The full demo's learning check is
 opt-in: ``ECHOBENCH_FULL_DEMO=1 python -m pytest tests/cli/test_demo.py``."""
 
 from __future__ import annotations
