@@ -374,6 +374,9 @@ def score_predictions(
         constant_label = (f"unavailable: {root} has no TRAIN video with a usable {spec.label}; "
                           f"pass --train-mean VALUE (the TRAIN {what}) to score one")
         notes.append(f"constant predictor {constant_label}")
+    from echobench.evaluation import Score
+    from echobench.metrics import Estimate
+
     model_scores = score(pred)
     constant_scores = (score(const) if const is not None else
                        [Score(sc.task, sc.metric, Estimate(math.nan, math.nan, math.nan)) for sc in model_scores])

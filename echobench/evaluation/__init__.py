@@ -15,11 +15,14 @@ tasks (:mod:`.calibration`), agreement of regression tasks (:mod:`.agreement`), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from echobench.metrics import Estimate, ef50_from_ef, ef50_report, regression_report
 from echobench.contract.specs import TaskSpec
+
+if TYPE_CHECKING:  # torch and torchmetrics load only when something is scored (the leaderboard never does)
+    from echobench.metrics import Estimate
 
 CONSTANT = "constant (TRAIN mean)"
 PROBABILITY_THRESHOLD = 0.5  # binary outputs are P(positive); positive when >= this
@@ -49,6 +52,8 @@ def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: n
 
     ``ef (N,)``: the videos' true EF in % (EF bands, ``ef50`` labels).
     """
+    from echobench.metrics import ef50_report, regression_report
+
     if task.kind == "binary":
         return [Score(task.name, m, e) for m, e in
                 ef50_report(outputs, ef, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed).items()]
@@ -63,6 +68,8 @@ def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: n
 def ef50_scores_from_ef(pred_ef: np.ndarray, ef: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> list[Score]:
     """The ``ef50`` rows of a predicted EF ``(N,)`` in % against the true EF ``(N,)`` in %: reduced when
     EF < 50 (:func:`echobench.metrics.ef50_from_ef`); what an EF model reports for ``ef50``."""
+    from echobench.metrics import ef50_from_ef
+
     return [Score(EF50, m, e) for m, e in ef50_from_ef(pred_ef, ef, n_boot=n_boot, seed=seed).items()]
 
 
