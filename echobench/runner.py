@@ -68,9 +68,8 @@ class RunConfig:
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made). Empty
         option mappings are left out, so runs without options keep their earlier config hash."""
-        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes",
-            "robustness"}  # robustness adds rows only
-        skip |= {k for k in ("backbone_options", "head_options") if not getattr(self, k)}
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes"}
+        skip |= {k for k in ("backbone_options", "head_options", "robustness") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -287,10 +286,11 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     main = fabric.global_rank == 0
     if not main:
         log, progress = (lambda _msg: None), None  # one voice: rank 0
+        runlog.echo = None  # its lines stay in memory: rank 0 alone writes log.txt
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     if prepared is None:
         with runlog.phase("read and decode data"):
-            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log, stop=stop)
     else:
         data = prepared
         runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
@@ -323,11 +323,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         run_dir = Path(cfg.runs) / run_id
         if main:
             run_dir.mkdir(parents=True, exist_ok=False)
-    config = {**identity, "data": str(cfg.data), "config_hash": config_hash, "setup_hash": setup_hash,
+    config = {**identity, "data": str(Path(cfg.data).resolve()), "config_hash": config_hash, "setup_hash": setup_hash,
               "protocol_version": protocol.version, "task_version": task.version}
     if resume_dir is None and main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
-    runlog.attach(run_dir)
+    if main:
+        runlog.attach(run_dir)
     runlog.line(f"{'resumed' if resume_dir is not None else 'started'} run {run_id} "
                 f"(echobench {__version__}, device {fabric.device}, precision {precision})")
     runlog.settings(config)
@@ -367,7 +368,9 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         try:
             state = run_state.load(run_dir, model)
         except WeightsError as exc:  # checked before the model is touched: start afresh, keep the files
-            aside = run_state.set_aside_latest(run_dir)
+            fabric.barrier()  # every rank has read it before rank 0 moves it
+            aside = run_state.set_aside_latest(run_dir) if main else "(set aside by rank 0)"
+            fabric.barrier()
             log(f"--resume: unusable checkpoint: {exc}; moved to {aside}; starting this run afresh from epoch 1")
         if state is None and aside is None:
             log(f"--resume: {run_dir} has no complete checkpoint; starting this run afresh from epoch 1")
@@ -414,7 +417,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                                 f"(diverged; try a lower --lr)")
     advance = progress("evaluate TEST (one clip per detected beat)", len(datasets["TEST"])) if progress else None
     beats = predict_beats(fabric, model, data.records["TEST"], protocol, objective=objective,
-                          batch_size=cfg.batch_size, stats=data.stats, advance=advance)
+                          batch_size=cfg.batch_size, stats=data.stats, advance=advance, frame_size=data.frame_size)
     if not np.isfinite(beats.outputs).all():
         raise TrainingError(f"{int((~np.isfinite(beats.outputs)).sum())} TEST beat prediction(s) are not finite "
                             f"(diverged; try a lower --lr)")
@@ -424,7 +427,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
         advance = progress("evaluate TEST under perturbations", len(datasets["TEST"])) if progress else None
         perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
-                                      batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance)
+                                      batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance,
+                                      frame_size=data.frame_size)
     if not main:
         return None  # rank 0 scores and writes
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")

@@ -237,7 +237,7 @@ class BeatOutputs:
 
 
 def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batch_size: int, stats=None,
-                  advance=None) -> BeatOutputs:
+                  advance=None, frame_size: tuple[int, int] | None = None) -> BeatOutputs:
     """Detect each video's beats and predict one clip per beat (module docstring).
 
     Args:
@@ -245,12 +245,15 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
         objective: the run's :class:`~echobench.engine.objective.Objective` (decodes raw outputs).
         batch_size, stats: as :func:`echobench.engine.loop.predict_clips`.
         advance: called with 1 after each video.
+        frame_size: the run's common frame size (:func:`echobench.data.clips.fit_frame_size`), so beat
+            clips see the pixels every other evaluation sees.
 
     Raises:
         DataError: a video cannot be decoded (:func:`echobench.data.video.read_video`).
     """
     from collections import Counter
 
+    from echobench.data.clips import fit_frame_size
     from echobench.data.video import read_video
     from echobench.engine.loop import predict_clips
 
@@ -258,7 +261,7 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
     outputs, spread, beats = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64)
     fallback: Counter = Counter()
     for v, record in enumerate(records):
-        video = read_video(record.path)
+        video = fit_frame_size(read_video(record.path), frame_size)
         found = detect_beats(video, record.fps)
         clips = beat_clip_indices(protocol, found, len(video))
         if not clips:

@@ -14,16 +14,19 @@ Intervals are 95 % percentile bootstraps over videos (:func:`echobench.metrics.b
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torchmetrics.functional.classification import binary_calibration_error
+from typing import TYPE_CHECKING
 
-from echobench.metrics import Estimate, bootstrap_report, pair
+import numpy as np
+
+if TYPE_CHECKING:  # torch loads only when a report is computed (the leaderboard's diagram needs none)
+    from echobench.metrics import Estimate
 
 ECE_BINS = 15
 
 
 def _probabilities(prob, target) -> tuple[np.ndarray, np.ndarray]:
+    from echobench.metrics import pair
+
     prob, target = pair(prob, target, ("prob", "target"))
     if ((prob < 0) | (prob > 1)).any():
         raise ValueError("prob must be probabilities in [0, 1]")
@@ -45,6 +48,11 @@ def calibration_report(prob, target, *, n_bins: int = ECE_BINS, n_boot: int = 10
         ValueError: empty, non-1-D, non-finite or different-length inputs, probabilities outside
             [0, 1], targets other than 0/1, or ``n_boot < 0``.
     """
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    from echobench.metrics import bootstrap_report
+
     prob, target = _probabilities(prob, target)
     n = prob.size
     p, y = torch.from_numpy(prob), torch.from_numpy(target)
@@ -68,9 +76,15 @@ def reliability_curve(prob, target, *, n_bins: int = 10) -> tuple[np.ndarray, np
     Raises:
         ValueError: as :func:`calibration_report`.
     """
+    prob, target = _probabilities(prob, target)
+    return reliability_points(prob, target, n_bins=n_bins)
+
+
+def reliability_points(prob: np.ndarray, target: np.ndarray, *, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`reliability_curve` of already checked ``(N,)`` float arrays (probabilities in [0, 1],
+    0/1 targets), without importing torch (the leaderboard page draws it)."""
     from sklearn.calibration import calibration_curve
 
-    prob, target = _probabilities(prob, target)
     observed, predicted = calibration_curve(target, prob, n_bins=n_bins, strategy="uniform")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     counts = np.bincount(np.searchsorted(edges[1:-1], prob), minlength=n_bins)  # sklearn's binning

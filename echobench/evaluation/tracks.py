@@ -34,3 +34,5 @@ ROBUSTNESS = Track("robustness", "1", "TEST under perturbations (echobench.evalu
 STRATA = Track("strata", "1", "every main metric within EF category and TEST tertiles of FPS, frame count, "
                "brightness and contrast, with n; strata below n = 30 shown, not ranked")
 TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS, STRATA)}
+
+MIN_N = 30  # a stratum with fewer videos is shown but not ranked (evaluation.strata)

@@ -93,7 +93,7 @@ def _strata_table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict]
     """One row per (model, stratum): the metrics, n, and whether the stratum is ranked (n >= MIN_N)."""
     import re
 
-    from echobench.evaluation.strata import MIN_N
+    from echobench.evaluation.tracks import MIN_N
 
     cells: dict[tuple[str, str], dict] = {}
     metrics: list[str] = []
