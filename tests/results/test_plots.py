@@ -245,6 +245,9 @@ def test_drawing_every_leaderboard_figure_does_not_import_torch(tmp_path):
              "plots.bland_altman(p, t, units='%', title='x', path=out + '/b.png')\n"
              "plots.roc(p, (t < 50).astype(int), title='x', path=out + '/r.png')\n"
              "plots.confusion((p < 50).astype(int), (t < 50).astype(int), title='x', path=out + '/c.png')\n"
+             "from echobench.results.track_plots import reliability_diagram\n"
+             "reliability_diagram(p / 100, (t < 50).astype(int), title='x', path=out + '/rel.png')\n"
+             "from echobench.evaluation.tracks import MIN_N  # what the strata table reads\n"
              "from echobench.results.leaderboard import build_leaderboard\nbuild_leaderboard(out + '/lb')\n"
              "print('torch' in sys.modules, 'torchmetrics' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
