@@ -290,7 +290,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     if prepared is None:
         with runlog.phase("read and decode data"):
-            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log, stop=stop)
+            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)  # `stop` is for training
     else:
         data = prepared
         runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
