@@ -450,10 +450,11 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         scored += [(model_name, "TEST", "beats", s) for s in
                    beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
         outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
-        from echobench.evaluation.strata import stratum_scores, strata, video_statistics
+        from echobench.evaluation.strata import stratum_scores, strata
 
         test = data.records["TEST"]
-        groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test], *video_statistics(test))
+        groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test],
+                        *beats.grey.T)  # brightness/contrast from the beats pass: TEST is decoded once
         scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
             task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=cfg.n_boot, seed=0)]
         if perturbed is not None:

@@ -228,12 +228,15 @@ class BeatOutputs:
         spread: ``(V,)`` sample sd (``ddof=1``) of the per-beat predictions; NaN below two beats.
         beats: ``(V,)`` int64 beat clips used; 0 where the video fell back to all clips.
         fallback: reason -> number of videos scored on all clips instead.
+        grey: ``(V, 2)`` mean grey level and grey-level sd (0-255) of each decoded video
+            (:func:`echobench.evaluation.strata.grey_statistics`: the brightness/contrast strata).
     """
 
     outputs: np.ndarray
     spread: np.ndarray
     beats: np.ndarray
     fallback: dict[str, int]
+    grey: np.ndarray | None = None
 
 
 def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batch_size: int, stats=None,
@@ -259,9 +262,13 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
 
     n = len(records)
     outputs, spread, beats = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+    from echobench.evaluation.strata import grey_statistics
+
     fallback: Counter = Counter()
+    grey = np.full((n, 2), np.nan)
     for v, record in enumerate(records):
         video = fit_frame_size(read_video(record.path), frame_size)
+        grey[v] = grey_statistics(video)
         found = detect_beats(video, record.fps)
         clips = beat_clip_indices(protocol, found, len(video))
         if not clips:
@@ -275,7 +282,7 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
             spread[v] = float(np.std(objective.outputs(raw), ddof=1))
         if advance:
             advance(1)
-    return BeatOutputs(outputs, spread, beats, dict(fallback))
+    return BeatOutputs(outputs, spread, beats, dict(fallback), grey)
 
 
 def beat_scores(task, beat: BeatOutputs, labels: np.ndarray, ef: np.ndarray, *, n_boot: int = 1000,

@@ -27,12 +27,16 @@ def video_statistics(records) -> tuple[np.ndarray, np.ndarray]:
     """
     from echobench.data.video import read_video
 
-    stats = []
-    for r in records:
-        v = read_video(r.path).astype(np.float32).mean(axis=-1)
-        stats.append((float(v.mean()), float(v.std())))
-    arr = np.array(stats, dtype=np.float64).reshape(-1, 2)
+    arr = np.array([grey_statistics(read_video(r.path)) for r in records], dtype=np.float64).reshape(-1, 2)
     return arr[:, 0], arr[:, 1]
+
+
+def grey_statistics(video: np.ndarray) -> tuple[float, float]:
+    """Mean grey level and grey-level sd (0-255) over all pixels and frames of ``video (N, H, W, C)``
+    uint8 (channels averaged): the brightness and contrast strata. :func:`echobench.evaluation.beats.predict_beats`
+    computes it from the video it already decoded, so a run decodes TEST once for both."""
+    v = video.astype(np.float32).mean(axis=-1)
+    return float(v.mean()), float(v.std())
 
 
 def tertiles(values: np.ndarray, label: str, fmt: str = "{:.3g}") -> list[tuple[str, np.ndarray]]:

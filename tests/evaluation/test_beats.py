@@ -79,3 +79,29 @@ def test_beat_clips_start_at_ed_and_fit_the_video():
     assert [(int(c[0]), int(c[-1])) for c in linspace] == [(5, 45), (45, 85), (85, 125)]
     # an ED without an ES after it is not a beat
     assert list(Beats(True, 40.0, np.array([5, 45]), np.array([18]), np.zeros(60)).beat_starts()) == [5]
+
+
+def test_beats_pass_gives_the_strata_brightness_and_contrast(synth_small):
+    """predict_beats' grey statistics equal video_statistics' own decode (so a run decodes TEST once)."""
+    import torch
+
+    from echobench.data.echonet import read_echonet
+    from echobench.engine.devices import make_fabric
+    from echobench.evaluation.beats import predict_beats
+    from echobench.evaluation.strata import video_statistics
+    from echobench.protocols import get_protocol
+
+    records = read_echonet(synth_small).records[:3]
+
+    class Constant(torch.nn.Module):
+        def forward(self, x, frame_indices):
+            return torch.zeros(x.shape[0])
+
+    class Identity:
+        def outputs(self, raw):
+            return np.asarray(raw, dtype=np.float64)
+
+    fabric = make_fabric(gpus=0)
+    beats = predict_beats(fabric, Constant(), records, get_protocol("echovisionfm"), objective=Identity(), batch_size=4)
+    mean, sd = video_statistics(records)
+    assert np.allclose(beats.grey[:, 0], mean) and np.allclose(beats.grey[:, 1], sd) and (sd > 0).all()
