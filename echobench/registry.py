@@ -36,6 +36,7 @@ _HOOKS: dict[Kind, str] = {
     "head": "register_heads",
     "task": "register_tasks",
     "pretrainer": "register_pretrainers",
+    "dataset": "register_datasets",
 }
 
 

@@ -83,8 +83,7 @@ class LoaderThroughput:
 
 
 def _records(paths: Sequence[Path]) -> list[VideoRecord]:
-    nan = float("nan")
-    return [VideoRecord(file_name=Path(p).stem, path=Path(p), split="TRAIN", ef=nan, esv=nan, edv=nan, fps=50.0,
+    return [VideoRecord(file_name=Path(p).stem, path=Path(p), split="TRAIN", fps=50.0,
                         num_frames=0, frame_height=0, frame_width=0, traced_frames=()) for p in paths]
 
 

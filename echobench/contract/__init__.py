@@ -2,7 +2,9 @@
 
 - :mod:`~echobench.contract.hookspecs`: the ``register_*`` hooks and ``hookimpl``;
 - :mod:`~echobench.contract.specs`: the spec dataclasses a plugin registers (``BackboneSpec``,
-  ``HeadSpec``, ``TaskSpec``, ``PretrainerSpec``, ``PeerSpec``);
+  ``HeadSpec``, ``TaskSpec``, ``PretrainerSpec``, ``DatasetSpec``, ``PeerSpec``);
+- :mod:`~echobench.contract.dataset`: what a dataset reader returns (``VideoRecord``,
+  ``DataReport``, ``DatasetRecords``);
 - :mod:`~echobench.contract.options`: declared options (``Option``) and their ``KEY=VALUE`` parser;
 - :mod:`~echobench.contract.features`: ``Features``, the tensor a backbone hands a head;
 - :mod:`~echobench.contract.interfaces`: ``Backbone``, ``Head``, ``Pretrainer``, ``PeerModels``;
@@ -22,7 +24,8 @@ from typing import Any
 _NAMES: dict[str, str] = {
     "hookimpl": "hookspecs", "hookspec": "hookspecs",
     "BackboneSpec": "specs", "HeadSpec": "specs", "TaskSpec": "specs", "PretrainerSpec": "specs",
-    "PeerSpec": "specs", "load_factory": "specs", "split_variant": "specs",
+    "PeerSpec": "specs", "DatasetSpec": "specs",
+    "VideoRecord": "dataset", "DataReport": "dataset", "DatasetRecords": "dataset", "SPLITS": "dataset", "load_factory": "specs", "split_variant": "specs",
     "Option": "options", "parse_options": "options", "check_options": "options",
     "Features": "features",
     "Backbone": "interfaces", "Head": "interfaces", "Pretrainer": "interfaces", "PeerModels": "interfaces",

@@ -6,7 +6,7 @@ it once per spec; first-party plugins use exactly the same hooks. Hooks are call
 arguments and specs only ever gain parameters, so an implementation may accept fewer arguments
 than its spec (pluggy allows it) and keeps working as the contract grows.
 
-Plugins choose *what* is evaluated (backbones, heads, tasks, pretrainers), never
+Plugins choose *what* is evaluated (backbones, heads, tasks, pretrainers, datasets), never
 *how*: the training/evaluation loop, the splits and the metrics are core code, so every leaderboard
 row is comparable. Entry modules must not import torch at top level.
 
@@ -19,7 +19,7 @@ from typing import Callable
 
 import pluggy
 
-from echobench.contract.specs import BackboneSpec, HeadSpec, PretrainerSpec, TaskSpec
+from echobench.contract.specs import BackboneSpec, DatasetSpec, HeadSpec, PretrainerSpec, TaskSpec
 
 hookspec = pluggy.HookspecMarker("echobench")
 hookimpl = pluggy.HookimplMarker("echobench")
@@ -44,3 +44,8 @@ def register_tasks(register: Callable[[TaskSpec], None]) -> None:
 def register_pretrainers(register: Callable[[PretrainerSpec], None]) -> None:
     """Call ``register(PretrainerSpec(...))`` for each pre-training method this plugin provides."""
 
+
+
+@hookspec
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Call ``register(DatasetSpec(...))`` for each dataset layout this plugin reads."""

@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal
 from echobench.contract.options import Option
 from echobench.errors import PluginError
 
-Kind = Literal["backbone", "head", "task", "pretrainer"]
+Kind = Literal["backbone", "head", "task", "pretrainer", "dataset"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,35 @@ class PretrainerSpec(_Spec):
 
 
 @dataclass(frozen=True)
+class DatasetSpec(_Spec):
+    """A dataset layout (DESIGN §6; issue 14 item 3): ``factory(root, *, probe=False, progress=None)``
+    reads a folder and returns :class:`echobench.contract.dataset.DatasetRecords` (usable records plus a
+    report counting every skip with its reason). It raises :class:`~echobench.errors.DataError` (one
+    line naming the file) only when the folder cannot be used at all.
+
+    ``labels`` maps each label column the records carry to its units (``{"EF": "%", "ESV": "mL"}``):
+    a task's ``label`` must be one of them, and external validation pairs datasets only when a task's
+    label has the same units in both. ``subgroups`` lists subgroup columns records may carry in
+    :attr:`VideoRecord.subgroups` (strata). ``markers`` are glob patterns relative to the root whose
+    presence identifies the layout (``("FileList.csv",)``), used to detect a folder's dataset.
+    ``synth`` (``"module:attr"``) writes a format-faithful synthetic copy:
+    ``synth(root, *, videos=N, seed=S)``. ``masks`` (``"module:attr"``, optional) returns a
+    record's LV cavity masks ``{frame: bool (H, W)}`` on its traced frames, at the video's size.
+    ``split_rule`` documents how rows map to TRAIN/VAL/TEST; bump ``version`` for any change to the
+    reader that can move a score (which rows, splits or labels).
+    """
+
+    labels: dict[str, str] = field(default_factory=dict)
+    subgroups: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+    synth: str = ""
+    masks: str = ""
+    views: tuple[str, ...] = ()
+    split_rule: str = ""
+    version: str = "1"
+
+
+@dataclass(frozen=True)
 class PeerSpec:
     """A comparison of a backbone with a reference implementation of the same function, declared by
     the plugin that owns the backbone (STYLE rule 12); ``echobench bench --peers`` runs it.
@@ -119,6 +148,7 @@ SPEC_TYPES: dict[Kind, type[_Spec]] = {
     "head": HeadSpec,
     "task": TaskSpec,
     "pretrainer": PretrainerSpec,
+    "dataset": DatasetSpec,
 }
 
 

@@ -37,11 +37,10 @@ import numpy as np
 import polars as pl
 
 from echobench.data.discs import volumes_from_tracings
+from echobench.contract.dataset import MESSAGES_PER_REASON, SPLITS, DataReport, EchoNetData, VideoRecord
 from echobench.data.video import VideoInfo, probe_video
 from echobench.errors import DataError
 
-SPLITS = ("TRAIN", "VAL", "TEST")
-MESSAGES_PER_REASON = 200  # stored message lines per reason; the counters are never capped
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
@@ -51,104 +50,6 @@ Chosen well above what rounding of the published volumes can explain (rounding E
 nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the
 inter-observer variation of EF, so a note means the labels disagree by a clinically meaningful amount."""
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """One usable FileList row.
-
-    Attributes:
-        file_name: the stem, without ``.avi``.
-        path: the video file actually present (``Videos/<stem>.avi`` in whatever extension case).
-        split: ``"TRAIN"``, ``"VAL"`` or ``"TEST"``.
-        ef: ejection fraction in %; esv, edv: volumes in mL (NaN when absent from FileList).
-        fps: frames/s from FileList (container value only when FileList has none).
-        num_frames: frames actually in the file (FileList's NumberOfFrames when not probed).
-        frame_height, frame_width: pixels, from FileList.
-        traced_frames: sorted distinct ``Frame`` values in VolumeTracings.csv (may be empty).
-        ed_frame, es_frame: the traced frames with the largest (end-diastole) and the smallest
-            (end-systole) method-of-discs volume (:mod:`echobench.data.discs`), whatever their order
-            or number (EchoNet-Dynamic issue #74: some videos have more than two traced frames);
-            None when the tracings give no two different volumes. Use these, not
-            ``traced_frames[0]``/``[-1]``, wherever ED/ES frames are needed.
-    """
-
-    file_name: str
-    path: Path
-    split: str
-    ef: float
-    esv: float
-    edv: float
-    fps: float
-    num_frames: int
-    frame_height: int
-    frame_width: int
-    traced_frames: tuple[int, ...]
-    ed_frame: int | None = None
-    es_frame: int | None = None
-
-
-@dataclass
-class DataReport:
-    """What :func:`read_echonet` found: counts by reason, plus one message line per event and the
-    names of the first :data:`MESSAGES_PER_REASON` rows or files of each reason (:attr:`names`)."""
-
-    root: Path
-    rows: int = 0
-    rows_per_split: dict[str, int] = field(default_factory=dict)
-    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
-    notes: collections.Counter[str] = field(default_factory=collections.Counter)
-    messages: list[str] = field(default_factory=list)
-    missing_videos: list[str] = field(default_factory=list)
-    entries_skipped: collections.Counter[str] = field(default_factory=collections.Counter)
-    unlisted_videos: list[str] = field(default_factory=list)
-    tracings_for_unlisted: int = 0
-    traced_frames_hist: dict[int, int] = field(default_factory=dict)
-    label_ranges: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    names: dict[str, list[str]] = field(default_factory=dict)  # per reason, the first names (as messages)
-
-    def usable(self) -> int:
-        """Number of rows kept (summed over splits)."""
-        return sum(self.rows_per_split.values())
-
-    def _log(self, counter: collections.Counter[str], kind: str, reason: str, name: str, detail: str) -> None:
-        counter[reason] += 1
-        if counter[reason] <= MESSAGES_PER_REASON:
-            self.names.setdefault(reason, []).append(name)
-            message = f"{kind}: {name}: {reason}" + (f": {detail}" if detail else "")
-            # names and cells come from the CSVs: escape control characters (CR, NUL...) so one
-            # event stays one line
-            self.messages.append("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
-        elif counter[reason] == MESSAGES_PER_REASON + 1:
-            self.messages.append(f"{kind}: ...: further '{reason}' messages not stored (see the count)")
-
-    def skip(self, reason: str, name: str, detail: str) -> None:
-        """Count a row not used under ``reason`` and store a message naming ``name``."""
-        self._log(self.skipped, "skipped", reason, name, detail)
-
-    def skip_entry(self, reason: str, name: str, detail: str) -> None:
-        """Count a ``Videos/`` entry that cannot be used (a FIFO, a symlink loop...) under ``reason``."""
-        self._log(self.entries_skipped, "skipped file", reason, name, detail)
-
-    def note(self, reason: str, name: str, detail: str) -> None:
-        """Count a row used but adjusted/odd under ``reason`` and store a message naming ``name``."""
-        self._log(self.notes, "note", reason, name, detail)
-
-
-@dataclass
-class EchoNetData:
-    """Usable records of an EchoNet-format directory and the report of how they were read."""
-
-    root: Path
-    records: list[VideoRecord]
-    report: DataReport
-
-    def split(self, name: str) -> list[VideoRecord]:
-        """Records of one split (``"train"``/``"TRAIN"``...). Raises ValueError for another name."""
-        key = name.upper()
-        if key not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        return [r for r in self.records if r.split == key]
 
 
 def _stem(name: str) -> str:
@@ -553,8 +454,8 @@ def read_echonet(
         for reason, detail in notes:
             report.note(reason, stem, detail)
         records.append(
-            VideoRecord(file_name=stem, path=path, split=split, ef=ef, esv=volumes["ESV"], edv=volumes["EDV"],
-                        fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
+            VideoRecord(file_name=stem, path=path, split=split,
+                        labels={"EF": ef, "ESV": volumes["ESV"], "EDV": volumes["EDV"]}, fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
                         frame_width=int(width), traced_frames=frames_traced, ed_frame=ed_frame,
                         es_frame=es_frame)
         )

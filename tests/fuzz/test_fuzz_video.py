@@ -100,7 +100,7 @@ def read_everything(path: str, original: str) -> dict[str, tuple]:
         compare = video is not None and _frames_intact(path, original)
         same = bool(np.array_equal(clip, take_frames(video, indices))) if compare else None
         out["frames"] = ("ok", clip.shape, str(clip.dtype), indices.tolist(), same)
-    record = VideoRecord(file_name="fuzz", path=Path(path), split="TRAIN", ef=50.0, esv=math.nan, edv=math.nan,
+    record = VideoRecord(file_name="fuzz", path=Path(path), split="TRAIN", labels={"EF": 50.0},
                          fps=FPS, num_frames=FRAMES, frame_height=HEIGHT, frame_width=WIDTH, traced_frames=())
     clips = decode_clips([record], get_protocol("echovisionfm"))
     out["clips"] = (len(clips.records), [(c.shape, str(c.dtype)) for c in clips.clips],
