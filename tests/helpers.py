@@ -17,3 +17,17 @@ def write_dist(site: Path, name: str, version: str, entry_points: dict[str, str]
     for module, source in modules.items():
         (site / f"{module}.py").write_text(source)
     return site
+
+
+def write_mp4(path, frames, fps: int = 25) -> None:
+    """``(T, H, W)`` grey uint8 frames as H.264 in MP4 (inter-frame coded, unlike EchoNet's MJPEG)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, -1), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())

@@ -8,7 +8,7 @@ as (DESIGN §6)::
                              FPS (frames/s), NumberOfFrames, Split (TRAIN | VAL | TEST)
     root/VolumeTracings.csv  FileName, X1, Y1, X2, Y2, Frame (per traced frame: the long axis,
                              then the disc chords; two traced frames per video)
-    root/Videos/<FileName>.avi
+    root/Videos/<FileName>.avi   (or any container PyAV reads: .mp4, .mov... see VIDEO_SUFFIXES)
 
 :func:`read_echonet` takes real-world variation in its stride and never drops a row silently: every
 row not used is counted in :attr:`DataReport.skipped` under its reason, every row used but adjusted
@@ -38,7 +38,7 @@ import polars as pl
 
 from echobench.data.discs import volumes_from_tracings
 from echobench.contract.dataset import MESSAGES_PER_REASON, SPLITS, DataReport, EchoNetData, VideoRecord
-from echobench.data.video import VideoInfo, probe_video
+from echobench.data.video import VIDEO_SUFFIXES, VideoInfo, probe_video
 from echobench.errors import DataError
 
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
@@ -52,9 +52,20 @@ inter-observer variation of EF, so a note means the labels disagree by a clinica
 MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
 
 
-def _stem(name: str) -> str:
+_SUFFIX_PATTERN = r"(?i)\.(" + "|".join(sorted(s[1:] for s in VIDEO_SUFFIXES)) + r")$"
+"""A trailing video-container extension (``.avi``, ``.mp4``...), any case, as a polars/re pattern."""
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    """``"X.avi"`` -> ``("X", ".avi")``; ``"X.MP4"`` -> ``("X", ".mp4")``; ``"X"`` -> ``("X", "")``."""
     name = name.strip()
-    return name[:-4] if name.lower().endswith(".avi") else name
+    base, dot, ext = name.rpartition(".")
+    return (base, "." + ext.lower()) if dot and base and "." + ext.lower() in VIDEO_SUFFIXES else (name, "")
+
+
+def _stem(name: str) -> str:
+    """A FileName without its video-container extension (``.avi``, ``.mp4``..., any case)."""
+    return _split_suffix(name)[0]
 
 
 def _parse_csv(path: Path, **options) -> pl.DataFrame:
@@ -114,7 +125,7 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
 def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
     """The normalised content of ``FileList.csv`` (``kind="filelist"``) or ``VolumeTracings.csv``
     (``kind="tracings"``), as bytes for hashing: the known columns in a fixed order (header case,
-    column order, BOM and other columns do not matter), FileName without ``.avi``, Split in upper
+    column order, BOM and other columns do not matter), FileName without its container extension, Split in upper
     case, numbers as numbers (``55.50`` and ``55.5`` are one value: their float64 bits), other cells
     stripped; rows in file order. Two files that the reader reads alike give the same bytes.
 
@@ -130,7 +141,7 @@ def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
             continue
         cells = df[name].fill_null("")
         if name in ("FileName", "Split"):
-            text = cells.str.replace(r"(?i)\.avi$", "") if name == "FileName" else cells.str.to_uppercase()
+            text = cells.str.strip_chars().str.replace(_SUFFIX_PATTERN, "") if name == "FileName" else cells.str.to_uppercase()
         else:
             number = cells.cast(pl.Float64, strict=False)
             values = number.fill_null(math.nan).to_numpy().astype("<f8") + 0.0  # -0.0 is 0.0
@@ -179,40 +190,59 @@ def _entry_problem(path: str) -> str | None:
     return None
 
 
-def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
-    """Usable ``Videos/<stem>.avi`` files by stem, and ``{stem: (skip reason, detail)}`` for the others.
+def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, dict[str, Path]], dict[str, tuple[str, str]]]:
+    """Usable ``Videos/<stem>.<ext>`` files (any container of :data:`VIDEO_SUFFIXES`: AVI, MP4...) as
+    ``{stem: {ext: path}}``, and ``{stem: (skip reason, detail)}`` for the others.
 
-    Entries that are not regular readable files (FIFOs, sockets, directories, broken links, symlink
-    loops, unreadable files) and names that differ only in case (``X.avi`` and ``X.AVI``: which one
-    is the video is ambiguous, so neither is used) are counted in :attr:`DataReport.entries_skipped`,
-    each named. Hidden entries (``.*``, e.g. macOS ``._X.avi``) and other extensions are not looked at.
+    A stem may have several containers (``X.avi`` beside ``X.mp4``); :func:`_pick_video` chooses by
+    the FileName's own extension. Entries that are not regular readable files (FIFOs, sockets,
+    directories, broken links, symlink loops, unreadable files) and names that differ only in case
+    (``X.avi`` and ``X.AVI``: which one is the video is ambiguous, so neither is used) are counted in
+    :attr:`DataReport.entries_skipped`, each named. Hidden entries (``.*``, e.g. macOS ``._X.avi``)
+    and other extensions are not looked at.
 
     Raises:
         DataError: ``videos`` cannot be listed.
     """
     try:
-        names = sorted(e.name for e in os.scandir(videos) if e.name.lower().endswith(".avi")
-                       and not e.name.startswith("."))
+        names = sorted(e.name for e in os.scandir(videos) if _split_suffix(e.name)[1] and not e.name.startswith("."))
     except OSError as exc:
         raise DataError(f"{videos}: cannot list the video directory ({exc.strerror or exc})") from None
     by_lower: dict[str, list[str]] = collections.defaultdict(list)
     for name in names:
         by_lower[name.lower()].append(name)
-    index: dict[str, Path] = {}
+    index: dict[str, dict[str, Path]] = {}
     unusable: dict[str, tuple[str, str]] = {}
     for group in by_lower.values():
         for name in group:
+            stem, ext = _split_suffix(name)
             if len(group) > 1:
                 reason, detail = "file names differ only in case", f"{', '.join(group)} in {videos}: neither used"
-                unusable[name[:-4]] = "video ambiguous (file names differ only in case)", ", ".join(group)
+                unusable[stem] = "video ambiguous (file names differ only in case)", ", ".join(group)
             elif problem := _entry_problem(os.path.join(videos, name)):
                 reason, detail = problem, f"{videos / name} not used"
-                unusable[name[:-4]] = "video not usable", f"{name}: {problem}"
+                unusable[stem] = "video not usable", f"{name}: {problem}"
             else:
-                index[name[:-4]] = videos / name
+                index.setdefault(stem, {})[ext] = videos / name
                 continue
             report.skip_entry(reason, name, detail)
     return index, unusable
+
+
+def _pick_video(containers: dict[str, Path], file_name: str) -> tuple[Path | None, str]:
+    """The file a FileName names among its stem's containers, and a note ('' when none).
+
+    One container: it (whatever FileName's extension says, as the EchoNet loader appends ``.avi``).
+    Several (``X.avi`` beside ``X.mp4``): the one with FileName's own extension; without one, or
+    when FileName's is not among them, None (ambiguous; the caller skips the row naming them).
+    """
+    if len(containers) == 1:
+        return next(iter(containers.values())), ""
+    ext = _split_suffix(file_name)[1]
+    found = ", ".join(p.name for p in containers.values())
+    if ext in containers:
+        return containers[ext], f"{found} present; FileName {file_name.strip()!r} names {containers[ext].name}"
+    return None, found
 
 
 LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
@@ -281,7 +311,7 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, 
         report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
         return {}, {}
     df = df.select(
-        pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", ""),
+        pl.col("FileName").fill_null("").str.strip_chars().str.replace(_SUFFIX_PATTERN, ""),
         pl.col("Frame").cast(pl.Float64, strict=False),
         *(pl.col(c).cast(pl.Float64, strict=False) if c in df.columns else pl.lit(None, pl.Float64).alias(c)
           for c in ("X1", "Y1", "X2", "Y2")),
@@ -389,15 +419,21 @@ def read_echonet(
             if col in df.columns and math.isnan(volumes[col]):
                 notes.append(("ESV/EDV missing", f"{col} is empty; kept (only volume tasks need it)"))
         notes += _label_notes(ef, volumes["ESV"], volumes["EDV"])
-        path = videos.get(stem)
         if stem in unusable:
             reason, detail = unusable[stem]
             report.skip(reason, stem, f"{detail} in {root / 'Videos'} (line {line})")
             continue
-        if path is None:
+        if stem not in videos:
             report.missing_videos.append(stem)
-            report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi not found (line {line})")
+            report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi (or .mp4...) not found (line {line})")
             continue
+        path, which = _pick_video(videos[stem], name)
+        if path is None:
+            report.skip("video ambiguous (several containers for one FileName)", stem,
+                        f"{which} in {root / 'Videos'}; FileName {name.strip()!r} names none of them (line {line})")
+            continue
+        if which:
+            notes.append(("several containers for one FileName (FileName's extension used)", which))
 
         fps, frames = num["FPS"][i], _count(num["NumberOfFrames"][i])
         height, width = _count(num["FrameHeight"][i]), _count(num["FrameWidth"][i])

@@ -45,13 +45,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from echobench.data.video import VIDEO_SUFFIXES
 from echobench.errors import ConfigError, DataError
 
 MANIFEST = "manifest.parquet"
 MANIFEST_COLUMNS = ("source", "clip", "status", "reason", "frames", "fps", "source_frames", "source_fps",
                     "height", "width")
-VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts",
-                            ".wmv", ".asf", ".flv", ".ogv", ".3gp", ".mj2", ".mxf", ".dv", ".nut", ".y4m"})
 
 
 def derive_seed(*parts: int) -> int:

@@ -28,6 +28,10 @@ import numpy as np
 
 from echobench.errors import DataError
 
+VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts",
+                            ".wmv", ".asf", ".flv", ".ogv", ".3gp", ".mj2", ".mxf", ".dv", ".nut", ".y4m"})
+"""File extensions (lower case) of the video containers PyAV (FFmpeg) reads that echo videos come in."""
+
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -536,3 +536,37 @@ def test_ed_es_undetermined_when_volumes_are_equal_or_missing(make_echonet):
         assert (r.traced_frames, r.ed_frame, r.es_frame) == ((5, 20), None, None)
         assert_one_message(data.report, stem(i), "note:", "ED/ES frames undetermined")
     assert data.report.notes["ED/ES frames undetermined"] == 2
+
+
+# --- MP4 beside AVI (developers' guide: real folders mix containers) -----------------------------------
+
+
+def test_mp4_videos_and_mp4_beside_avi(make_echonet):
+    """A Videos/ folder mixing containers: an MP4-only video is read like an AVI; a stem with both an
+    AVI and an MP4 uses the file FileName names (noted), and is a named ambiguity when FileName names
+    neither (the row is skipped, the others kept)."""
+    from echobench.data.clips import decode_clips
+    from echobench.protocols import get_protocol
+    from tests.helpers import write_mp4
+
+    d = make_echonet(N)
+    frames = np.random.default_rng(1).integers(0, 256, (FRAMES, 112, 112), dtype=np.uint8)
+    d.video(stem(0)).unlink()
+    write_mp4(d.root / "Videos" / f"{stem(0)}.MP4", frames, fps=50)  # MP4 only (upper-case extension)
+    write_mp4(d.root / "Videos" / f"{stem(1)}.mp4", frames, fps=50)  # beside the AVI
+    d.rows[1]["FileName"] = f"{stem(1)}.mp4"
+    write_mp4(d.root / "Videos" / f"{stem(2)}.mp4", frames, fps=50)  # beside the AVI, FileName names neither
+    d.write()
+    data = read_echonet(d.root, probe=True)
+    report = data.report
+    by_name = {r.file_name: r for r in data.records}
+    assert by_name[stem(0)].path.name == f"{stem(0)}.MP4" and by_name[stem(0)].num_frames == FRAMES
+    assert by_name[stem(1)].path.name == f"{stem(1)}.mp4"
+    assert report.notes["several containers for one FileName (FileName's extension used)"] == 1
+    assert report.skipped == {"video ambiguous (several containers for one FileName)": 1}
+    message = assert_one_message(report, stem(2), "skipped:")
+    assert f"{stem(2)}.avi" in message and f"{stem(2)}.mp4" in message
+    assert_others_kept(data, N - 1, {stem(2)})
+    assert not report.unlisted_videos
+    clips = decode_clips([by_name[stem(0)]], get_protocol("echovisionfm"))
+    assert len(clips.clips) == 1 and not clips.skipped

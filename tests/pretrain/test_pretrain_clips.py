@@ -15,6 +15,7 @@ from echobench.data.pretrain_clips import (PretrainClipDataset, StepBatches, cli
                                            steps_for_epochs)
 from echobench.data.video import probe_video
 from echobench.errors import ConfigError, DataError
+from tests.helpers import write_mp4
 
 
 def _manifest_row(clip, status="ok", reason=None, frames=40):
@@ -96,19 +97,6 @@ def test_step_batches_shard_one_global_batch_and_resume_mid_stream() -> None:
     assert steps_for_epochs(2, 5, 4) == 3
 
 
-def _write_mp4(path, frames: np.ndarray, fps: int = 25) -> None:
-    """``(T, H, W)`` grey uint8 frames as H.264 in MP4 (inter-frame coded, unlike EchoNet's MJPEG)."""
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, -1), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-
-
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory):
     """AVIs at 112x112 and 224x224, MP4s at 64x64 (one in a subfolder, one in upper case), and a text file."""
@@ -119,8 +107,8 @@ def mixed_folder(tmp_path_factory):
     for i, size in enumerate((112, 112, 224, 224)):
         write_avi(root / f"avi{i}.avi", rng.integers(0, 256, (40, size, size), dtype=np.uint8), 50.0)
     (root / "sub").mkdir()
-    _write_mp4(root / "sub" / "mp4a.mp4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
-    _write_mp4(root / "MP4B.MP4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
+    write_mp4(root / "sub" / "mp4a.mp4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
+    write_mp4(root / "MP4B.MP4", rng.integers(0, 256, (40, 64, 64), dtype=np.uint8))
     (root / "notes.txt").write_text("not a video\n")
     return root
 
