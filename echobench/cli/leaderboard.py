@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from echobench.cli.common import err, skip_reporter, user_errors
+from echobench.contract.dataset import SPLITS
+from echobench.errors import ConfigError
 
 
 @user_errors
@@ -30,6 +32,8 @@ def leaderboard(
 ) -> None:
     """Show the leaderboard: mean ± sd over seeds, grouped so only like is compared with like; models
     are ranked only when they beat the constant predictor (TRAIN mean) beyond its interval."""
+    if split.lower() != "all" and split.upper() not in SPLITS:
+        raise ConfigError(f"--split {split!r}: expected one of {', '.join(SPLITS)} or 'all'")
     with skip_reporter("record file(s) skipped; the board is built from the rest") as on_skip:
         if throughput:
             from echobench.results.throughput import markdown, read_throughput
@@ -43,7 +47,7 @@ def leaderboard(
         from echobench.results.leaderboard import build_leaderboard
 
         board = build_leaderboard(results, task=task, protocol=protocol,
-                                  split=None if split == "all" else split.upper(), reported=reported, html=html,
+                                  split=None if split.lower() == "all" else split.upper(), reported=reported, html=html,
                                   out=out, on_skip=on_skip)
     typer.echo(board.text)
     if board.saved:

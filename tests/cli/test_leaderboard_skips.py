@@ -32,3 +32,12 @@ def test_bad_record_files_are_named_and_the_board_is_built_from_the_rest(tmp_pat
     bench = runner.invoke(app, ["leaderboard", "--results", str(tmp_path), "--throughput"])
     assert bench.exit_code == 0 and "good-bench" in bench.stdout
     assert f"skipped: {throughput_dir(tmp_path)}/cut.parquet: not a readable Parquet file" in bench.stderr
+
+
+def test_unknown_split_is_a_one_line_error(tmp_path):
+    write_record(record_rows("good-run"), tmp_path, "good-run")
+    out = CliRunner().invoke(app, ["leaderboard", "--results", str(tmp_path), "--no-html", "--split", "foo"])
+    assert out.exit_code != 0 and "Traceback" not in out.output
+    assert "--split 'foo': expected one of TRAIN, VAL, TEST or 'all'" in out.output
+    ok = CliRunner().invoke(app, ["leaderboard", "--results", str(tmp_path), "--no-html", "--split", "All"])
+    assert ok.exit_code == 0, ok.output
