@@ -135,8 +135,9 @@ def _patients(folder: Path, report: DataReport) -> list[Path]:
         if len(group) > 1:
             for path in group:
                 report.rows += len(VIEWS)
-                report.skip("patient folder names differ only in case", path.name,
-                            f"{', '.join(p.name for p in group)} in {folder}: neither used")
+                for view in VIEWS:
+                    report.skip("patient folder names differ only in case", f"{path.name}_{view}",
+                                f"{', '.join(p.name for p in group)} in {folder}: neither used")
     return [group[0] for group in groups.values() if len(group) == 1]
 
 
