@@ -196,3 +196,14 @@ def test_report_of_a_synthetic_camus_folder_renders(synthetic):
     render_report(data.report, console)
     text = console.file.getvalue()
     assert "8 usable" in text and "TRAIN" in text and "EF (%)" in text
+
+
+def test_camus_records_feed_the_clip_loader_unchanged(synthetic):
+    """Core's clip decoding reads NIfTI half sequences like videos, under every protocol."""
+    from echobench.data.clips import decode_clips
+    from echobench.protocols import PROTOCOLS, get_protocol
+
+    records = read_camus(synthetic).records[:2]
+    for name in PROTOCOLS:
+        decoded = decode_clips(records, get_protocol(name))
+        assert not decoded.skipped and decoded.frame_size == (112, 112) and len(decoded.records) == 2
