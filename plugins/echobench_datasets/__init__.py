@@ -2,7 +2,7 @@
 
 Datasets are data, not code: each registers a :class:`~echobench.DatasetSpec` whose reader turns a
 folder into records. How records are trained, evaluated and scored is core code (STYLE rule 2).
-The reader modules (:mod:`.pediatric`, :mod:`.camus`) are imported only when a spec is used.
+The reader modules (:mod:`.pediatric`, :mod:`.camus`, :mod:`.lvh`) are imported only when a spec is used.
 """
 
 from echobench import DatasetSpec, hookimpl
@@ -11,10 +11,12 @@ _ECHONET = "EchoNet-Dynamic (Ouyang et al., Nature 2020); github.com/echonet/dyn
 _PEDIATRIC = ("EchoNet-Pediatric (Reddy et al., J Am Soc Echocardiogr 2023); echonet.github.io/pediatric")
 _CAMUS = ("CAMUS (Leclerc et al., IEEE TMI 2019), 2023 NIfTI release; "
           "www.creatis.insa-lyon.fr/Challenge/camus")
+_LVH = "EchoNet-LVH (Duffy et al., JAMA Cardiology 2022); echonet.github.io/lvh"
 # Split rules, repeated from the reader modules so listing datasets imports no reader (kept equal by a test).
 PEDIATRIC_SPLIT_RULE = "FileList's Split column (publisher's folds 0-9): folds 0-7 TRAIN, 8 VAL, 9 TEST (rule v1)"
 CAMUS_SPLIT_RULE = ("official CAMUS lists database_split/subgroup_{training,validation,testing}.txt when present; "
                     "else sha256(patient id) mod 10: 0-7 TRAIN, 8 VAL, 9 TEST (patient level; rule v1)")
+LVH_SPLIT_RULE = "MeasurementsList's split column (train/val/test), as released (rule v1)"
 
 
 @hookimpl
@@ -39,3 +41,10 @@ def register_datasets(register):
         synth="echobench_datasets.camus:synthesize_camus", masks="echobench_datasets.camus:camus_masks",
         views=("A2C", "A4C"), split_rule=CAMUS_SPLIT_RULE, version="1", citation=_CAMUS,
         licence="CAMUS challenge data-use terms of CREATIS (users download it themselves)"))
+    register(DatasetSpec(
+        name="echonet-lvh", summary="EchoNet-LVH: PLAX videos in Batch1-4/, MeasurementsList.csv key points "
+        "(IVS, LVID, LVPW in cm)", factory="echobench_datasets.lvh:read_lvh",
+        labels={c: "cm" for c in ("IVSd", "LVIDd", "LVPWd", "IVSs", "LVIDs", "LVPWs")}, subgroups=("view",),
+        markers=("MeasurementsList.csv", "Batch*/"), synth="echobench_datasets.lvh:synthesize_lvh", views=("PLAX",),
+        split_rule=LVH_SPLIT_RULE, version="1", citation=_LVH,
+        licence="Stanford EchoNet-LVH research use agreement (users download it themselves)"))
