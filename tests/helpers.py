@@ -17,3 +17,15 @@ def write_dist(site: Path, name: str, version: str, entry_points: dict[str, str]
     for module, source in modules.items():
         (site / f"{module}.py").write_text(source)
     return site
+
+
+def one_line_data_error(read, root) -> str:
+    """The message of the DataError ``read(root)`` raises, checked to be one line naming nothing else."""
+    import pytest
+
+    from echobench.errors import DataError
+
+    with pytest.raises(DataError) as err:
+        read(root)
+    assert "\n" not in str(err.value)
+    return str(err.value)

@@ -53,6 +53,7 @@ import numpy as np
 from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
 from echobench.errors import DataError
 
+from echobench_datasets.reading import probe_or_skip
 from echobench_datasets.subgroups import ADULT_AGE_BANDS, UNKNOWN, age_band, sex
 
 VIEWS = {"2CH": "A2C", "4CH": "A4C"}
@@ -143,9 +144,8 @@ def _patients(folder: Path, report: DataReport) -> list[Path]:
 
 def _read_view(patient: Path, view: str, split: str, report: DataReport, *, probe: bool) -> VideoRecord | None:
     """The record of one patient's view, or None (the skip counted)."""
-    from echobench.data.echonet import _label_notes, _probe_reason
+    from echobench.data.echonet import _label_notes
     from echobench.data.nifti import nifti_fps, nifti_shape
-    from echobench.data.video import probe_video
 
     name = f"{patient.name}_{view}"
     cfg, path = patient / f"Info_{view}.cfg", _sequence(patient, f"{name}_half_sequence")
@@ -166,15 +166,17 @@ def _read_view(patient: Path, view: str, split: str, report: DataReport, *, prob
     if bad:
         report.skip("LVesv/LVedv non-numeric or negative", name, f"{bad} {info[bad]!r} in {cfg.name}")
         return None
-    try:
-        if probe:
-            probed = probe_video(path)
-            frames, height, width, fps = probed.frames, probed.height, probed.width, probed.fps
-        else:
+    if probe:
+        probed = probe_or_skip(path, name, report, None, what="half sequence")
+        if probed is None:
+            return None
+        frames, height, width, fps = probed.frames, probed.height, probed.width, probed.fps
+    else:
+        try:
             (frames, height, width), fps = nifti_shape(path), nifti_fps(path)
-    except DataError as exc:
-        report.skip(_probe_reason(exc).replace("video", "half sequence"), name, str(exc))
-        return None
+        except DataError as exc:
+            report.skip("half sequence unreadable", name, str(exc))
+            return None
     notes = _label_notes(ef, volumes["LVesv"], volumes["LVedv"])
     cfg_fps = _number(info, "FrameRate")
     if math.isfinite(cfg_fps) and cfg_fps > 0:
@@ -252,16 +254,9 @@ def read_camus(root: str | os.PathLike, *, probe: bool = True,
         present = {p.name.lower() for p in patients}
         report.messages += [f"note: {p}: listed in the split lists but no patient folder" for p in sorted(official)
                             if p not in present][:50]
-    report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
-    report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
-    for label in ("EF", "ESV", "EDV"):
-        values = np.asarray([r.label(label) for r in records], dtype=float)
-        values = values[np.isfinite(values)]
-        if values.size:
-            report.label_ranges[label] = (float(values.min()), float(values.mean()), float(values.max()))
+    report.summarise(records, ("EF", "ESV", "EDV"))
     if not records:
-        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
-        raise DataError(f"{folder}: no usable patient views ({reasons or 'none found'})")
+        raise DataError(f"{folder}: no usable patient views ({report.skip_counts()})")
     return DatasetRecords(root=root, records=records, report=report)
 
 

@@ -38,6 +38,8 @@ import polars as pl
 from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
 from echobench.errors import DataError
 
+from echobench_datasets.reading import probe_or_skip
+
 CALCS = ("IVSd", "LVIDd", "LVPWd", "IVSs", "LVIDs", "LVPWs")
 COLUMNS = ("HashedFileName", "Calc", "CalcValue", "Frame", "X1", "X2", "Y1", "Y2", "Frames", "FPS", "Width",
            "Height", "split")
@@ -82,8 +84,7 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
         DataError: no directory, no ``MeasurementsList.csv`` or ``Batch*/`` folder, an unparsable
             list, missing HashedFileName/Calc/CalcValue/split columns, or no usable video.
     """
-    from echobench.data.echonet import MAX_FPS, _probe_reason, _read_csv, _stem
-    from echobench.data.video import probe_video
+    from echobench.data.echonet import MAX_FPS, _read_csv, _stem
 
     root = Path(root)
     path = root / "MeasurementsList.csv"
@@ -135,14 +136,9 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{stem}.avi not found in any Batch*/ folder")
             continue
-        try:
-            info = probe_video(videos[stem])
-        except DataError as exc:
-            report.skip(_probe_reason(exc), stem, str(exc))
+        info = probe_or_skip(videos[stem], stem, report, progress)
+        if info is None:
             continue
-        finally:
-            if progress is not None:
-                progress(1)
         fps = rows["FPS"][0]
         if fps is None or not 0 < fps <= MAX_FPS:
             fps = info.fps
@@ -166,16 +162,9 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
             dataset="echonet-lvh"))
     seen = set(df["HashedFileName"].to_list())
     report.unlisted_videos = sorted(s for s in videos if s not in seen)
-    report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
-    report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
-    for calc in CALCS:
-        values = np.asarray([r.label(calc) for r in records])
-        values = values[np.isfinite(values)]
-        if values.size:
-            report.label_ranges[calc] = (float(values.min()), float(values.mean()), float(values.max()))
+    report.summarise(records, CALCS)
     if not records:
-        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
-        raise DataError(f"{path}: no usable videos ({reasons})")
+        raise DataError(f"{path}: no usable videos ({report.skip_counts()})")
     return DatasetRecords(root=root, records=records, report=report)
 
 

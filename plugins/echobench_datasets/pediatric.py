@@ -33,7 +33,6 @@ Choices (``DatasetSpec.version`` 1):
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import math
@@ -45,9 +44,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
+from echobench import DataReport, DatasetRecords, VideoRecord
 from echobench.errors import DataError
 
+from echobench_datasets.reading import probe_or_skip
 from echobench_datasets.subgroups import PEDIATRIC_AGE_BANDS, age_band, sex
 
 VIEWS = ("A4C", "PSAX")
@@ -139,8 +139,7 @@ def _tracings(folder: Path, report: DataReport) -> dict[str, dict[int, float]]:
 
 def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progress) -> list[VideoRecord]:
     """The usable records of one view folder (``A4C/`` or ``PSAX/``)."""
-    from echobench.data.echonet import MAX_FPS, _ed_es, _index_videos, _probe_reason, _read_csv, _stem
-    from echobench.data.video import probe_video
+    from echobench.data.echonet import MAX_FPS, _ed_es, _index_videos, _read_csv, _stem
 
     view, filelist = folder.name, folder / "FileList.csv"
     if not (folder / "Videos").is_dir():
@@ -184,14 +183,9 @@ def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progre
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{folder / 'Videos' / stem}.avi not found ({where})")
             continue
-        try:
-            info = probe_video(path)
-        except DataError as exc:
-            report.skip(_probe_reason(exc), stem, str(exc))
+        info = probe_or_skip(path, stem, report, progress)
+        if info is None:
             continue
-        finally:
-            if progress is not None:
-                progress(1)
         if not 0 < info.fps <= MAX_FPS:
             report.skip("FPS missing", stem, f"the container of {path.name} gives no usable frame rate ({info.fps:g})")
             continue
@@ -246,14 +240,10 @@ def read_pediatric(root: str | os.PathLike, *, probe: bool = True,
     report = DataReport(root=root)
     seen: dict[str, str] = {}
     records = [r for folder in views for r in _read_view(folder, report, seen, progress=progress)]
-    report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
-    report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
-    ef = np.asarray([r.ef for r in records])
-    if ef.size:
-        report.label_ranges["EF"] = (float(ef.min()), float(ef.mean()), float(ef.max()))
+    report.summarise(records, ("EF",))
     if not records:
-        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.most_common())
-        raise DataError(f"{root}: no usable rows in {', '.join(f'{v.name}/FileList.csv' for v in views)} ({reasons})")
+        raise DataError(f"{root}: no usable rows in {', '.join(f'{v.name}/FileList.csv' for v in views)} "
+                        f"({report.skip_counts()})")
     return DatasetRecords(root=root, records=records, report=report)
 
 
