@@ -38,7 +38,7 @@ import polars as pl
 from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
 from echobench.errors import DataError
 
-from echobench_datasets.reading import probe_or_skip
+from echobench_datasets.reading import pick_video, probe_or_skip
 
 CALCS = ("IVSd", "LVIDd", "LVPWd", "IVSs", "LVIDs", "LVPWs")
 COLUMNS = ("HashedFileName", "Calc", "CalcValue", "Frame", "X1", "X2", "Y1", "Y2", "Frames", "FPS", "Width",
@@ -132,11 +132,15 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
             reason, detail = unusable[stem]
             report.skip(reason, stem, detail)
             continue
-        if stem not in videos:
+        video, which = pick_video(videos, stem, stem)
+        if video is None and stem in videos:
+            report.skip("video ambiguous (several containers)", stem, which)
+            continue
+        if video is None:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{stem}.avi not found in any Batch*/ folder")
             continue
-        info = probe_or_skip(videos[stem], stem, report, progress)
+        info = probe_or_skip(video, stem, report, progress)
         if info is None:
             continue
         fps = rows["FPS"][0]
@@ -156,7 +160,7 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
         if traced and traced[-1] >= info.frames:
             report.note("traced frame beyond the video", stem, f"frame {traced[-1]} of {info.frames}")
         records.append(VideoRecord(
-            file_name=stem, path=videos[stem], split=split, fps=float(fps), num_frames=info.frames,
+            file_name=stem, path=video, split=split, fps=float(fps), num_frames=info.frames,
             frame_height=info.height, frame_width=info.width, traced_frames=traced, ed_frame=phase["d"],
             es_frame=phase["s"], labels={c: labels.get(c, math.nan) for c in CALCS}, subgroups={"view": "PLAX"},
             dataset="echonet-lvh"))

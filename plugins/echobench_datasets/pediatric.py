@@ -47,7 +47,7 @@ import polars as pl
 from echobench import DataReport, DatasetRecords, VideoRecord
 from echobench.errors import DataError
 
-from echobench_datasets.reading import probe_or_skip
+from echobench_datasets.reading import pick_video, probe_or_skip
 from echobench_datasets.subgroups import PEDIATRIC_AGE_BANDS, age_band, sex
 
 VIEWS = ("A4C", "PSAX")
@@ -178,7 +178,10 @@ def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progre
             reason, detail = unusable[stem]
             report.skip(reason, stem, f"{detail} in {folder / 'Videos'} ({where})")
             continue
-        path = videos.get(stem)
+        path, which = pick_video(videos, stem, name)
+        if path is None and stem in videos:
+            report.skip("video ambiguous (several containers)", stem, f"{which} in {folder / 'Videos'} ({where})")
+            continue
         if path is None:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{folder / 'Videos' / stem}.avi not found ({where})")

@@ -26,3 +26,18 @@ def probe_or_skip(path: Path, name: str, report: DataReport, progress: Callable[
     finally:
         if progress is not None:
             progress(1)
+
+
+def pick_video(index: dict, stem: str, file_name: str) -> tuple[Path | None, str]:
+    """The file a listed ``file_name`` names in an index of core's ``_index_videos``, and a note.
+
+    The index maps a stem to its path, or (where core reads several containers) to its containers
+    ``{".avi": path, ".mp4": path}``, which core's ``_pick_video`` chooses among by the name's own
+    extension (None: ambiguous, the second value names the files).
+    """
+    entry = index.get(stem)
+    if entry is None or isinstance(entry, Path):
+        return entry, ""
+    from echobench.data.echonet import _pick_video
+
+    return _pick_video(entry, file_name)
