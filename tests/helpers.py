@@ -31,3 +31,15 @@ def write_mp4(path, frames, fps: int = 25) -> None:
             frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, -1), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+
+
+def one_line_data_error(read, root) -> str:
+    """The message of the DataError ``read(root)`` raises, checked to be one line naming nothing else."""
+    import pytest
+
+    from echobench.errors import DataError
+
+    with pytest.raises(DataError) as err:
+        read(root)
+    assert "\n" not in str(err.value)
+    return str(err.value)

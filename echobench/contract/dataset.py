@@ -124,6 +124,21 @@ class DataReport:
         """Count a row used but adjusted/odd under ``reason`` and store a message naming ``name``."""
         self._log(self.notes, "note", reason, name, detail)
 
+    def summarise(self, records: list[VideoRecord], labels: tuple[str, ...]) -> None:
+        """Fill :attr:`rows_per_split`, :attr:`traced_frames_hist` and :attr:`label_ranges` (min, mean,
+        max of each of ``labels`` over the finite values) from the usable ``records``."""
+        self.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
+        self.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
+        for label in labels:
+            values = [v for v in (r.label(label) for r in records) if math.isfinite(v)]
+            if values:
+                self.label_ranges[label] = (min(values), sum(values) / len(values), max(values))
+
+    def skip_counts(self) -> str:
+        """The skip counts as one phrase, most common first (``"3 video missing, 1 EF missing"``), for a
+        reader's "no usable rows" error; ``"none"`` without skips."""
+        return ", ".join(f"{n} {r}" for r, n in self.skipped.most_common()) or "none"
+
 
 @dataclass
 class DatasetRecords:

@@ -12,6 +12,10 @@ EchoNet-Dynamic videos are 112x112 MJPEG AVIs that hold one grey image copied in
 
 Frame rate is never taken from the container for labels or sampling: FileList's FPS wins (the
 container value is reported by ``probe_video`` only so mismatches can be counted).
+
+NIfTI sequences (``*.nii``, ``*.nii.gz``, e.g. CAMUS half sequences) are a frame source too: the four
+readers below dispatch them to :mod:`echobench.data.nifti` (the one place that knows the format), so
+they give the same ``(T, H, W, 3)`` uint8 frames as a video and every loader works unchanged.
 Any unreadable input raises :class:`echobench.errors.DataError` naming the file.
 """
 
@@ -26,6 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from echobench.data.nifti import is_nifti, nifti_fps, nifti_shape, read_nifti
 from echobench.errors import DataError
 
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts",
@@ -75,6 +80,10 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             known codec or no frame size.
     """
     path = Path(path)
+    if is_nifti(path):
+        frames, height, width = nifti_shape(path)
+        read_nifti(path)  # a probe catches truncated data, as demuxing every packet does for a video
+        return VideoInfo(frames=frames, height=height, width=width, fps=nifti_fps(path))
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -114,6 +123,8 @@ def frame_size(path: str | os.PathLike) -> tuple[int, int] | None:
     Raises:
         DataError: missing, empty or unopenable file, or no video stream.
     """
+    if is_nifti(path):
+        return nifti_shape(path)[1:]
     container = _open(Path(path))
     try:
         codec = container.streams.video[0].codec_context
@@ -143,6 +154,8 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
             different sizes (a damaged frame header).
     """
     path = Path(path)
+    if is_nifti(path):
+        return read_nifti(path)
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -190,6 +203,8 @@ def read_frames(path: str | os.PathLike, select: Callable[[int], np.ndarray]) ->
         ValueError: ``select`` returned a negative index.
     """
     path = Path(path)
+    if is_nifti(path):
+        return _read_frames_whole(path, select)
     container = _open(path)
     try:
         stream = container.streams.video[0]

@@ -1,4 +1,4 @@
-"""First-party tasks on EchoNet-Dynamic-format data (DESIGN §5).
+"""First-party tasks (DESIGN §5): EchoNet-Dynamic's EF and volumes, EchoNet-LVH's PLAX measurements.
 
 Tasks are data, not code: a label column, a kind, natural units and a version. How a task is
 trained, evaluated and scored is core code (STYLE rule 2), so rows stay comparable. Bump a task's
@@ -8,6 +8,7 @@ trained, evaluated and scored is core code (STYLE rule 2), so rows stay comparab
 from echobench import TaskSpec, hookimpl
 
 _ECHONET = "EchoNet-Dynamic (Ouyang et al., Nature 2020)"
+_LVH = "EchoNet-LVH (Duffy et al., JAMA Cardiology 2022)"
 
 
 @hookimpl
@@ -20,3 +21,7 @@ def register_tasks(register):
                       label="EDV", kind="regression", units="mL", version="1", citation=_ECHONET))
     register(TaskSpec(name="ef50", summary="reduced EF (EF < 50 %) classification, one logit", factory="",
                       label="EF", kind="binary", units="%", version="1", threshold=50.0, citation=_ECHONET))
+    for label, what in (("IVSd", "interventricular septum thickness"), ("LVIDd", "LV internal diameter"),
+                        ("LVPWd", "LV posterior wall thickness")):
+        register(TaskSpec(name=label.lower(), summary=f"{what} at end-diastole (PLAX), cm", factory="", label=label,
+                          kind="regression", units="cm", version="1", citation=_LVH))
