@@ -1,4 +1,5 @@
-"""``echobench run`` and ``echobench demo``: thin wrappers over :func:`echobench.runner.run_experiment`."""
+"""``echobench run`` and ``echobench demo``: parse, make one library call
+(:func:`echobench.experiment.sweep.run_sweep`, :func:`echobench.experiment.run.run_experiment`), render."""
 
 from __future__ import annotations
 
@@ -130,62 +131,39 @@ def run(
     run's state; the same command with --resume continues it.
     """
     from echobench.engine.loop import Interrupted
-    from echobench.engine.model import parse_model_options, resolve_specs
-    from echobench.errors import EchobenchError
-    from echobench.protocols import get_protocol
+    from echobench.experiment.sweep import plan_sweep, run_sweep
     from echobench.registry import get_registry
-    from echobench.runner import RunConfig, prepare_data, run_experiment
+    from echobench.runner import RunConfig
 
     registry = get_registry()
-    grid = [(b, h, t, s) for t in _names(task, "task") for b in _names(backbone, "backbone")
-            for h in _names(head, "head") for s in _seeds(seed)]
-    model_options: dict[tuple[str, str], tuple[dict, dict]] = {}
-    for b, h, t, _ in grid:  # every name and option is checked before anything runs
-        registry.get("task", t)
-        resolve_specs(registry, backbone=b, head=h, preset=preset)
-        model_options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=backbone_option or [],
-                                                  head_pairs=head_option or [])
-    get_protocol(protocol)
-    from echobench.engine.devices import make_fabric
-    from echobench.runner import check_outputs
-
-    make_fabric(gpus=gpus, precision=precision)  # device and folder mistakes: before decoding
-    check_outputs(results, runs)
-    prepared: dict[str, object] = {}
-    failures: list[str] = []
+    base = RunConfig(backbone="", head="", task="", data=data, protocol=protocol, preset=preset, weights=weights,
+                     freeze_backbone=freeze_backbone, robustness=robustness, epochs=epochs, batch_size=batch_size,
+                     lr=lr, n_boot=n_boot, gpus=gpus, precision=precision, num_workers=num_workers,
+                     results=results, runs=runs, resume=resume)
+    configs = plan_sweep(base, backbones=_names(backbone, "backbone"), heads=_names(head, "head"),
+                         tasks=_names(task, "task"), seeds=_seeds(seed), backbone_pairs=backbone_option or [],
+                         head_pairs=head_option or [], registry=registry)
     with progress_factory() as make, stop_on_signals() as stop:
-        for i, (b, h, t, s) in enumerate(grid, start=1):
-            cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
-                            weights=weights, freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs,
-                            batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
-                            num_workers=num_workers, results=results, runs=runs, resume=resume,
-                            backbone_options=model_options[b, h][0], head_options=model_options[b, h][1])
-            if len(grid) > 1:
-                err.print(f"[bold]run {i}/{len(grid)}:[/] {escape(f'{b}+{h}, task {t}, seed {s}')}")
-            task_spec = registry.get("task", t)
-            key = task_spec.label  # tasks with the same label share the decoded data
-            try:
-                if key not in prepared:
-                    prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log,
-                                                 stop=stop)
-                result = run_experiment(cfg, progress=make, log=_log, registry=registry,
-                                        prepared=prepared[key], stop=stop, echo=_echo_if_redirected())
-            except Interrupted as exc:
-                err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
-                raise typer.Exit(130) from None
-            except EchobenchError as exc:
-                if len(grid) == 1 or key not in prepared:  # unusable data is fatal for the whole sweep
-                    raise
-                failures.append(f"{b}+{h} {t} seed {s}: {exc}")
-                err.print(f"[bold red]error:[/] {escape(failures[-1])}", highlight=False, soft_wrap=True)
-                continue
-            if result is not None:  # None: --resume found this configuration already complete
-                make.close()  # the live display must not redraw over the table
-                render_result(result)
-    if failures:
-        err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
-        raise typer.Exit(1)
+        def started(i: int, n: int, cfg) -> None:
+            if n > 1:
+                err.print(f"[bold]run {i}/{n}:[/] {escape(f'{cfg.backbone}+{cfg.head}, task {cfg.task}, seed {cfg.seed}')}")
 
+        def finished(result) -> None:
+            make.close()  # the live display must not redraw over the table
+            render_result(result)
+
+        def failed(line: str) -> None:
+            err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+        try:
+            outcome = run_sweep(configs, registry=registry, progress=make, log=_log, stop=stop,
+                                echo=_echo_if_redirected(), on_start=started, on_result=finished, on_failure=failed)
+        except Interrupted as exc:
+            err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; rerun the same command with --resume")
+            raise typer.Exit(130) from None
+    if outcome.failures:
+        err.print(f"[bold red]{len(outcome.failures)} of {outcome.runs} runs failed[/]; the others wrote their records")
+        raise typer.Exit(1)
 
 DEMO_VIDEOS = 600
 DEMO_EPOCHS = 10

@@ -240,7 +240,7 @@ class BeatOutputs:
 
 
 def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batch_size: int, stats=None,
-                  advance=None, frame_size: tuple[int, int] | None = None) -> BeatOutputs:
+                  advance=None, frame_size: tuple[int, int] | None = None, videos=None) -> BeatOutputs:
     """Detect each video's beats and predict one clip per beat (module docstring).
 
     Args:
@@ -250,6 +250,8 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
         advance: called with 1 after each video.
         frame_size: the run's common frame size (:func:`echobench.data.clips.fit_frame_size`), so beat
             clips see the pixels every other evaluation sees.
+        videos: one loader per record, ``videos[i]()`` -> ``(N, H, W, C)`` uint8 frames at the run's
+            frame size (the run's decoded frame source); None decodes each file here.
 
     Raises:
         DataError: a video cannot be decoded (:func:`echobench.data.video.read_video`).
@@ -267,7 +269,7 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
     fallback: Counter = Counter()
     grey = np.full((n, 2), np.nan)
     for v, record in enumerate(records):
-        video = fit_frame_size(read_video(record.path), frame_size)
+        video = videos[v]() if videos is not None else fit_frame_size(read_video(record.path), frame_size)
         grey[v] = grey_statistics(video)
         found = detect_beats(video, record.fps)
         clips = beat_clip_indices(protocol, found, len(video))

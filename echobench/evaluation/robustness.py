@@ -58,11 +58,14 @@ def degradation_scores(task, clean: np.ndarray, perturbed: dict[tuple[str, int],
 
 
 def predict_perturbed(fabric, model, records, protocol, *, objective, batch_size: int, stats=None, seed: int = 0,
-                      advance=None, frame_size: tuple[int, int] | None = None) -> dict[tuple[str, int], np.ndarray]:
+                      advance=None, frame_size: tuple[int, int] | None = None,
+                      videos=None) -> dict[tuple[str, int], np.ndarray]:
     """Outputs ``(N,)`` (natural units, or P(positive)) of the protocol's test clip of every video of
     ``records`` under each perturbation x severity (:func:`~echobench.evaluation.perturbations.perturb`
     with ``seed``). ``advance(1)`` after each video. ``frame_size``: the run's common frame size
-    (:func:`echobench.data.clips.fit_frame_size`), applied before the perturbation.
+    (:func:`echobench.data.clips.fit_frame_size`), applied before the perturbation. ``videos``: one
+    loader per record returning its ``(N, H, W, C)`` uint8 frames at that size (the run's decoded frame
+    source); None decodes each file here.
 
     Raises:
         DataError: a video cannot be decoded.
@@ -73,7 +76,7 @@ def predict_perturbed(fabric, model, records, protocol, *, objective, batch_size
 
     out = {(p, s): np.full(len(records), np.nan) for p in PERTURBATIONS for s in SEVERITIES}
     for v, record in enumerate(records):
-        video = fit_frame_size(read_video(record.path), frame_size)
+        video = videos[v]() if videos is not None else fit_frame_size(read_video(record.path), frame_size)
         for (p, s), values in out.items():
             moved = perturb(video, p, s, seed=seed)
             raw = predict_clips(fabric, model, moved, [protocol.frame_indices(len(moved), start=0)], protocol,

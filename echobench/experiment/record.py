@@ -1,0 +1,116 @@
+"""Stage 5, record: the run folder's files (best checkpoint, ``environment.json``,
+``predictions.parquet``, ``metrics.json``) and the append-only run record, one row per score with its
+provenance (:func:`write_run` -> :class:`~echobench.experiment.config.RunResult`; rank 0)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from echobench.experiment.config import EVAL_SPLITS, RunConfig, RunResult
+from echobench.experiment.evaluate import Predictions, Scored
+from echobench.experiment.fit import Trained
+from echobench.experiment.resolve import RunFolder, Setup
+from echobench.experiment.task_data import PreparedData
+
+
+def _tables(scored: list[Scored], name: str, clips: str, task_name: str):
+    """``(values, intervals)``: split -> metric -> value and split -> metric -> (low, high) of ``name``'s
+    main (track-less) rows on ``clips``."""
+    rows = [(sp, s) for m, sp, c, s in scored if m == name and c == clips and s.task == task_name and s.track is None]
+    return ({split: {s.metric: s.estimate.value for sp, s in rows if sp == split} for split in EVAL_SPLITS},
+            {split: {s.metric: (s.estimate.low, s.estimate.high) for sp, s in rows if sp == split}
+             for split in EVAL_SPLITS})
+
+
+def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolder, trained: Trained,
+              predictions: Predictions, scored: list[Scored], model_name: str) -> RunResult:
+    """Write the run folder and the run record, mark the run complete, log the headline numbers.
+
+    Raises:
+        WriteError: an output could not be written (disk full), naming the file.
+    """
+    import polars as pl
+
+    from echobench import __version__
+    from echobench.atomic import (
+        atomic_save_safetensors,
+        atomic_write_parquet,
+        atomic_write_text,
+    )
+    from echobench.engine import run_state
+    from echobench.evaluation import CONSTANT
+    from echobench.provenance import device_name, environment, git_sha
+    from echobench.results.leaderboard import units_label
+    from echobench.results.records import write_record
+
+    task, protocol, registry, runlog = setup.task, setup.protocol, setup.registry, setup.runlog
+    run_dir, fitted, outputs = folder.run_dir, trained.fitted, predictions.outputs
+    created = datetime.now(timezone.utc)
+    sha = git_sha()
+    plugins = {}
+    for kind, name in (("backbone", cfg.backbone), ("head", cfg.head), ("task", cfg.task)):
+        e = registry.entry(kind, name)
+        plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
+    device = device_name(setup.fabric.device)
+    atomic_save_safetensors({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, run_dir / "best.safetensors")
+    atomic_write_text(run_dir / "environment.json", json.dumps(
+        {**environment(), "git_sha": sha, "device": device, "precision": setup.precision, "plugins": plugins}, indent=2))
+
+    metrics, metrics_ci = _tables(scored, model_name, "one", task.name)
+    constant, constant_ci = _tables(scored, CONSTANT, "one", task.name)
+    all_clips, all_clips_ci = _tables(scored, model_name, "all", task.name) if protocol.period is not None else ({}, {})
+
+    pred_rows = [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p),
+                  "truth": float(t), "EF": float(ef)}
+                 for (split, clips), out in outputs.items()
+                 for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
+    atomic_write_parquet(pl.DataFrame(pred_rows), run_dir / "predictions.parquet")
+
+    common = {
+        "run_id": folder.run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
+        "weights": cfg.weights or "random init", "trained_on": task.name,
+        "protocol": protocol.name, "protocol_version": protocol.version,
+        "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
+        "seed": cfg.seed, "config_hash": folder.config_hash, "setup_hash": folder.setup_hash,
+        "echobench_version": __version__, "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha,
+        "device": device, "precision": setup.precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
+        "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
+        "run_dir": str(run_dir.resolve()),
+    }
+    rows: list[dict[str, Any]] = []
+    for name, split, clips, s in scored:
+        scored_task = task if s.task == task.name else registry.get("task", s.task)
+        model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
+                      "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
+        rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free, "task": s.task,
+                     "task_version": scored_task.version, "track": s.track,
+                     "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
+                     "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
+                     "ci_low": s.estimate.low, "ci_high": s.estimate.high,
+                     "n": s.n if s.n is not None else len(data.labels[split])})
+    beats = predictions.beats
+    atomic_write_text(run_dir / "metrics.json", json.dumps(
+        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+         "constant_train_mean": constant, "all_clips": all_clips,
+         "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
+                     "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
+                    for m, sp, c, s in scored],
+         "best_epoch": fitted.best_epoch, "val_score_per_epoch": fitted.val_score,
+         "val_score": setup.objective.val_score_name, "train_loss_per_epoch": fitted.train_loss,
+         "skipped": dict(data.skipped), "notes": dict(data.notes),
+         "beats_fallback": beats.fallback}, indent=2, default=float))
+    record = write_record(rows, cfg.results, folder.run_id)
+    run_state.finish(run_dir)
+    for split in EVAL_SPLITS:
+        runlog.line(f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[split].items())
+                    + " | constant: " + ", ".join(f"{k} {v:.4g}" for k, v in constant[split].items()))
+    runlog.line(f"finished: record {record}")
+    return RunResult(run_id=folder.run_id, model=model_name, run_dir=run_dir, record=record,
+                     protocol_tag=protocol.tag, task_tag=f"{task.name}@{task.version}", units=task.units,
+                     kind=task.kind, metrics=metrics, constant=constant, all_clips=all_clips,
+                     n={s: len(data.labels[s]) for s in data.labels}, best_epoch=fitted.best_epoch,
+                     skipped=dict(data.skipped), resumed=folder.resumed, notes=dict(data.notes),
+                     metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)
