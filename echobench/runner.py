@@ -62,13 +62,14 @@ class RunConfig:
     runs: Path = Path("runs")
     resume: bool = False
     robustness: bool = False  # also score TEST under every perturbation x severity (evaluation.robustness)
+    dataset: str | None = None  # registered dataset name of `data` (None: detected from the folder's markers)
     backbone_options: dict[str, Any] = field(default_factory=dict)  # declared options (--backbone-option)
     head_options: dict[str, Any] = field(default_factory=dict)  # declared options (--head-option)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made). Empty
         option mappings are left out, so runs without options keep their earlier config hash."""
-        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes"}
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes", "dataset"}  # resolved name hashed
         skip |= {k for k in ("backbone_options", "head_options", "robustness") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
@@ -98,6 +99,7 @@ class RunResult:
     constant_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     all_clips_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     log: Path | None = None  # runs/<id>/log.txt
+    label: str = "EF"  # the task's label column (units_label)
 
 
 @dataclass
@@ -116,11 +118,14 @@ class PreparedData:
     dataset_hash: str
     synthetic: bool
     frame_size: tuple[int, int] | None = None  # (height, width) every clip is given (DecodedClips.frame_size)
+    dataset: Any = None  # the DatasetSpec the folder was read as (echobench.data.resolve)
 
 
 def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
-                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None) -> PreparedData:
-    """Read ``root``, drop (and count) videos without a usable label, decode the protocol's clips.
+                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None,
+                 dataset: str | None = None) -> PreparedData:
+    """Read ``root`` as ``dataset`` (None: detected; :func:`echobench.data.resolve.resolve_dataset`),
+    drop (and count) videos without a usable label, decode the protocol's clips.
 
     Videos whose frame size differs from the dataset's most common one are resized to it
     (:func:`echobench.data.clips.decode_clips`) and counted in ``notes``.
@@ -129,22 +134,24 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         stop: polled before each video is decoded (Ctrl-C in the CLI).
 
     Raises:
+        ConfigError: the dataset has no column for the task's label, or gives it in other units.
         DataError: the directory cannot be used, or a split has no usable videos.
         Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true while decoding.
     """
     from echobench.data.clips import decode_clips, fit_frame_size
-    from echobench.data.echonet import read_echonet, require_splits
+    from echobench.data.echonet import require_splits
+    from echobench.data.resolve import label_units, resolve_dataset, usable_label
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
     from echobench.provenance import dataset_hash
 
     log = log or (lambda _msg: None)
-    data = read_echonet(root, probe=True, progress=progress("probe videos", None) if progress else None)
+    spec, data = resolve_dataset(dataset, root, probe=True, progress=progress("probe videos", None) if progress else None)
+    label_units(task, spec, data)
     skipped: Counter = Counter(data.report.skipped)
     kept = []
     for r in data.records:
-        value = getattr(r, task.label.lower())
-        if value is None or not np.isfinite(value) or (task.units == "mL" and value <= 0):
+        if not usable_label(r.label(task.label), task):
             skipped[f"{task.label} missing or not positive for task {task.name}"] += 1
             log(f"{r.path}: {task.label} missing; skipped for task {task.name}")
             continue
@@ -171,11 +178,12 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
         frame_indices={s: [decoded.frame_indices[i] for i in by_split[s]] if cached else None for s in SPLITS},
-        labels={s: np.array([getattr(r, task.label.lower()) for r in records[s]], dtype=np.float64) for s in SPLITS},
-        ef={s: np.array([r.ef for r in records[s]], dtype=np.float64) for s in SPLITS},
+        labels={s: np.array([r.label(task.label) for r in records[s]], dtype=np.float64) for s in SPLITS},
+        ef={s: np.array([r.label("EF") for r in records[s]], dtype=np.float64) for s in SPLITS},  # NaN: no EF
         stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
-        dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records]),
-        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size,
+        dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records],
+                                  labels={task.label: [(r.file_name, r.split, r.label(task.label)) for r in decoded.records]}),
+        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size, dataset=spec,
     )
 
 
@@ -247,6 +255,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     from torch.utils.data import DataLoader
 
     from echobench.data.clips import ClipDataset, fit_frame_size
+    from echobench.data.resolve import dataset_identity
     from echobench.data.video import read_video
     from echobench.engine import run_state
     from echobench.engine.devices import loader_options, make_fabric, sync_batchnorm
@@ -290,11 +299,13 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))  # what Fabric really uses
     if prepared is None:
         with runlog.phase("read and decode data"):
-            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)  # `stop` is for training
+            data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log,  # `stop` is for training
+                                dataset=cfg.dataset)
     else:
         data = prepared
         runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
-    identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash,
+    dataset_tag = dataset_identity(data.dataset)
+    identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash, **dataset_tag,
                 "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
     config_hash = stable_hash(identity)
     setup_hash = stable_hash({k: v for k, v in identity.items() if k != "seed"})  # what seeds share
@@ -498,6 +509,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         "weights": cfg.weights or "random init", "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": protocol.version,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
+        "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
+        "evaluated_on_dataset": dataset_tag["dataset_name"],
         "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
         "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
@@ -516,7 +529,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high,
                      "n": s.n if s.n is not None else len(data.labels[split])})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+        {"units": units_label(task.units, task.label), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
          "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
@@ -535,5 +548,5 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind, metrics=metrics,
                      constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
                      best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None,
-                     notes=dict(data.notes),
+                     notes=dict(data.notes), label=task.label,
                      metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)

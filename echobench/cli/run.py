@@ -20,7 +20,7 @@ def render_result(result) -> None:
     from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
     binary = result.kind == "binary"
-    u = "unit-free" if binary else units_label(result.units)
+    u = "unit-free" if binary else units_label(result.units, getattr(result, "label", "EF"))
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
     primary = next(m for m in PRIMARY if m in metrics)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
@@ -98,7 +98,9 @@ def run(
                                                "a variant as NAME:VARIANT, e.g. video-resnet:r2plus1d_18.")],
     head: Annotated[str, typer.Option(help="Head name(s), comma-separated.")],
     task: Annotated[str, typer.Option(help="Task name(s): ef, esv, edv, ef50; comma-separated.")] = "ef",
-    data: Annotated[Path, typer.Option(help="EchoNet-Dynamic-format directory.")] = Path("echobench-demo/data"),
+    data: Annotated[Path, typer.Option(help="Data directory (EchoNet-Dynamic format, or any registered dataset layout).")] = Path("echobench-demo/data"),
+    dataset: Annotated[Optional[str], typer.Option(help="Registered dataset layout of --data (e.g. "
+                                                   "echonet-dynamic); default: detected from the folder's files, else echonet-dynamic.")] = None,
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
@@ -142,10 +144,15 @@ def run(
     model_options: dict[tuple[str, str], tuple[dict, dict]] = {}
     for b, h, t, _ in grid:  # every name and option is checked before anything runs
         registry.get("task", t)
+        if dataset is not None:
+            registry.get("dataset", dataset)  # did-you-mean before anything runs
         resolve_specs(registry, backbone=b, head=h, preset=preset)
         model_options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=backbone_option or [],
                                                   head_pairs=head_option or [])
     get_protocol(protocol)
+    from echobench.data.resolve import check_labels
+
+    check_labels(dataset, data, [registry.get("task", t) for t in _names(task, "task")], registry=registry)
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
 
@@ -155,7 +162,7 @@ def run(
     failures: list[str] = []
     with progress_factory() as make, stop_on_signals() as stop:
         for i, (b, h, t, s) in enumerate(grid, start=1):
-            cfg = RunConfig(backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset,
+            cfg = RunConfig(backbone=b, head=h, task=t, data=data, dataset=dataset, protocol=protocol, preset=preset,
                             weights=weights, freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
                             num_workers=num_workers, results=results, runs=runs, resume=resume,
@@ -167,7 +174,7 @@ def run(
             try:
                 if key not in prepared:
                     prepared[key] = prepare_data(data, task_spec, get_protocol(protocol), progress=make, log=_log,
-                                                 stop=stop)
+                                                 stop=stop, dataset=dataset)
                 result = run_experiment(cfg, progress=make, log=_log, registry=registry,
                                         prepared=prepared[key], stop=stop, echo=_echo_if_redirected())
             except Interrupted as exc:

@@ -51,8 +51,11 @@ def tertiles(values: np.ndarray, label: str, fmt: str = "{:.3g}") -> list[tuple[
 
 def strata(ef, fps, frames, brightness, contrast) -> list[tuple[str, np.ndarray]]:
     """Every stratum of the module docstring as ``(name, (N,) bool mask)``."""
-    category = ef_category(ef)
-    out = [(f"EF category:{name}", category == i) for i, name in enumerate(EF_CATEGORIES) if (category == i).any()]
+    ef = np.asarray(ef, dtype=np.float64)
+    known = np.isfinite(ef)  # EF strata only where the dataset has an EF label (NaN: none)
+    category = ef_category(np.where(known, ef, 0.0))
+    out = [(f"EF category:{name}", (category == i) & known) for i, name in enumerate(EF_CATEGORIES)
+           if ((category == i) & known).any()]
     out += tertiles(fps, "FPS") + tertiles(frames, "frames", "{:.0f}")
     out += tertiles(brightness, "brightness", "{:.1f}") + tertiles(contrast, "contrast", "{:.1f}")
     return out

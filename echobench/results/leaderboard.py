@@ -102,10 +102,25 @@ LN_ML_NOTE = ("ln mL: published on the natural-log volume scale (errors of ln(vo
               "not convertible to mL without the paper's per-video predictions")
 
 
-def units_label(units: str) -> str:
+def units_label(units: str, label: str = "EF") -> str:
     """Display name of a task's natural units, the one label used everywhere (tables, ``score``,
-    ``metrics.json``): EF is in EF points (absolute percentage points, not relative %)."""
-    return "EF points" if units == "%" else units
+    ``metrics.json``): EF is in EF points (absolute percentage points, not relative %); another label
+    in % (a third-party task's, e.g. GLS) in percentage points."""
+    if units != "%":
+        return units
+    return "EF points" if label.upper() == "EF" else "percentage points"
+
+
+def task_label(task: str) -> str:
+    """The label column of registered task ``task`` (``"EF"`` when it is not registered here, e.g. a
+    record from a plugin that is not installed): what :func:`units_label` needs for a section title."""
+    from echobench.errors import EchobenchError
+    from echobench.registry import get_registry
+
+    try:
+        return get_registry().get("task", task).label
+    except EchobenchError:
+        return "EF"
 
 
 def _digits(metric: str, units: str) -> int:
@@ -168,7 +183,8 @@ def group_title(key: dict) -> str:
                 f"{key['split']} · {key['dataset']} · {units}")
     return (f"{key['task']}@{key['task_version']} · protocol {key['protocol']}@{key['protocol_version']} · split "
             f"{key['split']} · {clips} · {key['dataset']} ({key['dataset_hash'][:8]}"
-            f"{', SYNTHETIC data' if key['synthetic'] else ''}) · {units_label(key['units']) or 'unit-free'}")
+            f"{', SYNTHETIC data' if key['synthetic'] else ''}) · "
+            f"{units_label(key['units'], task_label(key['task'])) or 'unit-free'}")
 
 
 def groups(summary: pl.DataFrame):
