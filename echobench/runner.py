@@ -63,13 +63,15 @@ class RunConfig:
     resume: bool = False
     robustness: bool = False  # also score TEST under every perturbation x severity (evaluation.robustness)
     dataset: str | None = None  # registered dataset name of `data` (None: detected from the folder's markers)
+    eval_data: tuple[tuple[str | None, Path], ...] = ()  # external validation: (dataset or None, folder) each
     backbone_options: dict[str, Any] = field(default_factory=dict)  # declared options (--backbone-option)
     head_options: dict[str, Any] = field(default_factory=dict)  # declared options (--head-option)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made). Empty
         option mappings are left out, so runs without options keep their earlier config hash."""
-        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes", "dataset"}  # resolved name hashed
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes", "dataset",
+                "eval_data"}  # resolved dataset name hashed; external datasets do not move the run's numbers
         skip |= {k for k in ("backbone_options", "head_options", "robustness") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
@@ -100,6 +102,7 @@ class RunResult:
     all_clips_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     log: Path | None = None  # runs/<id>/log.txt
     label: str = "EF"  # the task's label column (units_label)
+    external: list[tuple[str, str, dict[str, float]]] = field(default_factory=list)  # (dataset, split, metrics)
 
 
 @dataclass
@@ -304,6 +307,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     else:
         data = prepared
         runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
+    from echobench.evaluation.external import (EXTERNAL_RULE, external_provenance, external_rows, predict_external,
+                                               prepare_external)
+
+    with runlog.phase("read and decode external validation data"):  # refused pairings fail before training
+        externals = [prepare_external(name, root, task, protocol, trained_on=data.dataset, progress=progress, log=log)
+                     for name, root in cfg.eval_data]
     dataset_tag = dataset_identity(data.dataset)
     identity = {**cfg.hashed(), "precision": precision, "dataset_hash": data.dataset_hash, **dataset_tag,
                 "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
@@ -335,6 +344,9 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         if main:
             run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(Path(cfg.data).resolve()), "config_hash": config_hash, "setup_hash": setup_hash,
+              **({"eval_data": [{"dataset": e.spec.name, "dataset_version": e.spec.version, "data": str(e.root.resolve()),
+                                 "split": e.split, "dataset_hash": e.dataset_hash} for e in externals],
+                  "external_rule": EXTERNAL_RULE} if externals else {}),
               "protocol_version": protocol.version, "task_version": task.version}
     if resume_dir is None and main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
@@ -440,6 +452,11 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
                                       batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance,
                                       frame_size=data.frame_size)
+    ext_outputs = [predict_external(fabric, model, ext, protocol, objective=objective, batch_size=cfg.batch_size,
+                                    stats=data.stats, frame_size=data.frame_size, seed=cfg.seed,
+                                    num_workers=cfg.num_workers,
+                                    advance=progress(f"evaluate {ext.spec.name} {ext.split} (external)", len(ext.records))
+                                    if progress else None) for ext in externals]
     if not main:
         return None  # rank 0 scores and writes
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
@@ -461,11 +478,12 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         scored += [(model_name, "TEST", "beats", s) for s in
                    beat_scores(task, beats, data.labels["TEST"], data.ef["TEST"], n_boot=cfg.n_boot, seed=0)]
         outputs["TEST", "beats"] = beats.outputs  # written to predictions.parquet with the other clips
-        from echobench.evaluation.strata import stratum_scores, strata
+        from echobench.evaluation.strata import stratum_scores, strata, subgroup_strata
 
         test = data.records["TEST"]
         groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test],
                         *beats.grey.T)  # brightness/contrast from the beats pass: TEST is decoded once
+        groups += subgroup_strata(test, data.dataset.subgroups if data.dataset else ())  # declared by the dataset
         scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
             task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=cfg.n_boot, seed=0)]
         if perturbed is not None:
@@ -510,15 +528,18 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         "protocol": protocol.name, "protocol_version": protocol.version,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
-        "evaluated_on_dataset": dataset_tag["dataset_name"],
+        "evaluated_on_dataset": dataset_tag["dataset_name"], "trained_on_dataset_hash": data.dataset_hash,
         "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": device,
         "precision": precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
         "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),
     }
+    external_scored = [(name, ext.split, "one", s, ext) for ext, out in zip(externals, ext_outputs)
+                       for name, s in external_rows(task, ext, out, data.labels["TRAIN"], model_name=model_name,
+                                                    n_boot=cfg.n_boot)]
     rows: list[dict[str, Any]] = []
-    for name, split, clips, s in scored:
+    for name, split, clips, s, ext in [(*x, None) for x in scored] + external_scored:
         scored_task = task if s.task == task.name else registry.get("task", s.task)
         model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
                       "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
@@ -527,7 +548,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high,
-                     "n": s.n if s.n is not None else len(data.labels[split])})
+                     "n": s.n if s.n is not None else len(data.labels[split]) if ext is None else len(ext.labels),
+                     **(external_provenance(ext) if ext is not None else {})})
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"units": units_label(task.units, task.label), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
@@ -549,4 +571,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
                      constant=constant, all_clips=all_clips, n={s: len(data.labels[s]) for s in SPLITS},
                      best_epoch=fitted.best_epoch, skipped=dict(data.skipped), resumed=resume_dir is not None,
                      notes=dict(data.notes), label=task.label,
+                     external=[(f"{ext.spec.name} ({ext.root.resolve().name})", ext.split,
+                                {s.metric: s.estimate.value for n, sp, c, s, e in external_scored
+                                 if e is ext and n == model_name and s.task == task.name})
+                               for ext in externals],
                      metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)

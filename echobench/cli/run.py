@@ -49,6 +49,9 @@ def render_result(result) -> None:
     if result.notes:  # kept but noted (as `data check` shows them); also in the record and metrics.json
         out.print("notes (videos kept): " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.notes.items()))),
                   soft_wrap=True)
+    for name, split, metrics in getattr(result, "external", []):  # external validation, no retraining
+        out.print(escape(f"external validation · {name} · split {split} · one clip: "
+                         + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "[" not in k)), soft_wrap=True)
     log = f"\nrun log:       {result.log}" if getattr(result, "log", None) else ""
     out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}{log}", soft_wrap=True)
 
@@ -101,6 +104,11 @@ def run(
     data: Annotated[Path, typer.Option(help="Data directory (EchoNet-Dynamic format, or any registered dataset layout).")] = Path("echobench-demo/data"),
     dataset: Annotated[Optional[str], typer.Option(help="Registered dataset layout of --data (e.g. "
                                                    "echonet-dynamic); default: detected from the folder's files, else echonet-dynamic.")] = None,
+    eval_data: Annotated[Optional[list[str]], typer.Option(
+        "--eval-data", help="External validation (repeatable): PATH or DATASET=PATH of another dataset, scored "
+                            "with the model trained and selected on --data, no retraining, same protocol and "
+                            "--data's TRAIN normalisation; its TEST split if it has one, else all its labelled "
+                            "videos (split ALL). Refused when the task's label is missing there or in other units.")] = None,
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
@@ -152,7 +160,12 @@ def run(
     get_protocol(protocol)
     from echobench.data.resolve import check_labels
 
-    check_labels(dataset, data, [registry.get("task", t) for t in _names(task, "task")], registry=registry)
+    tasks = [registry.get("task", t) for t in _names(task, "task")]
+    trained_on = check_labels(dataset, data, tasks, registry=registry)  # labels and pairings: before decoding
+    from echobench.evaluation.external import check_external, parse_eval_data
+
+    external = parse_eval_data(eval_data or [], registry=registry)
+    check_external(external, tasks, trained_on, registry=registry)
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
 
@@ -162,7 +175,8 @@ def run(
     failures: list[str] = []
     with progress_factory() as make, stop_on_signals() as stop:
         for i, (b, h, t, s) in enumerate(grid, start=1):
-            cfg = RunConfig(backbone=b, head=h, task=t, data=data, dataset=dataset, protocol=protocol, preset=preset,
+            cfg = RunConfig(backbone=b, head=h, task=t, data=data, dataset=dataset, eval_data=external,
+                            protocol=protocol, preset=preset,
                             weights=weights, freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs,
                             batch_size=batch_size, lr=lr, n_boot=n_boot, gpus=gpus, precision=precision,
                             num_workers=num_workers, results=results, runs=runs, resume=resume,

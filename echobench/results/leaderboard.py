@@ -35,8 +35,9 @@ from echobench.results.records import read_records
 from echobench.results.reported import reported_rows
 
 GROUP = ["task", "task_version", "protocol", "protocol_version", "split", "clips", "dataset", "dataset_hash",
-         "synthetic", "units", "source", "track"]  # track: evaluation track rows, shown by results.tracks
-MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash"]  # never averaged across
+         "synthetic", "units", "source", "track", "evaluated_on_dataset"]  # track: evaluation track rows, shown by results.tracks
+MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash",
+         "trained_on_dataset", "trained_on_dataset_hash"]  # never averaged across; "-" in records older than them
 REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
 BINARY_METRICS = ["ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"]
@@ -58,7 +59,9 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
     frame = frame.with_columns(pl.col("source").fill_null("run"), pl.col("setup_hash").fill_null(pl.col("config_hash")))
-    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash"))
+    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash",
+                                                                    "trained_on_dataset", "evaluated_on_dataset",
+                                                                    "trained_on_dataset_hash"))
     return (
         frame.group_by(GROUP + MODEL + ["metric"])
         .agg(pl.col("value").mean().alias("mean"), pl.col("value").std().alias("sd"),
@@ -161,6 +164,13 @@ def wide(group: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
+def is_external(row: dict) -> bool:
+    """Whether a row was scored on other data than its model was trained on (external validation):
+    its ``dataset_hash`` differs from ``trained_on_dataset_hash`` (unknown in older records: no)."""
+    trained = row.get("trained_on_dataset_hash")
+    return trained not in (None, "-") and row.get("dataset_hash") not in (None, trained)
+
+
 def model_label(row: dict) -> str:
     if row.get("preset") == "published":
         return row["model"]
@@ -170,6 +180,8 @@ def model_label(row: dict) -> str:
             return "constant (TRAIN prevalence)"
         return row["model"] + (f" [from {trained} runs]" if trained not in (None, "-", row.get("task")) else "")
     label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
+    if is_external(row):
+        label += f" [trained on {row['trained_on_dataset']} {row['trained_on_dataset_hash'][:8]}; external]"
     if row.get("trained_on") and row["trained_on"] not in ("-",) and row.get("task") and row["trained_on"] != row["task"]:
         label += f" [trained on {row['trained_on']}]"
     return label
@@ -239,7 +251,7 @@ def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[d
     rank = 0
     for i in order:
         row = rows[i]
-        row["task"] = key["task"]
+        row["task"], row["dataset_hash"] = key["task"], key.get("dataset_hash")
         ranked = verdicts[i].startswith(BEATS)
         rank += 1 if ranked else 0
         cells = [str(rank) if ranked else "–", model_label(row), key["split"], protocol,
@@ -265,8 +277,10 @@ def markdown(summary: pl.DataFrame) -> str:
         parts.append("|" + "---|" * len(columns))
         parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
         parts.append("")
+    from echobench.results.external import external_markdown
     from echobench.results.tracks import tracks_markdown
 
+    parts.append(external_markdown(summary))  # in-distribution beside external rows (issue 17)
     parts.append(tracks_markdown(summary))
     return "\n".join(parts)
 

@@ -88,6 +88,20 @@ def test_data_check_run_and_score(example_plugin, clips_root, tmp_path, monkeypa
     run_dir = Path(records["run_dir"][0])
     assert json.loads((run_dir / "config.json").read_text())["dataset_name"] == "example-clips"
 
+    # subgroup strata (issue 16 item 4): one stratum per value of each subgroup column the dataset declares
+    from echobench.data.resolve import resolve_dataset
+    from echobench.evaluation.tracks import MIN_N, STRATA
+
+    test = resolve_dataset("example-clips", clips_root, probe=False)[1].split("TEST")
+    strata = records.filter((pl.col("track") == STRATA.tag) & (pl.col("model") == "example-c3d+maxpool"))
+    for column in ("vendor", "sex"):
+        for value in {r.subgroups[column] for r in test}:
+            rows = strata.filter(pl.col("metric") == f"MAE[{column}:{value}]")
+            assert rows["n"].to_list() == [sum(r.subgroups[column] == value for r in test)]
+    board = runner.invoke(app, ["leaderboard", "--no-html", "--no-reported"])
+    assert board.exit_code == 0, board.output
+    assert "vendor:" in board.output and f"no (n < {MIN_N})" in board.output  # 2 TEST videos: shown, not ranked
+
     scored = runner.invoke(app, ["score", str(run_dir / "predictions.parquet"), "--n-boot", "0"])
     assert scored.exit_code == 0, scored.output
     mae = records.filter((pl.col("metric") == "MAE") & (pl.col("split") == "TEST") & (pl.col("clips") == "one")
