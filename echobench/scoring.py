@@ -7,8 +7,9 @@ FileName with or without ``.avi``, extra columns ignored), one row per video; or
 ``runs/<id>/predictions.parquet`` scores exactly as the run did (:func:`read_split_predictions`). Units of
 ``prediction``: EF in % for ``ef``; mL for ``esv``/``edv``; for ``ef50`` a probability of reduced EF
 when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a predicted EF in %
-(predicted reduced when < 50). Labels come from the dataset's ``FileList.csv`` through
-:func:`echobench.data.echonet.read_echonet` with ``probe=False``: no video is decoded.
+(predicted reduced when < 50); another task: its label in its units. Labels come from the dataset's
+reader (:func:`echobench.data.resolve.resolve_dataset`; EchoNet: ``FileList.csv``) with
+``probe=False``: no video is decoded.
 
 The split is scored in full or not at all: a split video without a prediction is an error unless
 ``allow_missing`` (a subset's numbers are not comparable with a full split's). Metrics and their
@@ -306,7 +307,7 @@ def score_predictions(
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}")
     path, root = Path(predictions), Path(data)
     preds = read_split_predictions(path, split=split, clips=clips)  # before torch is imported
-    from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, ef50_scores_from_ef, score_outputs
+    from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, score_outputs
 
     from echobench.data.resolve import label_units, resolve_dataset
 
@@ -364,11 +365,16 @@ def score_predictions(
         constant_task, what = spec, f"rate of EF < {spec.threshold:g} % (a probability)"
         template = f"TRAIN rate of EF < {spec.threshold:g} %, probability " + "{:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
-    else:  # a predicted EF, scored as an EF model's ef50 rows are
-        constant_task, what = score_task("ef"), "mean EF in %"
-        template = "TRAIN mean EF {:.2f} %"
-        interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
-        score = lambda outputs: ef50_scores_from_ef(outputs, ef, **boot)  # noqa: E731
+    else:  # a predicted label (EF for ef50), scored as a regression model's derived rows are
+        from dataclasses import replace
+
+        from echobench.evaluation import derived_scores
+
+        constant_task, what = replace(spec, kind="regression", threshold=None), f"mean {spec.label} in {spec.units}"
+        template = f"TRAIN mean {spec.label} " + "{:.2f} " + spec.units
+        interpretation = (f"predicted {spec.label} in {spec.units} (values outside [0, 1]); "
+                          f"reduced when < {spec.threshold:g}")
+        score = lambda outputs: derived_scores(spec.name, outputs, true, **boot)  # noqa: E731
     if train_mean is not None:
         if not math.isfinite(train_mean) or (constant_task.kind == "binary" and not 0 <= train_mean <= 1):
             need = "a probability in [0, 1]" if constant_task.kind == "binary" else "a finite number"

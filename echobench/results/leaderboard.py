@@ -114,16 +114,32 @@ def units_label(units: str, label: str = "EF") -> str:
     return "EF points" if label.upper() == "EF" else "percentage points"
 
 
-def task_label(task: str) -> str:
-    """The label column of registered task ``task`` (``"EF"`` when it is not registered here, e.g. a
-    record from a plugin that is not installed): what :func:`units_label` needs for a section title."""
+def task_spec(task: str):
+    """The registered :class:`~echobench.contract.specs.TaskSpec` ``task``, or None when it is not
+    registered here (a record from a plugin that is not installed)."""
     from echobench.errors import EchobenchError
     from echobench.registry import get_registry
 
     try:
-        return get_registry().get("task", task).label
+        return get_registry().get("task", task)
     except EchobenchError:
-        return "EF"
+        return None
+
+
+def task_label(task: str) -> str:
+    """The label column of task ``task`` (``"EF"`` when it is not registered here): what
+    :func:`units_label` needs for a section title."""
+    spec = task_spec(task)
+    return spec.label if spec is not None else "EF"
+
+
+def binary_threshold(task: str) -> float | None:
+    """For a binary task, its threshold on the label (positive when label < threshold; 50 for ``ef50``
+    when it is not registered here); None for a regression task."""
+    spec = task_spec(task)
+    if spec is None:
+        return 50.0 if task == "ef50" else None
+    return float(spec.threshold) if spec.kind == "binary" and spec.threshold is not None else None
 
 
 def _digits(metric: str, units: str) -> int:
@@ -176,7 +192,7 @@ def model_label(row: dict) -> str:
         return row["model"]
     if row["model"].startswith("constant"):
         trained = row.get("trained_on")
-        if trained == "ef50":
+        if trained not in (None, "-") and binary_threshold(trained) is not None:  # a binary task's constant
             return "constant (TRAIN prevalence)"
         return row["model"] + (f" [from {trained} runs]" if trained not in (None, "-", row.get("task")) else "")
     label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
