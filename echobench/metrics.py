@@ -297,7 +297,7 @@ def _f1_point(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int = 1000,
-                seed: int = 0) -> dict[str, Estimate]:
+                seed: int = 0, below: float = EF_REDUCED_BELOW) -> dict[str, Estimate]:
     """Reduced-EF classification metrics with 95 % percentile-bootstrap intervals (DESIGN §5).
 
     The positive class is reduced EF: true EF < 50 % (a true EF of exactly 50 is normal).
@@ -308,6 +308,8 @@ def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int =
         true_ef: ``(N,)`` true EF in %.
         threshold_score: a video is predicted reduced when ``score_reduced >= threshold_score``.
         n_boot, seed: as in :func:`regression_report`.
+        below: the positive class is ``true_ef < below`` (a binary task's ``threshold`` on its label
+            column, whatever the label; 50 % for ``ef50``).
 
     Returns:
         ``"ACC"``, ``"F1"``, ``"AUROC"`` (reduced EF positive) and ``"F1[normal+]"``,
@@ -322,7 +324,7 @@ def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int =
     """
     score, true_ef = pair(score_reduced, true_ef, ("score_reduced", "true_ef"))
     n = score.size
-    y = torch.from_numpy((true_ef < EF_REDUCED_BELOW).astype(np.int64))  # 1 = reduced EF
+    y = torch.from_numpy((true_ef < below).astype(np.int64))  # 1 = reduced EF
     yhat = torch.from_numpy((score >= threshold_score).astype(np.int64))  # compared in float64
     s = torch.from_numpy(score)
     points = {
@@ -350,7 +352,7 @@ def ef50_report(score_reduced, true_ef, *, threshold_score: float, n_boot: int =
     return bootstrap_report(points, batched, n, n_boot, seed)
 
 
-def ef50_from_ef(pred_ef, true_ef, **kw) -> dict[str, Estimate]:
+def ef50_from_ef(pred_ef, true_ef, *, below: float = EF_REDUCED_BELOW, **kw) -> dict[str, Estimate]:
     """:func:`ef50_report` for a regression model's predicted EF (``(N,)``, %).
 
     A video is predicted reduced when its predicted EF < 50 % (EF = 50 is normal, as for the true
@@ -358,7 +360,8 @@ def ef50_from_ef(pred_ef, true_ef, **kw) -> dict[str, Estimate]:
     IEEE subtraction of two different doubles is never 0 (gradual underflow), so
     ``50 - pred_ef >= 5e-324`` holds exactly when ``pred_ef < 50``.
 
-    Keyword arguments (``n_boot``, ``seed``) go to :func:`ef50_report`.
+    ``below``: the class threshold on the label (a derived binary task's ``threshold``; 50 % for
+    ``ef50``). Keyword arguments (``n_boot``, ``seed``) go to :func:`ef50_report`.
     """
     pred_ef = vector(pred_ef, "pred_ef")
-    return ef50_report(EF_REDUCED_BELOW - pred_ef, true_ef, threshold_score=float(np.nextafter(0.0, 1.0)), **kw)
+    return ef50_report(below - pred_ef, true_ef, threshold_score=float(np.nextafter(0.0, 1.0)), below=below, **kw)

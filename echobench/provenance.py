@@ -8,7 +8,7 @@ import json
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import echobench
 
@@ -19,14 +19,20 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
+def dataset_hash(root: Path, videos: Iterable[tuple[str, int]],
+                 labels: Mapping[str, Iterable[tuple[str, str, float]]] | None = None) -> str:
     """Hash of an EchoNet-format directory: the normalised content of FileList.csv and
     VolumeTracings.csv (:func:`echobench.data.echonet.canonical_content`: FileName without ``.avi``,
     values rather than their spelling, header case and column order ignored) plus the (FileName,
     frames) of every usable video. Cheap (no video bytes are read); changes whenever the labels, the
     splits, the tracings or the set of usable videos change, and only then: the same rows with and
-    without ``.avi`` get one hash. A CSV that cannot be parsed is hashed by its bytes."""
-    from echobench.data.echonet import canonical_content
+    without ``.avi`` get one hash. A CSV that cannot be parsed is hashed by its bytes.
+
+    ``labels`` (column -> ``(FileName, split, value)`` per usable video) adds the values of label
+    columns that FileList.csv's normalised content does not already cover (an extra FileList column
+    such as ``GLS``, or any column of a folder without a FileList.csv, i.e. another dataset layout);
+    EchoNet's own EF/ESV/EDV leave the hash as it was."""
+    from echobench.data.echonet import _FILELIST_COLUMNS, canonical_content
     from echobench.errors import DataError
 
     digest = hashlib.sha256()
@@ -40,6 +46,12 @@ def dataset_hash(root: Path, videos: Iterable[tuple[str, int]]) -> str:
                 digest.update(path.read_bytes())
     for file_name, frames in sorted(videos):
         digest.update(f"{file_name}:{frames};".encode())
+    covered = _FILELIST_COLUMNS if (Path(root) / "FileList.csv").is_file() else ()
+    for column, rows in sorted((labels or {}).items()):
+        if column not in covered:
+            digest.update(f"label {column}:".encode())
+            for file_name, split, value in sorted(rows):
+                digest.update(f"{file_name}:{split}:{float(value).hex()};".encode())
     return digest.hexdigest()[:16]
 
 

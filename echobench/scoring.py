@@ -7,8 +7,9 @@ FileName with or without ``.avi``, extra columns ignored), one row per video; or
 ``runs/<id>/predictions.parquet`` scores exactly as the run did (:func:`read_split_predictions`). Units of
 ``prediction``: EF in % for ``ef``; mL for ``esv``/``edv``; for ``ef50`` a probability of reduced EF
 when every value lies in [0, 1] (predicted reduced when >= 0.5), otherwise a predicted EF in %
-(predicted reduced when < 50). Labels come from the dataset's ``FileList.csv`` through
-:func:`echobench.data.echonet.read_echonet` with ``probe=False``: no video is decoded.
+(predicted reduced when < 50); another task: its label in its units. Labels come from the dataset's
+reader (:func:`echobench.data.resolve.resolve_dataset`; EchoNet: ``FileList.csv``) with
+``probe=False``: no video is decoded.
 
 The split is scored in full or not at all: a split video without a prediction is an error unless
 ``allow_missing`` (a subset's numbers are not comparable with a full split's). Metrics and their
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem, read_echonet
+from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem
 from echobench.errors import ConfigError, DataError
 from echobench.contract.specs import TaskSpec
 from echobench.results.leaderboard import units_label
@@ -224,27 +225,28 @@ def _checked(path: Path, frame: pl.DataFrame, where: str) -> dict[str, float]:
 
 def _label(r: VideoRecord, task: TaskSpec) -> float:
     """The record's label for the task, NaN when missing (volumes must also be > 0 mL)."""
-    value = getattr(r, task.label.lower())
-    if value is None or not math.isfinite(value) or (task.kind == "regression" and task.units == "mL" and value <= 0):
-        return math.nan
-    return float(value)
+    from echobench.data.resolve import usable_label
+
+    value = r.label(task.label)
+    return value if usable_label(value, task) else math.nan
 
 
 def _sections(task: TaskSpec, model: list[Score], constant: list[Score]) -> list[ScoreSection]:
     """One section per scored task of the predictions' and the constant predictor's scores (from
     :mod:`echobench.evaluation`, as ``echobench run`` computes them)."""
-    from echobench.metrics import EF_REDUCED_BELOW
-
     sections = []
     for name in dict.fromkeys(sc.task for sc in model):
         regression = name == task.name and task.kind == "regression"
         if regression:
-            title = f"{task.label} ({units_label(task.units)})"
-        else:
-            title = f"EF < {EF_REDUCED_BELOW:g} %" + (" from predicted EF" if task.kind == "regression" else "")
+            title = f"{task.label} ({units_label(task.units, task.label)})"
+        elif name == task.name:  # a binary task: positive when its label < threshold
+            title = f"{task.label} < {task.threshold:g} {task.units}".rstrip()
+        else:  # a derived binary task of a regression task (ef50 of ef)
+            derived = score_task(name)
+            title = f"{derived.label} < {derived.threshold:g} {derived.units}".rstrip() + f" from predicted {task.label}"
         pick = lambda scores: {sc.metric: sc.estimate for sc in scores if sc.task == name}  # noqa: E731
         metrics = pick(model)
-        units = {k: (units_label(task.units) if regression and k not in ("R2", "r") else "") for k in metrics}
+        units = {k: (units_label(task.units, task.label) if regression and k not in ("R2", "r") else "") for k in metrics}
         sections.append(ScoreSection(title, units, metrics, pick(constant)))
     return sections
 
@@ -261,6 +263,7 @@ def score_predictions(
     train_mean: float | None = None,
     progress: Callable[[int], None] | None = None,
     clips: str = "one",
+    dataset: str | None = None,
 ) -> ScoreResult:
     """Score a predictions CSV (see the module docstring) on one split of an EchoNet-format dataset.
 
@@ -278,7 +281,9 @@ def score_predictions(
             predicted EF the TRAIN mean EF in %. Without it and without TRAIN labels the constant
             rows are NaN and ``constant_label`` says they are unavailable.
         clips: with a ``clips`` column, the rows of this test-time protocol (``one`` or ``all``).
-        progress: passed to :func:`read_echonet` (called only if FileList lacks a video's metadata).
+        progress: passed to the dataset's reader (EchoNet: called only if FileList lacks a video's metadata).
+        dataset: the registered dataset layout of ``data`` (None: detected,
+            :func:`echobench.data.resolve.resolve_dataset`).
 
     Returns:
         :class:`ScoreResult`. For ``ef`` a second section gives the EF < 50 % metrics derived from
@@ -291,6 +296,8 @@ def score_predictions(
             in the split (names up to 5 and counts the rest); split videos without a prediction
             unless ``allow_missing``; an unusable data directory.
         ConfigError: ``train_mean`` not finite (or, for ``ef50`` probabilities, outside [0, 1]).
+        ConfigError: the dataset has no column for the task's label, or gives it in other units
+            (:func:`echobench.data.resolve.label_units`).
     """
     spec = score_task(task)
     split = split.upper()
@@ -300,9 +307,12 @@ def score_predictions(
         raise ConfigError(f"--n-boot must be >= 0, got {n_boot}")
     path, root = Path(predictions), Path(data)
     preds = read_split_predictions(path, split=split, clips=clips)  # before torch is imported
-    from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, ef50_scores_from_ef, score_outputs
+    from echobench.evaluation import PROBABILITY_THRESHOLD, constant_outputs, score_outputs
 
-    dataset = read_echonet(root, probe=False, progress=progress)
+    from echobench.data.resolve import label_units, resolve_dataset
+
+    dataset_spec, dataset = resolve_dataset(dataset, root, probe=False, progress=progress)
+    label_units(spec, dataset_spec, dataset)
     notes: list[str] = []
     if dataset.report.skipped:
         reasons = ", ".join(f"{n} {r}" for r, n in dataset.report.skipped.most_common())
@@ -339,7 +349,7 @@ def score_predictions(
     train = train[np.isfinite(train)]
     pred = np.array([preds[r.file_name] for r in scored], dtype=np.float64)
     true = np.array([_label(r, spec) for r in scored], dtype=np.float64)
-    ef = np.array([r.ef for r in scored], dtype=np.float64)
+    ef = np.array([r.label("EF") for r in scored], dtype=np.float64)  # NaN when the dataset has no EF
     n = len(scored)
 
     if spec.kind == "regression" and spec.label == "EF" and n > 1 and (np.abs(pred) <= 1).all():
@@ -355,11 +365,16 @@ def score_predictions(
         constant_task, what = spec, f"rate of EF < {spec.threshold:g} % (a probability)"
         template = f"TRAIN rate of EF < {spec.threshold:g} %, probability " + "{:.3f}"
         interpretation = f"probability of reduced EF (every value in [0, 1]); reduced when >= {PROBABILITY_THRESHOLD:g}"
-    else:  # a predicted EF, scored as an EF model's ef50 rows are
-        constant_task, what = score_task("ef"), "mean EF in %"
-        template = "TRAIN mean EF {:.2f} %"
-        interpretation = f"predicted EF in % (values outside [0, 1]); reduced when < {spec.threshold:g}"
-        score = lambda outputs: ef50_scores_from_ef(outputs, ef, **boot)  # noqa: E731
+    else:  # a predicted label (EF for ef50), scored as a regression model's derived rows are
+        from dataclasses import replace
+
+        from echobench.evaluation import derived_scores
+
+        constant_task, what = replace(spec, kind="regression", threshold=None), f"mean {spec.label} in {spec.units}"
+        template = f"TRAIN mean {spec.label} " + "{:.2f} " + spec.units
+        interpretation = (f"predicted {spec.label} in {spec.units} (values outside [0, 1]); "
+                          f"reduced when < {spec.threshold:g}")
+        score = lambda outputs: derived_scores(spec.name, outputs, true, **boot)  # noqa: E731
     if train_mean is not None:
         if not math.isfinite(train_mean) or (constant_task.kind == "binary" and not 0 <= train_mean <= 1):
             need = "a probability in [0, 1]" if constant_task.kind == "binary" else "a finite number"

@@ -29,3 +29,26 @@ def synth_tiny(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth_tiny") / "data"
     synthesize(root, videos=12, seed=3)
     return root
+
+
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "fixtures" / "echobench-example-plugin"
+
+
+@pytest.fixture
+def example_plugin(monkeypatch):
+    """The example third-party package's entry module (backbone ``example-c3d``, dataset
+    ``example-clips``), registered in-process as its entry point would be, and removed afterwards."""
+    import sys
+
+    from echobench.registry import get_registry
+
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    import echobench_example
+
+    registry = get_registry()
+    registry.register_plugin(echobench_example, "example-test", distribution="echobench-example-plugin",
+                             version="0.3.1")
+    yield echobench_example
+    registry.unregister_plugin("example-test")
+    for name in [m for m in sys.modules if m.startswith("echobench_example")]:
+        del sys.modules[name]

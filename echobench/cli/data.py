@@ -7,7 +7,7 @@ results to stdout; a user error prints one ``error: ...`` line on stderr and exi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,16 +20,21 @@ app = typer.Typer(help="Inspect and create EchoNet-format data.", no_args_is_hel
 @app.command()
 @user_errors
 def check(
-    root: Annotated[Path, typer.Argument(help="EchoNet-format directory (FileList.csv, VolumeTracings.csv, Videos/).")],
+    root: Annotated[Path, typer.Argument(help="Data directory (EchoNet-format: FileList.csv, VolumeTracings.csv, "
+                                              "Videos/; or any registered dataset layout).")],
+    dataset: Annotated[Optional[str], typer.Option(help="Registered dataset layout of ROOT (e.g. echonet-dynamic); "
+                                                   "default: detected from the folder's files, else echonet-dynamic.")] = None,
 ) -> None:
-    """Read ROOT as EchoNet-Dynamic data and report what was used, skipped and odd; exit 2 if a split
-    (TRAIN, VAL, TEST) has no usable row, since `echobench run` cannot use it then."""
+    """Read ROOT with its dataset plugin's reader and report what was used, skipped and odd; exit 2 if
+    a split (TRAIN, VAL, TEST) has no usable row, since `echobench run` cannot use it then."""
     from echobench.data.check import render_report
-    from echobench.data.echonet import read_echonet, require_splits
+    from echobench.data.echonet import require_splits
+    from echobench.data.resolve import resolve_dataset
 
     with progress_factory() as make:
-        data = read_echonet(root, progress=make("probe videos", None))
-    render_report(data.report, stdout)
+        spec, data = resolve_dataset(dataset, root, progress=make("probe videos", None))
+    stdout.print(f"dataset: {spec.name}@{spec.version} ({spec.summary})", highlight=False, soft_wrap=True)
+    render_report(data.report, stdout, units=spec.labels, listed_in=spec.markers[0] if spec.markers else "the listing")
     require_splits(data.records, root)  # the report is printed; exit 2 if `run` cannot use the directory
 
 

@@ -21,7 +21,7 @@ def render_result(result) -> None:
     from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
     binary = result.kind == "binary"
-    u = "unit-free" if binary else units_label(result.units)
+    u = "unit-free" if binary else units_label(result.units, getattr(result, "label", "EF"))
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
     primary = next(m for m in PRIMARY if m in metrics)
     table = Table(title=f"{result.task_tag} · protocol {result.protocol_tag} · units: {u}", title_justify="left",
@@ -50,6 +50,9 @@ def render_result(result) -> None:
     if result.notes:  # kept but noted (as `data check` shows them); also in the record and metrics.json
         out.print("notes (videos kept): " + escape(", ".join(f"{k}: {v}" for k, v in sorted(result.notes.items()))),
                   soft_wrap=True)
+    for name, split, metrics in getattr(result, "external", []):  # external validation, no retraining
+        out.print(escape(f"external validation · {name} · split {split} · one clip: "
+                         + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "[" not in k)), soft_wrap=True)
     log = f"\nrun log:       {result.log}" if getattr(result, "log", None) else ""
     out.print(f"run directory: {result.run_dir}\nrun record:    {result.record}{log}", soft_wrap=True)
 
@@ -99,7 +102,14 @@ def run(
                                                "a variant as NAME:VARIANT, e.g. video-resnet:r2plus1d_18.")],
     head: Annotated[str, typer.Option(help="Head name(s), comma-separated.")],
     task: Annotated[str, typer.Option(help="Task name(s): ef, esv, edv, ef50; comma-separated.")] = "ef",
-    data: Annotated[Path, typer.Option(help="EchoNet-Dynamic-format directory.")] = Path("echobench-demo/data"),
+    data: Annotated[Path, typer.Option(help="Data directory (EchoNet-Dynamic format, or any registered dataset layout).")] = Path("echobench-demo/data"),
+    dataset: Annotated[Optional[str], typer.Option(help="Registered dataset layout of --data (e.g. "
+                                                   "echonet-dynamic); default: detected from the folder's files, else echonet-dynamic.")] = None,
+    eval_data: Annotated[Optional[list[str]], typer.Option(
+        "--eval-data", help="External validation (repeatable): PATH or DATASET=PATH of another dataset, scored "
+                            "with the model trained and selected on --data, no retraining, same protocol and "
+                            "--data's TRAIN normalisation; its TEST split if it has one, else all its labelled "
+                            "videos (split ALL). Refused when the task's label is missing there or in other units.")] = None,
     protocol: Annotated[str, typer.Option(help="echovisionfm or echonet.")] = "echovisionfm",
     preset: Annotated[Optional[str], typer.Option(help="Backbone size preset (tiny, small, base, large).")] = "tiny",
     weights: Annotated[Optional[str], typer.Option(help="Local weights file for the backbone.")] = None,
@@ -131,6 +141,7 @@ def run(
     run's state; the same command with --resume continues it.
     """
     from echobench.engine.loop import Interrupted
+    from echobench.evaluation.external import parse_eval_data
     from echobench.experiment.sweep import plan_sweep, run_sweep
     from echobench.registry import get_registry
     from echobench.runner import RunConfig
@@ -139,7 +150,8 @@ def run(
     base = RunConfig(backbone="", head="", task="", data=data, protocol=protocol, preset=preset, weights=weights,
                      freeze_backbone=freeze_backbone, robustness=robustness, epochs=epochs, batch_size=batch_size,
                      lr=lr, n_boot=n_boot, gpus=gpus, precision=precision, num_workers=num_workers,
-                     results=results, runs=runs, resume=resume)
+                     results=results, runs=runs, resume=resume, dataset=dataset,
+                     eval_data=parse_eval_data(eval_data or [], registry=registry))
     configs = plan_sweep(base, backbones=_names(backbone, "backbone"), heads=_names(head, "head"),
                          tasks=_names(task, "task"), seeds=_seeds(seed), backbone_pairs=backbone_option or [],
                          head_pairs=head_option or [], registry=registry)

@@ -7,7 +7,6 @@ stdout (warnings on stderr). A user error prints one ``error: ...`` line and exi
 from __future__ import annotations
 
 import math
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,15 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from echobench.cli.common import err, out, progress_factory, user_errors
-
-
-class TaskName(str, Enum):
-    """The tasks a predictions file can be scored on (DESIGN §5)."""
-
-    ef = "ef"
-    esv = "esv"
-    edv = "edv"
-    ef50 = "ef50"
 
 
 def _cell(est, units: str) -> str:
@@ -63,6 +53,14 @@ def _warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _task_name(name: str) -> str:
+    """``name`` as registered, case ignored when only its case differs (``EF`` -> ``ef``)."""
+    from echobench.registry import get_registry
+
+    names = get_registry().names("task")
+    return name if name in names else next((n for n in names if n.lower() == name.lower()), name)
+
+
 def _run_config(predictions: Path) -> dict:
     """The ``config.json`` of the run directory holding ``predictions`` (empty when there is none)."""
     import json
@@ -81,11 +79,14 @@ def score(
     predictions: Annotated[Path, typer.Argument(
         help="CSV with columns FileName (with or without .avi) and prediction, extra columns ignored; or a run's "
              "runs/<id>/predictions.parquet. Optional columns split and clips pick the rows scored.")],
-    task: Annotated[Optional[TaskName], typer.Option(
-        help="ef: prediction is EF in %. esv, edv: mL. ef50: a probability of reduced EF (EF < 50 %) if "
-             "EVERY value is in [0, 1] (reduced when >= 0.5), otherwise a predicted EF in % (reduced when < 50). "
-             "Default for a run's predictions.parquet: the run's task.",
-        case_sensitive=False)] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="A registered task (`echobench list task`). ef: prediction is EF in %. esv, edv: mL. ef50: a "
+             "probability of reduced EF (EF < 50 %) if EVERY value is in [0, 1] (reduced when >= 0.5), otherwise "
+             "a predicted EF in % (reduced when < 50). Another task: its label in its units. "
+             "Default for a run's predictions.parquet: the run's task.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Registered dataset layout of --data (e.g. echonet-dynamic); default: the run's for its "
+             "predictions.parquet, else detected from the folder's files, else echonet-dynamic.")] = None,
     data: Annotated[Optional[Path], typer.Option(
         help="EchoNet-format directory the predictions are for (videos are not decoded). Default for a run's "
              "predictions.parquet: the run's data directory.")] = None,
@@ -110,7 +111,7 @@ def score(
     from echobench.scoring import score_predictions
 
     run = _run_config(predictions)
-    task_name = task.value if task is not None else run.get("task")
+    task_name = _task_name(task) if task is not None else run.get("task")
     data = data if data is not None else (Path(run["data"]) if run.get("data") else None)
     for name, value in (("--task", task_name), ("--data", data)):
         if value is None:
@@ -120,7 +121,8 @@ def score(
         result = score_predictions(predictions, data, task=task_name, split=split, clips=clips,
                                    n_boot=n_boot if n_boot is not None else int(run.get("n_boot", 1000)), seed=seed,
                                    allow_missing=allow_missing, train_mean=train_mean,
-                                   progress=make("probe videos", None))
+                                   progress=make("probe videos", None),
+                                   dataset=dataset if dataset is not None else run.get("dataset_name"))
     for note in result.notes:
         _warn(note)
     render_score(result)

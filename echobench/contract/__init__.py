@@ -33,7 +33,7 @@ _NAMES: dict[str, str] = {
     "VIT_SIZES": "presets", "preset_options": "presets",
     "Attention": "layers", "Block": "layers", "sinusoid_position_table": "layers",
 }
-_ERRORS = ("EchobenchError", "ConfigError", "PluginError", "UnknownNameError", "WeightsError")
+_ERRORS = ("EchobenchError", "ConfigError", "DataError", "PluginError", "UnknownNameError", "WeightsError")
 
 __all__ = sorted([*_NAMES, *_ERRORS])
 

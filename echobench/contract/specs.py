@@ -73,7 +73,10 @@ class TaskSpec(_Spec):
     ``label`` is the FileList column, ``kind`` ``"regression"`` or ``"binary"``, ``units`` the natural
     units metrics are reported in (``"%"`` for EF, ``"mL"`` for volumes). ``version`` is bumped by any
     change that can move a score. ``threshold``: for binary tasks, positive when ``label < threshold``.
-    ``factory`` may be empty: tasks are data, not code.
+    ``derived``: binary tasks on the same label scored from this regression task's predictions
+    (``ef`` declares ``("ef50",)``: EF < 50 % from the predicted EF), recorded under their own names.
+    ``factory`` may be empty: tasks are data, not code. The label must be a label column of the
+    dataset (:attr:`DatasetSpec.labels`, or a column its records carry; the task's units then apply).
     """
 
     label: str = "EF"
@@ -81,6 +84,7 @@ class TaskSpec(_Spec):
     units: str = "%"
     version: str = "1"
     threshold: float | None = None
+    derived: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

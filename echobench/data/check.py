@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich import box
 from rich.console import Console
@@ -36,11 +36,15 @@ def _counts(title: str, rows: Iterable[tuple[str, int]], unit: str = "rows") -> 
     return table
 
 
-def render_report(report: DataReport, console: Console) -> None:
-    """Print a compact summary of ``report`` with Rich tables (splits, skips, notes, labels...)."""
+def render_report(report: DataReport, console: Console, *, units: Mapping[str, str] | None = None,
+                  listed_in: str = "FileList.csv") -> None:
+    """Print a compact summary of ``report`` with Rich tables (splits, skips, notes, labels...).
+
+    ``units``: label column -> units (a dataset spec's ``labels``); ``listed_in``: the file whose rows
+    the report counts (a dataset spec's first marker)."""
     skipped = sum(report.skipped.values())
     console.print(
-        f"[bold]{escape(str(report.root))}[/]: {report.rows} rows in FileList.csv, "
+        f"[bold]{escape(str(report.root))}[/]: {report.rows} rows in {escape(listed_in)}, "
         f"[green]{report.usable()} usable[/], " + (f"[red]{skipped} skipped[/]" if skipped else "0 skipped")
     )
     splits = _table("Usable rows per split", "split", "rows")
@@ -72,7 +76,8 @@ def render_report(report: DataReport, console: Console) -> None:
         checks.add_row(escape(reason), str(report.notes[reason]), _names(report.names.get(reason, [])))
     labels = _table("Labels (usable rows)", "label", "min", "mean", "max")
     for label, (low, mean, high) in report.label_ranges.items():
-        labels.add_row(_UNITS.get(label, label), f"{low:.1f}", f"{mean:.1f}", f"{high:.1f}")
+        name = _UNITS.get(label) or (f"{label} ({units[label]})" if units and units.get(label) else label)
+        labels.add_row(escape(name), f"{low:.1f}", f"{mean:.1f}", f"{high:.1f}")
     console.print(traced)
     console.print(labels)
     console.print(checks)

@@ -159,6 +159,25 @@ def _floats(df: pl.DataFrame, name: str) -> list[float | None]:
     return df[name].cast(pl.Float64, strict=False).to_list()
 
 
+def _extra_labels(table: pl.DataFrame) -> dict[str, list[float]]:
+    """FileList columns beyond the known ones that hold numbers, as label columns (e.g. a ``GLS``
+    column a third-party task reads): column -> value per row, NaN where a cell is empty or not a
+    number. A column is a label when at least one of its cells is a finite number; its header is
+    kept as written (stripped); an unnamed index column (``Unnamed: 0``) is not a label. A task names it by that header; its units are the task's."""
+    known = {c.lower() for c in _FILELIST_COLUMNS}
+    out: dict[str, list[float]] = {}
+    for column in table.columns:
+        name = _header_key(column) and column.strip().lstrip("\ufeff").strip()
+        if (not name or name.lower() in known or name in out or re.search(r"_duplicated_\d+$", column)
+                or re.fullmatch(r"(Unnamed: \d+|column_\d+)", name)):  # a written index, a header-less column
+            continue
+        values = table[column].str.strip_chars().cast(pl.Float64, strict=False).to_list()
+        values = [math.nan if v is None or not math.isfinite(v) else float(v) for v in values]
+        if any(math.isfinite(v) for v in values):
+            out[name] = values
+    return out
+
+
 def _count(value: float | None) -> int | None:
     """A positive whole number from a CSV cell, else None."""
     if value is None or not math.isfinite(value) or value <= 0 or value != int(value):
@@ -370,7 +389,9 @@ def read_echonet(
         raise DataError(f"{filelist}: not found (not an EchoNet-Dynamic-format directory)")
     if not (root / "Videos").is_dir():
         raise DataError(f"{root / 'Videos'}: video directory not found")
-    df = _read_csv(filelist, _FILELIST_COLUMNS)
+    table = _parse_csv(filelist)
+    df = _known_columns(filelist, table, _FILELIST_COLUMNS)
+    extra = _extra_labels(table)
     missing = [c for c in _REQUIRED if c not in df.columns]
     if missing:
         raise DataError(f"{filelist}: missing required column(s) {', '.join(missing)}")
@@ -491,7 +512,8 @@ def read_echonet(
             report.note(reason, stem, detail)
         records.append(
             VideoRecord(file_name=stem, path=path, split=split,
-                        labels={"EF": ef, "ESV": volumes["ESV"], "EDV": volumes["EDV"]}, fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
+                        labels={"EF": ef, "ESV": volumes["ESV"], "EDV": volumes["EDV"],
+                                **{c: v[i] for c, v in extra.items()}}, fps=float(fps), num_frames=int(num_frames), frame_height=int(height),
                         frame_width=int(width), traced_frames=frames_traced, ed_frame=ed_frame,
                         es_frame=es_frame)
         )
@@ -504,8 +526,8 @@ def read_echonet(
     report.unlisted_videos = sorted(s for s in videos if s not in seen)
     report.rows_per_split = {s: sum(r.split == s for r in records) for s in SPLITS}
     report.traced_frames_hist = dict(sorted(collections.Counter(len(r.traced_frames) for r in records).items()))
-    for label in ("EF", "ESV", "EDV"):
-        arr = np.asarray([getattr(r, label.lower()) for r in records], dtype=float)
+    for label in ("EF", "ESV", "EDV", *extra):
+        arr = np.asarray([r.label(label) for r in records], dtype=float)
         arr = arr[np.isfinite(arr)]
         if arr.size:
             report.label_ranges[label] = (float(arr.min()), float(arr.mean()), float(arr.max()))

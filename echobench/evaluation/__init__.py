@@ -1,10 +1,12 @@
 """Scores of one split in natural units, with bootstrap intervals, for a model and the constant
 predictor (DESIGN §5; core code, so every row is obtained the same way).
 
-- Regression tasks: MAE, RMSE, R² (sklearn), Pearson r; for EF also MAE per EF band. An EF model's
-  predictions also yield the ``ef50`` numbers (reduced EF = EF < 50 % positive, and the EchoVisionFM
-  paper's normal-positive convention), recorded under task ``ef50`` with ``trained_on = "ef"``.
-- Binary tasks (``ef50``): accuracy, F1, AUROC for both conventions from P(reduced EF).
+- Regression tasks: MAE, RMSE, R² (sklearn), Pearson r; for the EF label also MAE per EF band. A
+  regression task's declared derived tasks (``TaskSpec.derived``: ``ef`` declares ``ef50``) are scored
+  from its predictions: an EF model yields the ``ef50`` numbers (reduced EF = EF < 50 % positive, and
+  the EchoVisionFM paper's normal-positive convention), recorded under task ``ef50`` with
+  ``trained_on = "ef"``.
+- Binary tasks (``ef50``): accuracy, F1, AUROC for both conventions from P(label < threshold).
 - The constant predictor is the TRAIN mean label (regression) or the TRAIN prevalence (binary).
 
 Tracks beyond the main table (:mod:`echobench.evaluation.tracks`, versioned): calibration of binary
@@ -54,23 +56,43 @@ def score_outputs(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray, ef: n
     """
     from echobench.metrics import ef50_report, regression_report
 
-    if task.kind == "binary":
+    if task.kind == "binary":  # positive: label < threshold (ef50: EF < 50 %)
         return [Score(task.name, m, e) for m, e in
-                ef50_report(outputs, ef, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed).items()]
-    is_ef = task.label.upper() == "EF"
+                ef50_report(outputs, labels, threshold_score=PROBABILITY_THRESHOLD, n_boot=n_boot, seed=seed,
+                            below=float(task.threshold)).items()]
+    is_ef = task.label.upper() == "EF"  # EF-band MAE: the predicted quantity is EF
     scores = [Score(task.name, m, e) for m, e in
               regression_report(outputs, labels, ef=ef if is_ef else None, n_boot=n_boot, seed=seed).items()]
-    if is_ef:
-        scores += ef50_scores_from_ef(outputs, ef, n_boot=n_boot, seed=seed)
+    for name in task.derived:
+        scores += derived_scores(name, outputs, labels, n_boot=n_boot, seed=seed)
     return scores
+
+
+def derived_scores(name: str, outputs: np.ndarray, labels: np.ndarray, *, n_boot: int = 1000,
+                   seed: int = 0) -> list[Score]:
+    """The rows of the derived binary task ``name`` (a regression task's ``TaskSpec.derived``, e.g.
+    ``ef50`` of ``ef``) from predicted labels ``outputs (N,)`` against true labels ``(N,)``, both in
+    the regression task's units: positive when the label < the derived task's ``threshold``
+    (:func:`echobench.metrics.ef50_from_ef`).
+
+    Raises:
+        UnknownNameError: ``name`` is not a registered task.
+        ValueError: ``name`` is not a binary task with a threshold.
+    """
+    from echobench.metrics import ef50_from_ef
+    from echobench.registry import get_registry
+
+    spec = get_registry().get("task", name)
+    if spec.kind != "binary" or spec.threshold is None:
+        raise ValueError(f"derived task {name} is not a binary task with a threshold")
+    return [Score(spec.name, m, e) for m, e in
+            ef50_from_ef(outputs, labels, below=float(spec.threshold), n_boot=n_boot, seed=seed).items()]
 
 
 def ef50_scores_from_ef(pred_ef: np.ndarray, ef: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> list[Score]:
     """The ``ef50`` rows of a predicted EF ``(N,)`` in % against the true EF ``(N,)`` in %: reduced when
-    EF < 50 (:func:`echobench.metrics.ef50_from_ef`); what an EF model reports for ``ef50``."""
-    from echobench.metrics import ef50_from_ef
-
-    return [Score(EF50, m, e) for m, e in ef50_from_ef(pred_ef, ef, n_boot=n_boot, seed=seed).items()]
+    EF < 50 (:func:`derived_scores` of task ``ef50``); what an EF model reports for ``ef50``."""
+    return derived_scores(EF50, pred_ef, ef, n_boot=n_boot, seed=seed)
 
 
 def constant_outputs(task: TaskSpec, train_labels: np.ndarray, n: int) -> np.ndarray:

@@ -5,8 +5,9 @@ interval. A stratum with fewer than :data:`MIN_N` videos is shown but not ranked
 Stratifiers: the clinical EF category of the true EF (<= 40, 40-50, >= 50 %; as
 :func:`echobench.evaluation.agreement.ef_category`), and TEST tertiles (``numpy.quantile`` at 1/3,
 2/3; lower tertile ``T1`` = values <= the 1/3 quantile) of the frame rate (FileList FPS), the frame
-count, the video's mean grey level (brightness) and its grey-level sd (contrast). Rows are named
-``<metric>[<stratifier>:<stratum>]``; the stratum names its bounds.
+count, the video's mean grey level (brightness) and its grey-level sd (contrast); and each value of
+every subgroup column the dataset declares (:func:`subgroup_strata`). Rows are named
+``<metric>[<stratifier>:<stratum>]``; the stratum names its bounds (or the subgroup's value).
 """
 
 from __future__ import annotations
@@ -51,10 +52,25 @@ def tertiles(values: np.ndarray, label: str, fmt: str = "{:.3g}") -> list[tuple[
 
 def strata(ef, fps, frames, brightness, contrast) -> list[tuple[str, np.ndarray]]:
     """Every stratum of the module docstring as ``(name, (N,) bool mask)``."""
-    category = ef_category(ef)
-    out = [(f"EF category:{name}", category == i) for i, name in enumerate(EF_CATEGORIES) if (category == i).any()]
+    ef = np.asarray(ef, dtype=np.float64)
+    known = np.isfinite(ef)  # EF strata only where the dataset has an EF label (NaN: none)
+    category = ef_category(np.where(known, ef, 0.0))
+    out = [(f"EF category:{name}", (category == i) & known) for i, name in enumerate(EF_CATEGORIES)
+           if ((category == i) & known).any()]
     out += tertiles(fps, "FPS") + tertiles(frames, "frames", "{:.0f}")
     out += tertiles(brightness, "brightness", "{:.1f}") + tertiles(contrast, "contrast", "{:.1f}")
+    return out
+
+
+def subgroup_strata(records, columns) -> list[tuple[str, np.ndarray]]:
+    """``(name, (N,) bool mask)`` per value of each subgroup column a dataset declares
+    (``DatasetSpec.subgroups``: vendor, sex, age band, image quality...), over ``records``
+    (:class:`~echobench.contract.dataset.VideoRecord`, their ``subgroups``), values in sorted order;
+    a video without a value for the column is in no stratum of it. Named ``<column>:<value>``."""
+    out = []
+    for column in columns:
+        values = np.array([str(r.subgroups.get(column, "")) for r in records], dtype=object)
+        out += [(f"{column}:{value}", values == value) for value in sorted(set(values) - {""})]
     return out
 
 

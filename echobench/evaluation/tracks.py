@@ -32,7 +32,8 @@ BEATS = Track("beats", "1", "one clip per detected cardiac cycle (model-free, bl
 ROBUSTNESS = Track("robustness", "1", "TEST under perturbations (echobench.evaluation.perturbations v1) x 3 "
                    "severities: score, absolute and relative degradation with paired-bootstrap intervals")
 STRATA = Track("strata", "1", "every main metric within EF category and TEST tertiles of FPS, frame count, "
-               "brightness and contrast, with n; strata below n = 30 shown, not ranked")
+               "brightness and contrast, and per value of each subgroup column the dataset declares (vendor, "
+               "sex...), with n; strata below n = 30 shown, not ranked")
 TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS, STRATA)}
 
 MIN_N = 30  # a stratum with fewer videos is shown but not ranked (evaluation.strata)

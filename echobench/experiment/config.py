@@ -39,13 +39,16 @@ class RunConfig:
     runs: Path = Path("runs")
     resume: bool = False
     robustness: bool = False  # also score TEST under every perturbation x severity (evaluation.robustness)
+    dataset: str | None = None  # registered dataset name of `data` (None: detected from the folder's markers)
+    eval_data: tuple[tuple[str | None, Path], ...] = ()  # external validation: (dataset or None, folder) each
     backbone_options: dict[str, Any] = field(default_factory=dict)  # declared options (--backbone-option)
     head_options: dict[str, Any] = field(default_factory=dict)  # declared options (--head-option)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that define the numbers (not where files go or how fast they are made). Empty
         option mappings are left out, so runs without options keep their earlier config hash."""
-        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes"}
+        skip = {"data", "results", "runs", "num_workers", "resume", "cpu_processes", "dataset",
+                "eval_data"}  # resolved dataset name hashed; external datasets do not move the run's numbers
         skip |= {k for k in ("backbone_options", "head_options", "robustness") if not getattr(self, k)}
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in skip}
 
@@ -75,6 +78,8 @@ class RunResult:
     constant_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     all_clips_ci: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     log: Path | None = None  # runs/<id>/log.txt
+    label: str = "EF"  # the task's label column (units_label)
+    external: list[tuple[str, str, dict[str, float]]] = field(default_factory=list)  # (dataset, split, metrics)
 
 
 def check_outputs(*folders: Path) -> None:

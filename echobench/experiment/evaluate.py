@@ -5,7 +5,7 @@ bootstrap interval next to the constant predictor (:func:`score_predictions`; on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,18 @@ class Predictions:
     outputs: dict[tuple[str, str], np.ndarray]
     beats: Any
     perturbed: dict[tuple[str, int], np.ndarray] | None
+    external: list[np.ndarray] = field(default_factory=list)  # per external dataset (``--eval-data``), one clip
+
+
+def external_data(cfg: RunConfig, setup: Setup, data: PreparedData) -> list:
+    """The external validation datasets of ``cfg.eval_data``
+    (:class:`~echobench.evaluation.external.ExternalData`), read and decoded with the run's protocol;
+    a refused pairing fails here, before training."""
+    from echobench.evaluation.external import prepare_external
+
+    with setup.runlog.phase("read and decode external validation data"):
+        return [prepare_external(name, root, setup.task, setup.protocol, trained_on=data.dataset_spec,
+                                 progress=setup.progress, log=setup.log) for name, root in cfg.eval_data]
 
 
 def _finite(values: np.ndarray, what: str) -> None:
@@ -37,8 +49,10 @@ def _finite(values: np.ndarray, what: str) -> None:
                             f"(diverged; try a lower --lr)")
 
 
-def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Trained) -> Predictions:
-    """Predict VAL and TEST with the best checkpoint (every rank takes part; outputs are gathered).
+def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Trained,
+                   externals: list | None = None) -> Predictions:
+    """Predict VAL and TEST with the best checkpoint (every rank takes part; outputs are gathered), and
+    each external dataset of ``externals`` (:func:`external_data`) with one clip per video.
 
     Raises:
         TrainingError: a prediction is not finite (diverged).
@@ -76,7 +90,14 @@ def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Tr
         perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
                                       batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance,
                                       frame_size=data.frame_size, videos=data.videos("TEST"))
-    return Predictions(outputs=outputs, beats=beats, perturbed=perturbed)
+    from echobench.evaluation.external import predict_external
+
+    ext_outputs = [predict_external(fabric, model, ext, protocol, objective=objective, batch_size=cfg.batch_size,
+                                    stats=data.stats, frame_size=data.frame_size, seed=cfg.seed,
+                                    num_workers=cfg.num_workers,
+                                    advance=progress(f"evaluate {ext.spec.name} {ext.split} (external)", len(ext.records))
+                                    if progress else None) for ext in externals or []]
+    return Predictions(outputs=outputs, beats=beats, perturbed=perturbed, external=ext_outputs)
 
 
 def score_predictions(cfg: RunConfig, setup: Setup, data: PreparedData, predictions: Predictions,
@@ -92,7 +113,7 @@ def score_predictions(cfg: RunConfig, setup: Setup, data: PreparedData, predicti
         track_scores,
     )
     from echobench.evaluation.beats import beat_scores
-    from echobench.evaluation.strata import strata, stratum_scores
+    from echobench.evaluation.strata import strata, stratum_scores, subgroup_strata
 
     task, outputs, beats, n_boot = setup.task, predictions.outputs, predictions.beats, cfg.n_boot
     scored: list[Scored] = []
@@ -116,6 +137,7 @@ def score_predictions(cfg: RunConfig, setup: Setup, data: PreparedData, predicti
         test = data.records["TEST"]
         groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test],
                         *beats.grey.T)  # brightness/contrast from the beats pass: TEST is decoded once
+        groups += subgroup_strata(test, data.dataset_spec.subgroups if data.dataset_spec else ())  # declared by the dataset
         scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
             task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=n_boot, seed=0)]
         if predictions.perturbed is not None:

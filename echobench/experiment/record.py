@@ -26,8 +26,11 @@ def _tables(scored: list[Scored], name: str, clips: str, task_name: str):
 
 
 def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolder, trained: Trained,
-              predictions: Predictions, scored: list[Scored], model_name: str) -> RunResult:
+              predictions: Predictions, scored: list[Scored], model_name: str,
+              externals: list | None = None) -> RunResult:
     """Write the run folder and the run record, mark the run complete, log the headline numbers.
+    ``externals`` (:func:`~echobench.experiment.evaluate.external_data`, outputs in
+    ``predictions.external``) add rows scored on each external dataset (``evaluated_on_dataset``).
 
     Raises:
         WriteError: an output could not be written (disk full), naming the file.
@@ -40,13 +43,16 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
         atomic_write_parquet,
         atomic_write_text,
     )
+    from echobench.data.resolve import dataset_identity
     from echobench.engine import run_state
     from echobench.evaluation import CONSTANT
+    from echobench.evaluation.external import external_provenance, external_rows
     from echobench.provenance import device_name, environment, git_sha
     from echobench.results.leaderboard import units_label
     from echobench.results.records import write_record
 
     task, protocol, registry, runlog = setup.task, setup.protocol, setup.registry, setup.runlog
+    dataset_tag = dataset_identity(data.dataset_spec)
     run_dir, fitted, outputs = folder.run_dir, trained.fitted, predictions.outputs
     created = datetime.now(timezone.utc)
     sha = git_sha()
@@ -74,14 +80,20 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
         "weights": cfg.weights or "random init", "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": protocol.version,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
+        "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
+        "evaluated_on_dataset": dataset_tag["dataset_name"], "trained_on_dataset_hash": data.dataset_hash,
         "seed": cfg.seed, "config_hash": folder.config_hash, "setup_hash": folder.setup_hash,
         "echobench_version": __version__, "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha,
         "device": device, "precision": setup.precision, "skipped": json.dumps(dict(data.skipped), sort_keys=True),
         "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),
     }
+    externals = externals or []
+    external_scored = [(name, ext.split, "one", s, ext) for ext, out in zip(externals, predictions.external)
+                       for name, s in external_rows(task, ext, out, data.labels["TRAIN"], model_name=model_name,
+                                                    n_boot=cfg.n_boot)]
     rows: list[dict[str, Any]] = []
-    for name, split, clips, s in scored:
+    for name, split, clips, s, ext in [(*x, None) for x in scored] + external_scored:
         scored_task = task if s.task == task.name else registry.get("task", s.task)
         model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
                       "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
@@ -90,10 +102,11 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
                      "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high,
-                     "n": s.n if s.n is not None else len(data.labels[split])})
+                     "n": s.n if s.n is not None else len(data.labels[split]) if ext is None else len(ext.labels),
+                     **(external_provenance(ext) if ext is not None else {})})
     beats = predictions.beats
     atomic_write_text(run_dir / "metrics.json", json.dumps(
-        {"units": units_label(task.units), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
+        {"units": units_label(task.units, task.label), "kind": task.kind, "protocol": protocol.tag, "model": metrics,
          "constant_train_mean": constant, "all_clips": all_clips,
          "scores": [{"model": m, "split": sp, "clips": c, "task": s.task, "track": s.track, "metric": s.metric,
                      "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high}
@@ -112,5 +125,9 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
                      protocol_tag=protocol.tag, task_tag=f"{task.name}@{task.version}", units=task.units,
                      kind=task.kind, metrics=metrics, constant=constant, all_clips=all_clips,
                      n={s: len(data.labels[s]) for s in data.labels}, best_epoch=fitted.best_epoch,
-                     skipped=dict(data.skipped), resumed=folder.resumed, notes=dict(data.notes),
+                     skipped=dict(data.skipped), resumed=folder.resumed, notes=dict(data.notes), label=task.label,
+                     external=[(f"{ext.spec.name} ({ext.root.resolve().name})", ext.split,
+                                {s.metric: s.estimate.value for n, sp, c, s, e in external_scored
+                                 if e is ext and n == model_name and s.task == task.name})
+                               for ext in externals],
                      metrics_ci=metrics_ci, constant_ci=constant_ci, all_clips_ci=all_clips_ci, log=runlog.path)

@@ -97,10 +97,13 @@ def resolve(cfg: RunConfig, *, registry=None, progress: ProgressFactory | None =
                  precision=precision, runlog=runlog, log=noted, progress=progress)
 
 
-def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str) -> RunFolder | None:
+def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str, *, dataset_tag: dict | None = None,
+             externals: list | None = None) -> RunFolder | None:
     """The run's identity (config hash: settings, resolved precision, dataset hash and weights file
     contents) and folder: a new ``runs/<id>``, or with ``cfg.resume`` the newest unfinished run of the
-    same hash. Writes ``config.json`` for a new run and attaches ``log.txt`` (rank 0).
+    same hash. Writes ``config.json`` for a new run and attaches ``log.txt`` (rank 0). ``dataset_tag``:
+    the dataset's registered name and version (hashed); ``externals``: the external validation data
+    (:class:`~echobench.evaluation.external.ExternalData`), described in ``config.json``, not hashed.
 
     Returns:
         None when ``cfg.resume`` finds this configuration already completed (or its record written).
@@ -112,7 +115,10 @@ def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str) -> RunFolder | Non
     from echobench.results.records import records_dir
 
     fabric, log = setup.fabric, setup.log
-    identity = {**cfg.hashed(), "precision": setup.precision, "dataset_hash": dataset_hash,
+    from echobench.evaluation.external import EXTERNAL_RULE
+
+    externals = externals or []
+    identity = {**cfg.hashed(), "precision": setup.precision, "dataset_hash": dataset_hash, **(dataset_tag or {}),
                 "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
     config_hash = stable_hash(identity)
     setup_hash = stable_hash({k: v for k, v in identity.items() if k != "seed"})  # what seeds share
@@ -140,6 +146,9 @@ def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str) -> RunFolder | Non
         if setup.main:
             run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(Path(cfg.data).resolve()), "config_hash": config_hash, "setup_hash": setup_hash,
+              **({"eval_data": [{"dataset": e.spec.name, "dataset_version": e.spec.version, "data": str(e.root.resolve()),
+                                 "split": e.split, "dataset_hash": e.dataset_hash} for e in externals],
+                  "external_rule": EXTERNAL_RULE} if externals else {}),
               "protocol_version": setup.protocol.version, "task_version": setup.task.version}
     if resume_dir is None and setup.main:
         atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))

@@ -69,7 +69,8 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
 def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) -> RunResult | None:
     """The five stages in order (:func:`run_experiment`)."""
-    from echobench.experiment.evaluate import predict_splits, score_predictions
+    from echobench.data.resolve import dataset_identity
+    from echobench.experiment.evaluate import external_data, predict_splits, score_predictions
     from echobench.experiment.fit import fit_model
     from echobench.experiment.record import write_run
     from echobench.experiment.resolve import open_run, resolve
@@ -77,19 +78,21 @@ def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) ->
     setup = resolve(cfg, registry=registry, progress=progress, log=log, echo=echo)
     if prepared is None:
         with setup.runlog.phase("read and decode data"):  # `stop` is for training
-            data = prepare_data(Path(cfg.data), setup.task, setup.protocol, progress=setup.progress, log=setup.log)
+            data = prepare_data(Path(cfg.data), setup.task, setup.protocol, progress=setup.progress, log=setup.log,
+                                dataset=cfg.dataset)
     else:
         data = prepared
         setup.runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
-    folder = open_run(cfg, setup, data.dataset_hash)
+    externals = external_data(cfg, setup, data)
+    folder = open_run(cfg, setup, data.dataset_hash, dataset_tag=dataset_identity(data.dataset_spec), externals=externals)
     if folder is None:
         return None
     setup.runlog.counts("skipped (videos, by reason)", data.skipped)
     setup.runlog.counts("notes", data.notes)
     trained = fit_model(cfg, setup, data, folder, stop=stop)
-    predictions = predict_splits(cfg, setup, data, trained)
+    predictions = predict_splits(cfg, setup, data, trained, externals)
     if not setup.main:
         return None  # rank 0 scores and writes
     model_name = f"{cfg.backbone}+{cfg.head}" + (" [frozen backbone]" if cfg.freeze_backbone else "")
     scored = score_predictions(cfg, setup, data, predictions, model_name)
-    return write_run(cfg, setup, data, folder, trained, predictions, scored, model_name)
+    return write_run(cfg, setup, data, folder, trained, predictions, scored, model_name, externals)

@@ -38,7 +38,8 @@ def plan_sweep(base: RunConfig, *, backbones: Sequence[str], heads: Sequence[str
 
     Raises:
         UnknownNameError: an unknown task/backbone/head/protocol/preset (did-you-mean).
-        ConfigError: an undeclared option or bad value; a device the machine lacks; unwritable folders.
+        ConfigError: an undeclared option or bad value; a task label the dataset lacks (or gives in other
+            units), also in an ``eval_data`` dataset; a device the machine lacks; unwritable folders.
     """
     from echobench.engine.devices import make_fabric
     from echobench.engine.model import parse_model_options, resolve_specs
@@ -48,12 +49,20 @@ def plan_sweep(base: RunConfig, *, backbones: Sequence[str], heads: Sequence[str
     registry = registry or get_registry()
     grid = [(b, h, t, s) for t in tasks for b in backbones for h in heads for s in seeds]
     options: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    if base.dataset is not None:
+        registry.get("dataset", base.dataset)  # did-you-mean before anything runs
     for b, h, t, _ in grid:
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=base.preset)
         options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=list(backbone_pairs),
                                             head_pairs=list(head_pairs))
     get_protocol(base.protocol)
+    from echobench.data.resolve import check_labels
+    from echobench.evaluation.external import check_external
+
+    specs = [registry.get("task", t) for t in tasks]
+    trained_on = check_labels(base.dataset, base.data, specs, registry=registry)  # labels and pairings: before decoding
+    check_external(base.eval_data, specs, trained_on, registry=registry)
     make_fabric(gpus=base.gpus, precision=base.precision)
     check_outputs(base.results, base.runs)
     return [replace(base, backbone=b, head=h, task=t, seed=s, backbone_options=options[b, h][0],
@@ -96,7 +105,7 @@ def run_sweep(configs: Sequence[RunConfig], *, registry=None, progress: Progress
         try:
             if key not in prepared:
                 prepared[key] = prepare_data(cfg.data, task, get_protocol(cfg.protocol), progress=progress, log=log,
-                                             stop=stop)
+                                             stop=stop, dataset=cfg.dataset)
             result = run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared[key],
                                     stop=stop, echo=echo)
         except Interrupted:

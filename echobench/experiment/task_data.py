@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class PreparedData:
     dataset_hash: str
     synthetic: bool
     frame_size: tuple[int, int] | None = None  # (height, width) every clip is given (DecodedClips.frame_size)
+    dataset_spec: Any = None  # the DatasetSpec the folder was read as (echobench.data.resolve)
 
     def dataset(self, split: str, targets: np.ndarray, protocol: Protocol, *, seed: int):
         """The :class:`~echobench.data.clips.ClipDataset` of ``split`` (random clip starts on TRAIN),
@@ -52,8 +54,10 @@ class PreparedData:
 
 
 def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
-                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None) -> PreparedData:
-    """Read ``root``, drop (and count) videos without a usable label, decode the protocol's clips.
+                 log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None,
+                 dataset: str | None = None) -> PreparedData:
+    """Read ``root`` as ``dataset`` (None: detected; :func:`echobench.data.resolve.resolve_dataset`),
+    drop (and count) videos without a usable label, decode the protocol's clips.
 
     Videos whose frame size differs from the dataset's most common one are resized to it
     (:func:`echobench.data.clips.decode_clips`) and counted in ``notes``.
@@ -62,22 +66,24 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         stop: polled before each video is decoded (Ctrl-C in the CLI).
 
     Raises:
+        ConfigError: the dataset has no column for the task's label, or gives it in other units.
         DataError: the directory cannot be used, or a split has no usable videos.
         Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true while decoding.
     """
     from echobench.data.clips import decode_clips, fit_frame_size
-    from echobench.data.echonet import read_echonet, require_splits
+    from echobench.data.echonet import require_splits
+    from echobench.data.resolve import label_units, resolve_dataset, usable_label
     from echobench.data.transforms import channel_stats
     from echobench.data.video import read_video
     from echobench.provenance import dataset_hash
 
     log = log or (lambda _msg: None)
-    data = read_echonet(root, probe=True, progress=progress("probe videos", None) if progress else None)
+    spec, data = resolve_dataset(dataset, root, probe=True, progress=progress("probe videos", None) if progress else None)
+    label_units(task, spec, data)
     skipped: Counter = Counter(data.report.skipped)
     kept = []
     for r in data.records:
-        value = getattr(r, task.label.lower())
-        if value is None or not np.isfinite(value) or (task.units == "mL" and value <= 0):
+        if not usable_label(r.label(task.label), task):
             skipped[f"{task.label} missing or not positive for task {task.name}"] += 1
             log(f"{r.path}: {task.label} missing; skipped for task {task.name}")
             continue
@@ -104,10 +110,11 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         root=Path(root), records=records,
         clips={s: [decoded.clips[i] for i in by_split[s]] if cached else None for s in SPLITS},
         frame_indices={s: [decoded.frame_indices[i] for i in by_split[s]] if cached else None for s in SPLITS},
-        labels={s: np.array([getattr(r, task.label.lower()) for r in records[s]], dtype=np.float64) for s in SPLITS},
-        ef={s: np.array([r.ef for r in records[s]], dtype=np.float64) for s in SPLITS},
+        labels={s: np.array([r.label(task.label) for r in records[s]], dtype=np.float64) for s in SPLITS},
+        ef={s: np.array([r.label("EF") for r in records[s]], dtype=np.float64) for s in SPLITS},  # NaN: no EF
         stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
-        dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records]),
-        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size,
+        dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records],
+                                  labels={task.label: [(r.file_name, r.split, r.label(task.label)) for r in decoded.records]}),
+        synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size, dataset_spec=spec,
     )
 

@@ -35,8 +35,9 @@ from echobench.results.records import read_records
 from echobench.results.reported import reported_rows
 
 GROUP = ["task", "task_version", "protocol", "protocol_version", "split", "clips", "dataset", "dataset_hash",
-         "synthetic", "units", "source", "track"]  # track: evaluation track rows, shown by results.tracks
-MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash"]  # never averaged across
+         "synthetic", "units", "source", "track", "evaluated_on_dataset"]  # track: evaluation track rows, shown by results.tracks
+MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained_on", "setup_hash",
+         "trained_on_dataset", "trained_on_dataset_hash"]  # never averaged across; "-" in records older than them
 REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
 BINARY_METRICS = ["ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"]
@@ -58,7 +59,9 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
     frame = frame.with_columns(pl.col("source").fill_null("run"), pl.col("setup_hash").fill_null(pl.col("config_hash")))
-    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash"))
+    frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash",
+                                                                    "trained_on_dataset", "evaluated_on_dataset",
+                                                                    "trained_on_dataset_hash"))
     return (
         frame.group_by(GROUP + MODEL + ["metric"])
         .agg(pl.col("value").mean().alias("mean"), pl.col("value").std().alias("sd"),
@@ -102,10 +105,41 @@ LN_ML_NOTE = ("ln mL: published on the natural-log volume scale (errors of ln(vo
               "not convertible to mL without the paper's per-video predictions")
 
 
-def units_label(units: str) -> str:
+def units_label(units: str, label: str = "EF") -> str:
     """Display name of a task's natural units, the one label used everywhere (tables, ``score``,
-    ``metrics.json``): EF is in EF points (absolute percentage points, not relative %)."""
-    return "EF points" if units == "%" else units
+    ``metrics.json``): EF is in EF points (absolute percentage points, not relative %); another label
+    in % (a third-party task's, e.g. GLS) in percentage points."""
+    if units != "%":
+        return units
+    return "EF points" if label.upper() == "EF" else "percentage points"
+
+
+def task_spec(task: str):
+    """The registered :class:`~echobench.contract.specs.TaskSpec` ``task``, or None when it is not
+    registered here (a record from a plugin that is not installed)."""
+    from echobench.errors import EchobenchError
+    from echobench.registry import get_registry
+
+    try:
+        return get_registry().get("task", task)
+    except EchobenchError:
+        return None
+
+
+def task_label(task: str) -> str:
+    """The label column of task ``task`` (``"EF"`` when it is not registered here): what
+    :func:`units_label` needs for a section title."""
+    spec = task_spec(task)
+    return spec.label if spec is not None else "EF"
+
+
+def binary_threshold(task: str) -> float | None:
+    """For a binary task, its threshold on the label (positive when label < threshold; 50 for ``ef50``
+    when it is not registered here); None for a regression task."""
+    spec = task_spec(task)
+    if spec is None:
+        return 50.0 if task == "ef50" else None
+    return float(spec.threshold) if spec.kind == "binary" and spec.threshold is not None else None
 
 
 def _digits(metric: str, units: str) -> int:
@@ -146,15 +180,24 @@ def wide(group: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
+def is_external(row: dict) -> bool:
+    """Whether a row was scored on other data than its model was trained on (external validation):
+    its ``dataset_hash`` differs from ``trained_on_dataset_hash`` (unknown in older records: no)."""
+    trained = row.get("trained_on_dataset_hash")
+    return trained not in (None, "-") and row.get("dataset_hash") not in (None, trained)
+
+
 def model_label(row: dict) -> str:
     if row.get("preset") == "published":
         return row["model"]
     if row["model"].startswith("constant"):
         trained = row.get("trained_on")
-        if trained == "ef50":
+        if trained not in (None, "-") and binary_threshold(trained) is not None:  # a binary task's constant
             return "constant (TRAIN prevalence)"
         return row["model"] + (f" [from {trained} runs]" if trained not in (None, "-", row.get("task")) else "")
     label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
+    if is_external(row):
+        label += f" [trained on {row['trained_on_dataset']} {row['trained_on_dataset_hash'][:8]}; external]"
     if row.get("trained_on") and row["trained_on"] not in ("-",) and row.get("task") and row["trained_on"] != row["task"]:
         label += f" [trained on {row['trained_on']}]"
     return label
@@ -168,7 +211,8 @@ def group_title(key: dict) -> str:
                 f"{key['split']} · {key['dataset']} · {units}")
     return (f"{key['task']}@{key['task_version']} · protocol {key['protocol']}@{key['protocol_version']} · split "
             f"{key['split']} · {clips} · {key['dataset']} ({key['dataset_hash'][:8]}"
-            f"{', SYNTHETIC data' if key['synthetic'] else ''}) · {units_label(key['units']) or 'unit-free'}")
+            f"{', SYNTHETIC data' if key['synthetic'] else ''}) · "
+            f"{units_label(key['units'], task_label(key['task'])) or 'unit-free'}")
 
 
 def groups(summary: pl.DataFrame):
@@ -223,7 +267,7 @@ def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[d
     rank = 0
     for i in order:
         row = rows[i]
-        row["task"] = key["task"]
+        row["task"], row["dataset_hash"] = key["task"], key.get("dataset_hash")
         ranked = verdicts[i].startswith(BEATS)
         rank += 1 if ranked else 0
         cells = [str(rank) if ranked else "–", model_label(row), key["split"], protocol,
@@ -249,8 +293,10 @@ def markdown(summary: pl.DataFrame) -> str:
         parts.append("|" + "---|" * len(columns))
         parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
         parts.append("")
+    from echobench.results.external import external_markdown
     from echobench.results.tracks import tracks_markdown
 
+    parts.append(external_markdown(summary))  # in-distribution beside external rows (issue 17)
     parts.append(tracks_markdown(summary))
     return "\n".join(parts)
 

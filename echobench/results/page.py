@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echobench.results.leaderboard import group_title, groups, table, units_label
+from echobench.results.leaderboard import binary_threshold, group_title, groups, table, task_label, units_label
 
 
 def _slug(text: str) -> str:
@@ -47,13 +47,15 @@ def _figures(key: dict, row: dict, folder: Path) -> list[tuple[str, Path]]:
                  f"{row['weights']}-{row['trained_on']}-{Path(row['run_dir']).name}")
     seeds = f" (first of {row['seeds']} seeds)" if (row.get("seeds") or 0) > 1 else ""
     p = preds["prediction"].to_numpy()
-    if key["task"] == "ef50":
-        true_ef = preds["EF"].to_numpy() if "EF" in preds.columns else preds["truth"].to_numpy()
-        label = (true_ef < 50).astype(np.int64)
-        if row.get("trained_on") == "ef50":
+    threshold = binary_threshold(key["task"])
+    if threshold is not None:  # a binary task (ef50: reduced EF, EF < 50 %)
+        column = task_label(key["task"])
+        true_ef = preds[column].to_numpy() if column in preds.columns else preds["truth"].to_numpy()
+        label = (true_ef < threshold).astype(np.int64)
+        if row.get("trained_on") == key["task"]:
             score, pred_label = p, (p >= 0.5).astype(np.int64)
-        else:  # an EF regression model: reduced EF when predicted EF < 50 %
-            score, pred_label = 50.0 - p, (p < 50).astype(np.int64)
+        else:  # a regression model of the label (ef for ef50): positive when the predicted label < threshold
+            score, pred_label = threshold - p, (p < threshold).astype(np.int64)
         return [
             (f"ROC, {name}{seeds}", plots.roc(score, label, title=f"ROC · {name}", path=folder / f"{stem}-roc.png")),
             (f"confusion matrix, {name}{seeds}", plots.confusion(pred_label, label, title=f"Confusion · {name}",
@@ -100,8 +102,10 @@ def write_page(summary: pl.DataFrame, results: Path) -> Page:
         sections.append(Section(heading=group_title(key), text=text,
                                 tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))],
                                 figures=figures))
+    from echobench.results.external import external_sections
     from echobench.results.tracks import track_sections
 
+    sections += external_sections(summary)  # next to the main tables, before the tracks
     sections += track_sections(summary, folder)
     path = write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
     shown = {p.resolve() for s in sections for _, p in s.figures}

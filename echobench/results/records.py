@@ -42,6 +42,10 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "n": pl.Int64,
     "dataset": pl.Utf8,
     "dataset_hash": pl.Utf8,
+    "dataset_version": pl.Utf8,  # the registered dataset layout's version (its reader's; echobench.data.resolve)
+    "trained_on_dataset": pl.Utf8,  # registered name of the dataset the model was trained and selected on
+    "evaluated_on_dataset": pl.Utf8,  # registered name of the dataset the row was scored on (external validation)
+    "trained_on_dataset_hash": pl.Utf8,  # dataset_hash of the training data: a row whose dataset_hash differs is external
     "synthetic": pl.Boolean,
     "seed": pl.Int64,
     "config_hash": pl.Utf8,

@@ -173,10 +173,13 @@ def _reliability_figures(key: dict, group: pl.DataFrame, folder: Path) -> list[t
         preds = _predictions(run_dir, key["split"], key["clips"])
         if model.startswith("constant") or preds is None:
             continue
-        true_ef = preds["EF"].to_numpy() if "EF" in preds.columns else preds["truth"].to_numpy()
+        from echobench.results.leaderboard import binary_threshold, task_label
+
+        column, threshold = task_label(key["task"]), binary_threshold(key["task"]) or 50.0
+        true_ef = preds[column].to_numpy() if column in preds.columns else preds["truth"].to_numpy()
         path = folder / f"{_slug(key['task'] + '-' + key['split'] + '-' + key['clips'] + '-' + model + '-' + Path(run_dir).name)}-reliability.png"
         figures.append((f"reliability diagram, {model} · {key['task']} · {key['split']}",
-                        reliability_diagram(preds["prediction"].to_numpy(), (true_ef < 50).astype(float),
+                        reliability_diagram(preds["prediction"].to_numpy(), (true_ef < threshold).astype(float),
                                             title=f"Reliability · {model}", path=path)))
     return figures
 

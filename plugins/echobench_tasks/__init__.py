@@ -14,7 +14,8 @@ _LVH = "EchoNet-LVH (Duffy et al., JAMA Cardiology 2022)"
 @hookimpl
 def register_tasks(register):
     register(TaskSpec(name="ef", summary="ejection fraction regression, EF in %", factory="",
-                      label="EF", kind="regression", units="%", version="1", citation=_ECHONET))
+                      label="EF", kind="regression", units="%", version="1", derived=("ef50",),
+                      citation=_ECHONET))
     register(TaskSpec(name="esv", summary="end-systolic volume regression, mL", factory="",
                       label="ESV", kind="regression", units="mL", version="1", citation=_ECHONET))
     register(TaskSpec(name="edv", summary="end-diastolic volume regression, mL", factory="",
