@@ -24,7 +24,7 @@ from typing import Any
 _NAMES: dict[str, str] = {
     "hookimpl": "hookspecs", "hookspec": "hookspecs",
     "BackboneSpec": "specs", "HeadSpec": "specs", "TaskSpec": "specs", "PretrainerSpec": "specs",
-    "PeerSpec": "specs", "DatasetSpec": "specs",
+    "PeerSpec": "specs", "DatasetSpec": "specs", "WeightsSpec": "specs",
     "VideoRecord": "dataset", "DataReport": "dataset", "DatasetRecords": "dataset", "SPLITS": "dataset", "load_factory": "specs", "split_variant": "specs",
     "Option": "options", "parse_options": "options", "check_options": "options",
     "Features": "features",

@@ -46,6 +46,14 @@ class BackboneSpec(_Spec):
     ``variant_option`` names the option a ``name:tag`` backbone name sets (``video-resnet:r2plus1d_18``
     sets ``variant``, like timm's ``arch.tag``). ``peer``: the reference implementation `bench`
     compares this backbone with.
+
+    ``token_grid`` declares the token grid ``(t, h, w)`` the backbone gives a clip ``(T, H, W)``
+    (:meth:`grid`; heads that list ``grid`` in their inputs are built with it): a tubelet size
+    ``(st, sh, sw)`` for non-overlapping tubelet embeddings (``(T // st, H // sh, W // sw)``, e.g.
+    VideoMAE's 2x16x16), or ``"module:attr"`` naming ``fn(clip_shape, options) -> (t, h, w)`` (called
+    with the factory's resolved options, e.g. a CNN's strides per variant). ``None`` (a spec written
+    before this field): core measures it with one zero-clip forward pass, for one release, with a
+    ``FutureWarning``.
     """
 
     presets: tuple[str, ...] = ()
@@ -53,6 +61,49 @@ class BackboneSpec(_Spec):
     variant_option: str = ""
     peer: "PeerSpec | None" = None
     options: tuple[Option, ...] = ()  # declared factory options (CLI: --backbone-option KEY=VALUE)
+    token_grid: tuple[int, int, int] | str | None = None
+    weights: "tuple[WeightsSpec, ...]" = ()  # named weights: --weights NAME.TAG (echobench.experiment.weights)
+
+    def grid(self, clip_shape: tuple[int, int, int], options: dict[str, Any] | None = None) -> tuple[int, int, int] | None:
+        """The declared token grid ``(t, h, w)`` for a clip ``(T, H, W)`` (frames, pixels), or None when
+        the spec declares none.
+
+        Raises:
+            PluginError: the declared rule cannot be loaded or does not return three positive integers.
+        """
+        if self.token_grid is None:
+            return None
+        if isinstance(self.token_grid, str):
+            try:
+                grid = load_factory(self.token_grid, owner=self.name)(tuple(clip_shape), dict(options or {}))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"backbone {self.name!r}: token_grid {self.token_grid!r} failed for clip "
+                                  f"{tuple(clip_shape)}: {type(exc).__name__}: {exc}") from exc
+        else:
+            grid = tuple(int(n) // int(s) for n, s in zip(clip_shape, self.token_grid))
+        if len(tuple(grid)) != 3 or not all(isinstance(g, int) and g > 0 for g in grid):
+            raise PluginError(f"backbone {self.name!r}: token grid {grid!r} for clip {tuple(clip_shape)} is not "
+                              "three positive integers (t, h, w)")
+        return tuple(grid)
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Named weights of a backbone, addressed as ``arch.tag`` (``echo-videomae.echovisionfm``; timm's
+    architecture vs pretrained tag, STYLE rule 5): ``file`` is looked up in the weights folder
+    (:func:`echobench.experiment.weights.weights_dir`; nothing is downloaded), ``sha256`` (64 hex) is
+    checked before loading, ``source`` says where the file comes from (release URL, paper), ``licence``
+    its terms, ``preset`` the size preset it fits (None: any)."""
+
+    tag: str
+    file: str
+    sha256: str
+    source: str
+    licence: str
+    preset: str | None = None
+    summary: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ A :class:`ClipDataset` item is a dict:
 
 Resizing, normalisation and flips happen on the batch, on the device, in
 :func:`echobench.data.transforms.prepare_clips`, so the loader only moves uint8.
-Clips of protocols whose training clip never changes (``echovisionfm``) are decoded once by
-:func:`decode_clips` and kept in memory; the others decode the sampled frames on every access.
+Every video is decoded once per run by :func:`decode_clips` (the pass that also validates it):
+clips of protocols whose training clip never changes (``echovisionfm``) are kept in memory, and so,
+when asked (``hold=True``), is every frame of the videos decoded whole, as long as they fit in the
+decode budget (:func:`decode_budget`); a :class:`ClipDataset` then takes each epoch's clip from those
+frames. Videos not held are streamed: their sampled frames are decoded again on every access.
 
 Mixed frame sizes (EchoNet-Dynamic's release has six 768x1024 / 768x1040 videos among 112x112):
 a batch needs one frame size, so :func:`decode_clips` takes the dataset's most common frame size
@@ -23,6 +26,7 @@ statistics and pre-training), counted as a note. A dataset of one size is never 
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -87,6 +91,43 @@ class DecodedClips:
     notes: Counter = field(default_factory=Counter)
     messages: list[str] = field(default_factory=list)
     frame_size: tuple[int, int] | None = None
+    videos: list[np.ndarray | None] | None = None  # hold=True: every frame (N, H, W, C), at frame_size
+    counts: list[np.ndarray | None] | None = None  # histograms=: (3, 256) channel counts, at frame_size
+    streamed: str = ""  # hold=True but frames not held: why (the decode budget)
+
+
+BUDGET_ENV = "ECHOBENCH_DECODE_BUDGET"
+BUDGET_FRACTION = 0.25  # of physical memory, when ECHOBENCH_DECODE_BUDGET is not set
+
+
+def decode_budget() -> int:
+    """Bytes of decoded uint8 frames a run may hold in memory: ``ECHOBENCH_DECODE_BUDGET`` (bytes, or
+    with a ``K``/``M``/``G`` suffix, powers of 1024; ``0`` streams always), else a quarter of the
+    machine's physical memory.
+
+    Raises:
+        ConfigError: ``ECHOBENCH_DECODE_BUDGET`` is not a size.
+    """
+    from echobench.errors import ConfigError
+
+    text = os.environ.get(BUDGET_ENV, "").strip()
+    if not text:
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * BUDGET_FRACTION)
+        except (ValueError, OSError, AttributeError):  # no sysconf: hold up to 4 GiB
+            return 4 << 30
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"{BUDGET_ENV}={text!r}: expected a size in bytes, e.g. 8G or 500M")
+    return int(value)
+
+
+def _gib(n: float) -> str:
+    return f"{n / (1 << 30):.2f} GiB"
 
 
 def _compact(clip: np.ndarray) -> np.ndarray:
@@ -98,49 +139,98 @@ def _compact(clip: np.ndarray) -> np.ndarray:
 
 def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
                  progress: Callable[[int], None] | None = None,
-                 stop: Callable[[], bool] | None = None) -> DecodedClips:
-    """Decode every video once: validate it, and cache its clip when the protocol's clip is fixed.
+                 stop: Callable[[], bool] | None = None,
+                 whole: Callable[[VideoRecord], bool] | None = None, hold: bool = False,
+                 budget: int | None = None,
+                 histograms: Callable[[VideoRecord], bool] | None = None) -> DecodedClips:
+    """Decode every video once: validate it, cache its clip when the protocol's clip is fixed, and
+    optionally hold all its frames.
 
     An undecodable video is skipped and counted with its one-line reason, never fatal; a video
     shorter than one clip is kept, padded, and counted in ``notes``; a video whose frame size
-    differs from the dataset's most common one is kept, its clip resized (:func:`fit_frame_size`),
-    and counted in ``notes``.
+    differs from the dataset's most common one is kept, its clip (and held frames) resized
+    (:func:`fit_frame_size`), and counted in ``notes``.
 
     Args:
-        stop: polled before each video (Ctrl-C in the CLI); when true, decoding stops at once.
+        stop: polled before each video and once after the last (Ctrl-C in the CLI); when true,
+            decoding stops at once.
+        whole: which videos are decoded frame by frame in full (:func:`~echobench.data.video.read_video`,
+            every frame checked); under a linspace protocol the others decode only their clip's frames
+            (:func:`~echobench.data.video.read_frames`; every packet is still demuxed and counted).
+            Default: every video whole. Under a contiguous protocol every video is decoded whole.
+        hold: keep every frame of the videos decoded whole in ``videos`` (``(N, H, W, C)`` uint8, one
+            channel for grey videos), as long as their bytes stay within ``budget`` (default
+            :func:`decode_budget`): estimated first from the records' frames x height x width (one
+            byte per pixel, EchoNet's grey), then counted while decoding (colour videos take three).
+            Over budget, nothing is held (``videos`` is None) and ``streamed`` says why.
+        histograms: which videos get their ``(3, 256)`` channel counts in ``counts``
+            (:func:`~echobench.data.transforms.channel_counts`, for TRAIN mean/std); they must be
+            decoded whole.
 
     Raises:
         Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true.
     """
+    from echobench.data.transforms import channel_counts
+
     cache = protocol.deterministic_train_clip
-    result = DecodedClips(records=[], clips=[] if cache else None, frame_indices=[] if cache else None)
+    decoded_whole = whole if whole is not None and cache else (lambda _record: True)
+    result = DecodedClips(records=[], clips=[] if cache else None, frame_indices=[] if cache else None,
+                          counts=[] if histograms else None)
+    held: list[np.ndarray | None] | None = [] if hold else None
+    limit = decode_budget() if hold and budget is None else budget
+    if held is not None:
+        estimate = sum(r.num_frames * r.frame_height * r.frame_width for r in records if decoded_whole(r))
+        if estimate > limit:
+            held, result.streamed = None, (f"frames of {_gib(estimate)} (estimated) exceed the decode budget "
+                                           f"of {_gib(limit)} ({BUDGET_ENV}); streamed")
+    held_bytes = 0
     sizes: list[tuple[int, int]] = []
-    for done, record in enumerate(records):
+
+    def stopped(done: int) -> None:
         if stop is not None and stop():
             from echobench.engine.loop import Interrupted
 
             raise Interrupted(f"stopped while decoding videos ({done} of {len(records)} decoded; "
                               "nothing was trained yet)")
+
+    for done, record in enumerate(records):
+        stopped(done)
+        full = decoded_whole(record)
         try:
-            video = read_video(record.path)
+            if full:
+                video = read_video(record.path)
+                indices = protocol.frame_indices(len(video)) if cache else None
+                clip = take_frames(video, indices) if cache else None
+            else:
+                video = None
+                clip, indices = read_frames(record.path, protocol.frame_indices)
         except DataError as exc:
             result.skipped["video could not be decoded"] += 1
             result.messages.append(str(exc))
             if progress:
                 progress(1)
             continue
-        if protocol.needs_padding(len(video)):
+        if video is not None and protocol.needs_padding(len(video)):
             result.notes[f"video shorter than one {protocol.name} clip (zero-padded)"] += 1
             result.messages.append(f"{record.path}: {len(video)} frames, shorter than one clip of "
                                    f"{protocol.frames}x{protocol.period}; padded with zero frames")
         result.records.append(record)
-        sizes.append(tuple(video.shape[1:3]))
+        sizes.append(tuple((video if video is not None else clip).shape[1:3]))
         if cache:
-            indices = protocol.frame_indices(len(video))
-            result.clips.append(_compact(take_frames(video, indices)))
+            result.clips.append(_compact(clip))
             result.frame_indices.append(indices)
+        if result.counts is not None:
+            result.counts.append(channel_counts(video) if histograms(record) and video is not None else None)
+        if held is not None:
+            kept = _compact(video) if video is not None else None
+            held_bytes += 0 if kept is None else kept.nbytes
+            held.append(kept)
+            if held_bytes > limit:
+                held, result.streamed = None, (f"decoded frames exceed the decode budget of {_gib(limit)} "
+                                               f"({BUDGET_ENV}) after {done + 1} videos; streamed")
         if progress:
             progress(1)
+    stopped(len(records))
     result.frame_size = size = common_frame_size(sizes)
     for i, (record, shape) in enumerate(zip(result.records, sizes)):
         if shape != size:
@@ -149,6 +239,11 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
                                    f"{size[0]}x{size[1]}; resized to {size[0]}x{size[1]}")
             if cache:
                 result.clips[i] = fit_frame_size(result.clips[i], size)
+            if held is not None and held[i] is not None:
+                held[i] = fit_frame_size(held[i], size)
+            if result.counts is not None and result.counts[i] is not None:  # counted at the file's size
+                result.counts[i] = channel_counts(held[i]) if held is not None and held[i] is not None else None
+    result.videos = held
     return result
 
 
@@ -165,12 +260,15 @@ class ClipDataset(Dataset):
         start: fixed clip start for evaluation of contiguous protocols (default 0).
         frame_size: ``(height, width)`` every clip is given (:func:`fit_frame_size`; the
             dataset's, ``DecodedClips.frame_size``); None keeps each file's size.
+        videos: every frame ``(N, H, W, C)`` uint8 of each video, held in memory
+            (``DecodedClips.videos``): clips are taken from them instead of decoding the file.
     """
 
     def __init__(self, records: Sequence[VideoRecord], targets: np.ndarray, protocol: Protocol, *,
                  train: bool, clips: Sequence[np.ndarray] | None = None,
                  frame_indices: Sequence[np.ndarray] | None = None, seed: int = 0, start: int = 0,
-                 frame_size: tuple[int, int] | None = None) -> None:
+                 frame_size: tuple[int, int] | None = None,
+                 videos: Sequence[np.ndarray] | None = None) -> None:
         if protocol.deterministic_train_clip and clips is None:
             raise ValueError(f"protocol {protocol.name} needs decoded clips (decode_clips)")
         self.records = list(records)
@@ -182,6 +280,7 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.start = start
         self.frame_size = frame_size
+        self.videos = videos
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -197,6 +296,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if self.clips is not None:
             clip, indices = self.clips[i], self.cached_indices[i]
+        elif self.videos is not None:  # held frames: the same clip as decoding its frames (read_frames)
+            indices = self.sample_indices(i, len(self.videos[i]))
+            clip = take_frames(self.videos[i], indices)
         else:  # decode only the sampled frames (read_frames); same clip as take_frames(read_video(...))
             clip, indices = read_frames(self.records[i].path, functools.partial(self.sample_indices, i))
         clip = fit_frame_size(clip, self.frame_size)

@@ -51,24 +51,39 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     return x.contiguous()
 
 
-def channel_stats(videos: Iterable[np.ndarray]) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
-
-    One streaming pass: each video is reduced to a 256-bin histogram per channel (exact integer
-    counts, no float copy of its pixels) before the next is read, so a generator of decoded videos
-    holds one video at a time; grey videos count for all three channels. Mean and std come from the
-    histograms (exact sums; the variance in float64).
-
-    EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
-    """
+def channel_counts(video: np.ndarray) -> np.ndarray:
+    """``(3, 256)`` int64 histogram per channel of ``video (N, H, W, C)`` uint8 (C = 1 or 3; a grey
+    video counts for all three channels): what :func:`channel_stats` sums, kept per video so a run's
+    one decoding pass can reduce each TRAIN video before knowing which ones the sample draws."""
     counts = np.zeros((3, 256), dtype=np.int64)
-    for v in videos:
-        flat = np.asarray(v).reshape(-1, v.shape[-1])
-        for c in range(3):
-            counts[c] += np.bincount(flat[:, c if flat.shape[1] == 3 else 0], minlength=256)
+    flat = np.asarray(video).reshape(-1, video.shape[-1])
+    for c in range(3):
+        counts[c] += np.bincount(flat[:, c if flat.shape[1] == 3 else 0], minlength=256)
+    return counts
+
+
+def stats_from_counts(counts: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units from summed :func:`channel_counts` ``(3, 256)`` (exact
+    sums; the variance in float64)."""
     n = np.maximum(counts.sum(1), 1)
     level = np.arange(256, dtype=np.float64) / 255.0
     mean = (counts * level).sum(1) / n
     var = (counts * (level[None, :] - mean[:, None]) ** 2).sum(1) / n
     std = np.sqrt(np.maximum(var, 1e-12))
     return mean.tolist(), std.tolist()
+
+
+def channel_stats(videos: Iterable[np.ndarray]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units over frames ``(N, H, W, C)`` uint8 (C = 1 or 3).
+
+    One streaming pass: each video is reduced to a 256-bin histogram per channel (exact integer
+    counts, no float copy of its pixels; :func:`channel_counts`) before the next is read, so a
+    generator of decoded videos holds one video at a time; grey videos count for all three channels.
+    Mean and std come from the histograms (:func:`stats_from_counts`).
+
+    EchoNet-Dynamic computes these over a sample of TRAIN videos (``echonet.utils.get_mean_and_std``).
+    """
+    counts = np.zeros((3, 256), dtype=np.int64)
+    for v in videos:
+        counts += channel_counts(v)
+    return stats_from_counts(counts)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import torch
@@ -141,6 +142,21 @@ def _checked(spec, kind: str, options: dict[str, Any]) -> dict[str, Any]:
     return check_options(options, spec.options, owner=f"{kind} {spec.name!r}", flag=f"{kind} option")
 
 
+def _measured_grid(bspec, net: nn.Module, clip_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The token grid of a backbone whose spec declares none (``BackboneSpec.token_grid``), measured by
+    one no-grad forward pass of a zero clip, with a ``FutureWarning``: removed in the next release."""
+    warnings.warn(f"backbone {bspec.name!r} declares no token_grid in its BackboneSpec; echobench measures it "
+                  "with a forward pass for this release only (declare a tubelet size or a 'module:attr' rule)",
+                  FutureWarning, stacklevel=3)
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        probe = torch.zeros((1, 3, *clip_shape), device=next(net.parameters()).device)
+        grid = tuple(net(probe, torch.arange(clip_shape[0]).unsqueeze(0)).grid)
+    net.train(was_training)
+    return grid
+
+
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None,
                 head_options: dict[str, Any] | None = None,
@@ -152,8 +168,8 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
 
     Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone whose spec lists
     ``num_frames``/``image_size`` in ``inputs`` receives them (e.g. ViViT's learned position table),
-    and a head whose spec lists ``grid`` receives the backbone's token grid ``(t, h, w)`` (measured by
-    one no-grad forward of a zero clip), so heads whose layers depend on it (STFF-Net's
+    and a head whose spec lists ``grid`` receives the backbone's token grid ``(t, h, w)`` (as the
+    backbone's spec declares it, :meth:`~echobench.contract.specs.BackboneSpec.grid`), so heads whose layers depend on it (STFF-Net's
     spatial-collapse conv) are fully built before the optimizer sees them. ``unit_input`` (clips in
     [0, 1], or already standardised by the protocol) goes to backbones that list it, so a backbone
     applies its own input normalisation only to [0, 1] clips.
@@ -186,12 +202,7 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     head_factory = hspec.load()
     head_kwargs = {"dim": dim, **hspec.defaults, **_checked(hspec, "head", head_options or {})}
     if clip_shape is not None and _takes(hspec, head_factory, "grid"):
-        was_training = net.training
-        net.eval()
-        with torch.no_grad():
-            probe = torch.zeros((1, 3, *clip_shape), device=next(net.parameters()).device)
-            head_kwargs["grid"] = tuple(net(probe, torch.arange(clip_shape[0]).unsqueeze(0)).grid)
-        net.train(was_training)
+        head_kwargs["grid"] = bspec.grid(clip_shape, options) or _measured_grid(bspec, net, clip_shape)
     head_module = _call(f"head {head!r}", head_factory, head_kwargs)
     if not isinstance(getattr(head_module, "out_dim", None), int):
         raise PluginError(f"head {head!r} does not expose an integer `out_dim` (the embedding size E)")

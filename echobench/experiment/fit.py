@@ -94,7 +94,7 @@ def fit_model(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     datasets, loaders = loaders_for(cfg, setup, data)
     with fabric.init_module():
         model = build_model(setup.registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset,
-                            weights=cfg.weights, backbone_options=cfg.backbone_options,
+                            weights=setup.weights.path, backbone_options=cfg.backbone_options,
                             head_options=cfg.head_options, clip_shape=(protocol.frames, protocol.size, protocol.size),
                             unit_input=protocol.normalization == "unit")
     init_output(model, objective.initial_output(data.labels["TRAIN"]))

@@ -77,7 +77,7 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
 
     common = {
         "run_id": folder.run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": cfg.weights or "random init", "trained_on": task.name,
+        "weights": setup.weights.name, "weights_sha256": setup.weights.sha256, "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": protocol.version,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
@@ -95,8 +95,8 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     rows: list[dict[str, Any]] = []
     for name, split, clips, s, ext in [(*x, None) for x in scored] + external_scored:
         scored_task = task if s.task == task.name else registry.get("task", s.task)
-        model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
-                      "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
+        model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "weights_sha256": None,
+                      "precision": "-", "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
         rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free, "task": s.task,
                      "task_version": scored_task.version, "track": s.track,
                      "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,

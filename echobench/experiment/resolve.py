@@ -34,6 +34,7 @@ class Setup:
     runlog: Any  # RunLog
     log: Callable[[str], None]
     progress: ProgressFactory | None
+    weights: Any = None  # ResolvedWeights (echobench.experiment.weights): name, path, sha256
 
 
 @dataclass
@@ -55,7 +56,8 @@ def resolve(cfg: RunConfig, *, registry=None, progress: ProgressFactory | None =
     launched here), and check the output folders, before any data are read.
 
     Raises:
-        UnknownNameError: unknown backbone/head/task/protocol/preset.
+        UnknownNameError: unknown backbone/head/task/protocol/preset, or weights name.
+        WeightsError: a named weights file is absent from the weights folder or has another sha256.
         ConfigError: device request that the machine cannot satisfy; unwritable output folders; several
             processes asked for inside an already distributed sweep.
     """
@@ -63,6 +65,7 @@ def resolve(cfg: RunConfig, *, registry=None, progress: ProgressFactory | None =
     from echobench.engine.model import resolve_specs
     from echobench.engine.objective import Objective
     from echobench.errors import ConfigError
+    from echobench.experiment.weights import resolve_weights
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
     from echobench.runlog import RunLog
@@ -76,7 +79,8 @@ def resolve(cfg: RunConfig, *, registry=None, progress: ProgressFactory | None =
 
     registry = registry or get_registry()
     task = registry.get("task", cfg.task)
-    resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
+    bspec, _ = resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
+    weights = resolve_weights(bspec, cfg.weights)
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
@@ -94,7 +98,7 @@ def resolve(cfg: RunConfig, *, registry=None, progress: ProgressFactory | None =
         runlog.echo = None  # its lines stay in memory: rank 0 alone writes log.txt
     precision = str(getattr(fabric.strategy.precision, "precision", cfg.precision))
     return Setup(registry=registry, task=task, protocol=protocol, objective=objective, fabric=fabric, main=main,
-                 precision=precision, runlog=runlog, log=noted, progress=progress)
+                 precision=precision, runlog=runlog, log=noted, progress=progress, weights=weights)
 
 
 def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str, *, dataset_tag: dict | None = None,
@@ -111,7 +115,7 @@ def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str, *, dataset_tag: di
     from echobench import __version__
     from echobench.atomic import atomic_write_text
     from echobench.engine import run_state
-    from echobench.provenance import file_sha256, stable_hash
+    from echobench.provenance import stable_hash
     from echobench.results.records import records_dir
 
     fabric, log = setup.fabric, setup.log
@@ -119,7 +123,7 @@ def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str, *, dataset_tag: di
 
     externals = externals or []
     identity = {**cfg.hashed(), "precision": setup.precision, "dataset_hash": dataset_hash, **(dataset_tag or {}),
-                "weights_sha256": file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file() else None}
+                "weights_sha256": setup.weights.sha256[:16] if setup.weights.sha256 else None}  # as before names
     config_hash = stable_hash(identity)
     setup_hash = stable_hash({k: v for k, v in identity.items() if k != "seed"})  # what seeds share
     if cfg.resume:

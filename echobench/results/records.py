@@ -25,7 +25,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "backbone": pl.Utf8,
     "head": pl.Utf8,
     "preset": pl.Utf8,
-    "weights": pl.Utf8,
+    "weights": pl.Utf8,  # a name: "arch.tag" (declared weights), a file's base name, or "random init"
+    "weights_sha256": pl.Utf8,  # sha256 (hex) of the weights file; null for random init and the constant
     "task": pl.Utf8,  # the task the row is scored as
     "task_version": pl.Utf8,
     "trained_on": pl.Utf8,

@@ -56,6 +56,7 @@ def register_backbones(register: Callable) -> None:
             presets=_PRESETS,
             inputs=("unit_input",),
             options=_ENCODER_OPTIONS,
+            token_grid=(2, 16, 16),  # tubelet 2x16x16: (T/2, H/16, W/16)
             citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
             licence=_LICENCE,
         )
@@ -68,6 +69,7 @@ def register_backbones(register: Callable) -> None:
             presets=_PRESETS,
             inputs=("unit_input",),
             options=_ENCODER_OPTIONS,
+            token_grid=(2, 16, 16),  # tubelet 2x16x16: (T/2, H/16, W/16)
             peer=PeerSpec(factory="echobench_videomae.peer:hf_videomae_pair", reference="transformers.VideoMAEModel",
                           requires=("transformers",), presets=_PRESETS),
             citation=_VIDEOMAE,

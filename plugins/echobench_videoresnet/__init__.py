@@ -41,6 +41,7 @@ def register_backbones(register: Callable) -> None:
             defaults={"variant": "r3d_18"},
             inputs=(),
             variant_option="variant",
+            token_grid="echobench_videoresnet.model:token_grid",
             options=(Option("variant", str, "r3d_18", "r3d_18 (EchoVisionFM baseline), r2plus1d_18 (EchoNet-Dynamic), "
                             "mc3_18; also as video-resnet:VARIANT", choices=("r3d_18", "r2plus1d_18", "mc3_18")),),
             citation=f"{_TRAN} {_ECHONET} {_ECHOVISIONFM}",

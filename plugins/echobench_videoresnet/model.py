@@ -106,6 +106,17 @@ class VideoResNetBackbone(VideoResNet):
         return Features(tokens=tokens, grid=grid, frame_indices=frame_indices.long())
 
 
+def token_grid(clip_shape: tuple[int, int, int], options: dict) -> tuple[int, int, int]:
+    """The token grid ``(t, h, w)`` of ``layer4`` for a clip ``(T, H, W)`` (the spec's declared
+    ``token_grid``): the stem halves H and W, layers 2-4 halve every dimension their conv maker strides
+    (padded convolutions round up): ``(ceil(T/8), ceil(H/16), ceil(W/16))`` for r3d_18/r2plus1d_18,
+    ``(T, ceil(H/16), ceil(W/16))`` for mc3_18 (2-D convs after layer 1; torchvision
+    ``Conv3DNoTemporal.get_downsample_stride``)."""
+    t, h, w = (int(n) for n in clip_shape)
+    temporal = 1 if options.get("variant", "r3d_18") == "mc3_18" else 8
+    return (-(-t // temporal), -(-h // 16), -(-w // 16))
+
+
 class LoadReport(NamedTuple):
     """What :func:`load_weights` did: backbone keys absent from the file (only BatchNorm
     ``num_batches_tracked`` may be), and the file's task-head keys (``fc.*``) that were dropped."""
@@ -209,4 +220,4 @@ def build_video_resnet(*, preset: str = "18", variant: str = "r3d_18",
     return model
 
 
-__all__ = ["PRESETS", "VARIANTS", "VideoResNetBackbone", "LoadReport", "load_weights", "build_video_resnet"]
+__all__ = ["PRESETS", "VARIANTS", "VideoResNetBackbone", "LoadReport", "load_weights", "build_video_resnet", "token_grid"]

@@ -30,6 +30,7 @@ def register_backbones(register: Callable) -> None:
             factory="echobench_vivit.model:build_vivit",
             presets=("tiny", "base"),
             inputs=("num_frames", "image_size", "unit_input"),
+            token_grid=(2, 16, 16),  # tubelet 2x16x16: (T/2, H/16, W/16)
             options=(Option("drop_rate", float, 0.0, "dropout after attention/MLP projections"),
                      Option("attn_drop_rate", float, 0.0, "attention dropout")),
             peer=PeerSpec(factory="echobench_vivit.peer:hf_vivit_pair", reference="transformers.VivitModel",

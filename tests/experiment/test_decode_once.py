@@ -1,0 +1,99 @@
+"""Decode once (issue 14 item 5): every video file is opened for decoding once per run, under both
+protocols, with all-clips, beats, strata and robustness on; the documented stream fallback opens it
+once per use and gives the same numbers."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from echobench.data import video as video_module
+from echobench.errors import ConfigError
+from echobench.runner import RunConfig, run_experiment
+
+DECODERS = {"read_video", "read_frames"}  # the functions that open a container to decode frames
+
+
+def counted_run(data: Path, out: Path, protocol: str, monkeypatch) -> tuple[Counter, pl.DataFrame]:
+    """One 1-epoch run; returns decoding opens per file name and the run's predictions."""
+    opens: Counter = Counter()
+    real = video_module._open
+
+    def counting(path):
+        if sys._getframe(1).f_code.co_name in DECODERS:  # not the demuxing probe
+            opens[Path(path).stem] += 1
+        return real(path)
+
+    monkeypatch.setattr(video_module, "_open", counting)
+    cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, protocol=protocol, epochs=1,
+                    batch_size=4, n_boot=0, gpus=0, robustness=True, results=out / "leaderboard", runs=out / "runs")
+    result = run_experiment(cfg)
+    monkeypatch.setattr(video_module, "_open", real)
+    return opens, pl.read_parquet(result.run_dir / "predictions.parquet")
+
+
+@pytest.fixture(scope="module")
+def short_videos(synth_tiny, tmp_path_factory) -> Path:
+    """synth_tiny with every video cut to (at most) 66 frames: one 32x2 ``echonet`` clip has 4 starts, so the
+    all-clips, beats and robustness passes stay cheap."""
+    import shutil
+
+    from echobench.data.video import read_video, write_avi
+
+    root = tmp_path_factory.mktemp("short") / "data"
+    shutil.copytree(synth_tiny, root)
+    frames = {}
+    for path in sorted((root / "Videos").glob("*.avi")):
+        video = read_video(path)[:66]
+        write_avi(path, video, 50.0)
+        frames[path.stem] = len(video)
+    filelist = pl.read_csv(root / "FileList.csv")
+    filelist.with_columns(NumberOfFrames=pl.col("FileName").replace_strict(frames, return_dtype=pl.Int64)).write_csv(
+        root / "FileList.csv")
+    return root
+
+
+def splits_of(data: Path) -> dict[str, str]:
+    filelist = pl.read_csv(data / "FileList.csv")
+    return dict(zip(filelist["FileName"], filelist["Split"]))
+
+
+@pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
+def test_each_video_is_decoded_once_per_run_and_streaming_gives_the_same_numbers(protocol, short_videos, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.delenv("ECHOBENCH_DECODE_BUDGET", raising=False)
+    held, held_preds = counted_run(short_videos, tmp_path / "held", protocol, monkeypatch)
+    split = splits_of(short_videos)
+    assert set(held) == set(split) and set(held.values()) == {1}, held
+
+    monkeypatch.setenv("ECHOBENCH_DECODE_BUDGET", "0")  # nothing fits: the documented stream fallback
+    streamed, stream_preds = counted_run(short_videos, tmp_path / "streamed", protocol, monkeypatch)
+    epochs = 1
+    uses = ({"TRAIN": 1, "VAL": 1, "TEST": 3} if protocol == "echovisionfm"  # pass; + beats and robustness on TEST
+            else {"TRAIN": 1 + epochs, "VAL": 1 + epochs + 2, "TEST": 1 + 4})  # + per-epoch clips, predict, all clips, beats, robustness
+    assert streamed == {name: uses[s] for name, s in split.items()}
+    key = ["split", "clips", "FileName"]
+    a, b = held_preds.sort(key), stream_preds.sort(key)
+    assert a.select(key).equals(b.select(key))
+    np.testing.assert_allclose(a["prediction"].to_numpy(), b["prediction"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("text, expected", [("0", 0), ("123", 123), ("4K", 4096), ("1.5M", 3 << 19), ("2g", 2 << 30)])
+def test_decode_budget_reads_sizes(text, expected, monkeypatch):
+    from echobench.data.clips import decode_budget
+
+    monkeypatch.setenv("ECHOBENCH_DECODE_BUDGET", text)
+    assert decode_budget() == expected
+
+
+def test_decode_budget_that_is_not_a_size_is_a_one_line_error(monkeypatch):
+    from echobench.data.clips import decode_budget
+
+    monkeypatch.setenv("ECHOBENCH_DECODE_BUDGET", "lots")
+    with pytest.raises(ConfigError, match=r"^ECHOBENCH_DECODE_BUDGET='lots': expected a size in bytes"):
+        decode_budget()
