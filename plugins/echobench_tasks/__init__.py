@@ -20,3 +20,9 @@ def register_tasks(register):
                       label="EDV", kind="regression", units="mL", version="1", citation=_ECHONET))
     register(TaskSpec(name="ef50", summary="reduced EF (EF < 50 %) classification, one logit", factory="",
                       label="EF", kind="binary", units="%", version="1", threshold=50.0, citation=_ECHONET))
+    register(TaskSpec(name="lv-seg", summary="LV endocardium segmentation on the traced ED and ES frames; "
+                      "Dice/IoU per phase and EF from the masks' method of discs", factory="",
+                      label="EF", kind="segmentation", units="%", version="1", citation=_ECHONET))
+    register(TaskSpec(name="ed-es-frames", summary="ED/ES frame localisation in a clip holding both traced "
+                      "frames; absolute frame error per phase", factory="",
+                      label="EF", kind="frames", units="frames", version="1", citation=_ECHONET))
