@@ -7,7 +7,8 @@ segmentation, without both traced masks: the dataset's ``DatasetSpec.masks``) ar
 Clips follow :mod:`echobench.data.dense_clips`; training :mod:`echobench.engine.dense`; scores
 :mod:`echobench.evaluation.segmentation` / :mod:`echobench.evaluation.frames`, next to their baseline rows
 (the fixed TRAIN mean mask; a random frame guess). A segmentation model's masks also give EF rows
-(task ``ef``, ``trained_on`` the segmentation task), scored like any EF model's.
+(task ``ef``, ``trained_on`` the segmentation task), scored like any EF model's, next to the
+constant predictor (TRAIN mean EF) as every EF table has it.
 
 The run directory holds ``config.json``, ``environment.json``, ``metrics.json``, ``log.txt``,
 ``best.safetensors``, ``predictions.parquet`` (one row per video and split: per-phase Dice and mask EF,
@@ -90,8 +91,10 @@ def _dense_records(data, task, registry, log) -> tuple[dict[str, list], dict[str
 
 
 def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] | None = None,
-              echo: Callable[[str], None] | None = None):
-    """Run one dense experiment end to end (module docstring); returns a :class:`~echobench.runner.RunResult`.
+              echo: Callable[[str], None] | None = None, prepared=None):
+    """Run one dense experiment end to end (module docstring); returns a :class:`~echobench.runner.RunResult`
+    whose ``metrics``/``constant`` (and ``*_ci``) hold the task's own rows for the model and its baseline.
+    ``prepared``: the runner's :class:`~echobench.runner.PreparedData` for this task's label (read if None).
 
     Raises:
         ConfigError: several processes requested; unwritable output folders; head/task mismatch.
@@ -106,6 +109,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     from echobench.data.dense_clips import CLIP_RULE, DenseClipDataset
     from echobench.engine.dense import fit_dense, predict_dense, val_score_name
     from echobench.engine.devices import make_fabric
+    from echobench.evaluation import CONSTANT
     from echobench.engine.loop import TrainSettings
     from echobench.engine.model import build_model
     from echobench.provenance import device_name, environment, git_sha, stable_hash
@@ -128,7 +132,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     check_outputs(cfg.results, cfg.runs)
     device = fabric.device
     with runlog.phase("read and decode data"):
-        data = prepare_data(Path(cfg.data), task, protocol, progress=progress, log=note)
+        data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=note)
         records, masks, dense_skipped = _dense_records(data, task, registry, note)
     skipped = data.skipped + dense_skipped
     identity = {**cfg.hashed(), "precision": "32-true", "dataset_hash": data.dataset_hash, "clip_rule": CLIP_RULE}
@@ -210,14 +214,18 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     for name, split, s in scored:
         scored_task = registry.get("task", s.task)
         model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
-                      "setup_hash": "-"} if name == baseline else {}
+                      "setup_hash": "-"} if name in (baseline, CONSTANT) else {}
         rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free,
                      "task": s.task, "task_version": scored_task.version, "track": None,
                      "units": s.units if s.units is not None else scored_task.units, "split": split, "clips": "one",
                      "metric": s.metric, "value": s.estimate.value, "ci_low": s.estimate.low,
                      "ci_high": s.estimate.high, "n": len(records[split])})
-    table = {who: {sp: {s.metric: s.estimate.value for n, sp2, s in scored if n == who and sp2 == sp
-                        and s.task == task.name} for sp in EVAL_SPLITS} for who in (model_name, baseline)}
+    def own(who: str, part=lambda e: e.value) -> dict[str, dict[str, Any]]:
+        return {sp: {s.metric: part(s.estimate) for n, sp2, s in scored if n == who and sp2 == sp and s.task == task.name}
+                for sp in EVAL_SPLITS}
+
+    table = {who: own(who) for who in (model_name, baseline)}
+    interval = {who: own(who, lambda e: (e.low, e.high)) for who in (model_name, baseline)}
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"kind": task.kind, "protocol": protocol.tag, "clip_rule": CLIP_RULE, "model": table[model_name],
          "baseline": {"name": baseline, **table[baseline]},
@@ -234,12 +242,13 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     return RunResult(run_id=run_id, model=model_name, run_dir=run_dir, record=record, protocol_tag=protocol.tag,
                      task_tag=f"{task.name}@{task.version}", units=task.units, kind=task.kind,
                      metrics=table[model_name], constant=table[baseline], n={s: len(records[s]) for s in records},
-                     best_epoch=fitted.best_epoch, skipped=dict(skipped), notes=dict(data.notes), log=runlog.path)
+                     best_epoch=fitted.best_epoch, skipped=dict(skipped), notes=dict(data.notes), log=runlog.path,
+                     metrics_ci=interval[model_name], constant_ci=interval[baseline])
 
 
 def _score(task, registry, records, truth, preds, model_name: str, n_boot: int):
     """``(scored, prediction rows, baseline name)``: scored is ``[(model, split, Score)]``."""
-    from echobench.evaluation import score_outputs
+    from echobench.evaluation import CONSTANT, constant_outputs, score_outputs
     from echobench.evaluation.frames import RANDOM_GUESS, frame_scores, random_guess
     from echobench.evaluation.segmentation import MEAN_MASK, mask_ef, mean_masks, segmentation_scores
 
@@ -256,9 +265,13 @@ def _score(task, registry, records, truth, preds, model_name: str, n_boot: int):
                 scored += [(name, split, s) for s in rows_]
                 scored += [(name, split, s) for s in score_outputs(ef_task, ef, true_ef, true_ef, n_boot=n_boot, seed=0)]
                 if name == model_name:
-                    rows += [{"FileName": r.file_name, "split": split, "Dice[ED]": float(d[0]), "Dice[ES]": float(d[1]),
-                              "prediction": float(e), "truth": float(t), "EF": float(t)}
+                    rows += [{"FileName": r.file_name, "split": split, "ED_frame": r.ed_frame, "ES_frame": r.es_frame,
+                              "Dice[ED]": float(d[0]), "Dice[ES]": float(d[1]), "prediction": float(e),
+                              "truth": float(t), "EF": float(t)}
                              for r, d, e, t in zip(records[split], dice, ef, true_ef)]
+            train_ef = np.array([r.label(task.label) for r in records["TRAIN"]])  # the EF rows' own constant
+            const = constant_outputs(ef_task, train_ef, len(true_ef))
+            scored += [(CONSTANT, split, s) for s in score_outputs(ef_task, const, true_ef, true_ef, n_boot=n_boot, seed=0)]
         return scored, rows, MEAN_MASK
     for split, pred in preds.items():
         guess = random_guess(pred.frame_indices)

@@ -19,6 +19,9 @@ def render_result(result) -> None:
     metric (MAE, or AUROC for ef50) overlaps the constant predictor's."""
     from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
+    if result.kind in ("segmentation", "frames"):  # dense task kinds: their own table (echobench.cli.dense)
+        from echobench.cli.dense import render_dense
+        return render_dense(result)
     binary = result.kind == "binary"
     u = "unit-free" if binary else units_label(result.units)
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]
@@ -134,6 +137,7 @@ def run(
     from echobench.errors import EchobenchError
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
+    from echobench.dense_run import is_dense
     from echobench.runner import RunConfig, prepare_data, run_experiment
 
     registry = get_registry()
@@ -143,6 +147,7 @@ def run(
     for b, h, t, _ in grid:  # every name and option is checked before anything runs
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=preset)
+        is_dense(registry, registry.get("task", t), h)  # a head that does not fit the task's kind: one line, now
         model_options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=backbone_option or [],
                                                   head_pairs=head_option or [])
     get_protocol(protocol)

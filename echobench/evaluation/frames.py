@@ -2,7 +2,8 @@
 
 Per video and phase, the absolute error ``|predicted - traced|`` in source-video frames (the
 prediction is the clip frame with the highest logit, :mod:`echobench.engine.dense`). Rows:
-``frame MAE[ED]``, ``frame MAE[ES]`` (units ``frames``) and ``within ±2[ED]``, ``within ±2[ES]``
+``frame MAE[ED]``, ``frame MAE[ES]``, ``frame MAE`` (both phases' errors averaged per video; units
+``frames``, the primary metric) and ``within ±2[ED]``, ``within ±2[ES]``
 (fraction of videos whose error is at most :data:`TOLERANCE` frames), each a mean over videos with a
 percentile-bootstrap interval (:func:`echobench.metrics.mean_report`).
 
@@ -42,7 +43,7 @@ def frame_scores(task_name: str, pred: np.ndarray, true: np.ndarray, *, n_boot: 
     if pred.shape != true.shape or pred.ndim != 2 or pred.shape[1] != 2:
         raise ValueError(f"frames must both be (N, 2), got {pred.shape} and {true.shape}")
     err = np.abs(pred - true)
-    values = {f"frame MAE[{p}]": err[:, k] for k, p in enumerate(PHASES)}
+    values = {f"frame MAE[{p}]": err[:, k] for k, p in enumerate(PHASES)} | {"frame MAE": err.mean(axis=1)}
     within = {f"within ±{TOLERANCE}[{p}]": (err[:, k] <= TOLERANCE).astype(np.float64) for k, p in enumerate(PHASES)}
     report = mean_report(values | within, n_boot=n_boot, seed=seed)
     return [Score(task_name, m, e, units="frames" if m.startswith("frame MAE") else "") for m, e in report.items()]

@@ -65,7 +65,7 @@ def register_heads(register):
         name="seg-upsample",
         summary="dense: per-token linear on the token grid, upsampled to (B, T, H, W) LV mask logits",
         factory="echobench_heads.dense:SegUpsampleHead",
-        inputs=("clip_shape",), output="masks",
+        inputs=("grid", "clip_shape"), output="masks",
         options=(Option("channels", int, 32, "decoder width"),),
         citation="linear decoder of SETR (Zheng et al., CVPR 2021) / Segmenter (Strudel et al., ICCV 2021)",
         licence="MIT",
