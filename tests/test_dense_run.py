@@ -63,17 +63,44 @@ def test_segmentation_run_writes_predictions_and_test_masks(seg_run, synth_tiny)
     assert (result.run_dir / "log.txt").read_text().count("epoch 1/1") == 1
 
 
-def test_frames_run_records_frame_errors_and_random_guess(synth_tiny, tmp_path):
-    result = _run(synth_tiny, tmp_path, "ed-es-frames", "frames-upsample")
-    records = read_records(tmp_path / "leaderboard")
+@pytest.fixture(scope="module")
+def frames_run(synth_tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frames")
+    return _run(synth_tiny, out, "ed-es-frames", "frames-upsample"), out
+
+
+def test_frames_run_records_frame_errors_and_random_guess(frames_run):
+    result, out = frames_run
+    records = read_records(out / "leaderboard")
     assert set(records["task"]) == {"ed-es-frames"}
     assert set(records["model"]) == {"echo-videomae+frames-upsample", "random guess (uniform in the clip)"}
-    assert set(records["metric"]) == {"frame MAE[ED]", "frame MAE[ES]", "within ±2[ED]", "within ±2[ES]"}
+    assert set(records["metric"]) == {"frame MAE", "frame MAE[ED]", "frame MAE[ES]", "within ±2[ED]", "within ±2[ES]"}
     assert set(records.filter(pl.col("metric").str.starts_with("frame MAE"))["units"]) == {"frames"}
     preds = pl.read_parquet(result.run_dir / "predictions.parquet")
     assert {"pred_ED", "pred_ES", "true_ED", "true_ES"} <= set(preds.columns)
     test = preds.filter(pl.col("split") == "TEST")
     assert result.metrics["TEST"]["frame MAE[ED]"] == pytest.approx((test["pred_ED"] - test["true_ED"]).abs().mean())
+
+
+def test_leaderboard_shows_dense_tables_contours_and_distributions(seg_run, frames_run):
+    from echobench.results.leaderboard import build_leaderboard
+
+    for (result, out), kind, pictures in ((seg_run, "segmentation", ("contours", "dice")),
+                                          (frames_run, "ED/ES frames", ("frame-error",))):
+        board = build_leaderboard(out / "leaderboard")
+        heading = next(line for line in board.text.splitlines() if line.startswith(f"### {kind}:") and "TEST" in line)
+        table = board.text.split(heading, 1)[1].split("###", 1)[0]
+        assert "vs baseline" in table and ("fixed mask (TRAIN mean)" in table or "random guess" in table)
+        assert result.model in table
+        pngs = [p.name for p in (out / "leaderboard" / "figures").glob("*.png")]
+        for picture in pictures:
+            assert any(p.endswith(f"-{picture}.png") for p in pngs), (picture, pngs)
+        html = (out / "leaderboard" / "leaderboard.html").read_text()
+        assert f"{kind}: " in html and "data:image/png;base64," in html
+    board = build_leaderboard(seg_run[1] / "leaderboard")  # EF from masks: an EF table with its constant row
+    ef_heading = next(line for line in board.text.splitlines() if line.startswith("### ef@1") and "TEST" in line)
+    ef_table = board.text.split(ef_heading, 1)[1].split("###", 1)[0]
+    assert "[trained on lv-seg]" in ef_table and "constant (TRAIN mean)" in ef_table
 
 
 def test_cli_refuses_a_head_that_does_not_fit_the_task(synth_tiny, tmp_path):
