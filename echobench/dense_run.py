@@ -91,13 +91,15 @@ def _dense_records(data, task, registry, log) -> tuple[dict[str, list], dict[str
 
 
 def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] | None = None,
-              echo: Callable[[str], None] | None = None, prepared=None):
+              echo: Callable[[str], None] | None = None, prepared=None, stop: Callable[[], bool] | None = None):
     """Run one dense experiment end to end (module docstring); returns a :class:`~echobench.runner.RunResult`
     whose ``metrics``/``constant`` (and ``*_ci``) hold the task's own rows for the model and its baseline.
-    ``prepared``: the runner's :class:`~echobench.runner.PreparedData` for this task's label (read if None).
+    ``prepared``: the runner's :class:`~echobench.runner.PreparedData` for this task's label (read if None);
+    ``stop``: polled after every training step.
 
     Raises:
-        ConfigError: several processes requested; unwritable output folders; head/task mismatch.
+        ConfigError: several processes, ``resume`` or ``robustness`` requested (not supported for dense
+            tasks yet); unwritable output folders; head/task mismatch.
         DataError: the data cannot be used, or a split has no usable video.
         TrainingError: training diverged.
     """
@@ -125,6 +127,9 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
         warn(message)
         runlog.line(f"note: {message}", echo=False)
 
+    for flag, wanted in (("--resume", cfg.resume), ("--robustness", cfg.robustness)):
+        if wanted:
+            raise ConfigError(f"{flag} is not supported for task {task.name} ({task.kind}) yet; run it without {flag}")
     protocol = get_protocol(cfg.protocol)
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)
     if fabric.world_size > 1:
@@ -172,7 +177,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
         fitted = fit_dense(model, loaders["TRAIN"], loaders["VAL"], kind=task.kind, protocol=protocol,
                            settings=settings, val_truth=truth["VAL"], frame_size=data.frame_size, stats=data.stats,
                            device=device, progress=progress,
-                           on_epoch=runlog.epochs(cfg.epochs, val_score_name(task.kind)))
+                           on_epoch=runlog.epochs(cfg.epochs, val_score_name(task.kind)), stop=stop)
     runlog.line(f"checkpoint: epoch {fitted.best_epoch} (lowest {val_score_name(task.kind)})")
     with runlog.phase("evaluate VAL and TEST"):
         preds = {s: predict_dense(model, loaders[s], protocol, task.kind, frame_size=data.frame_size,

@@ -274,7 +274,8 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     resolve_specs(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset)
     from echobench.dense_run import is_dense, run_dense  # dense task kinds: segmentation, frames (own module)
     if is_dense(registry, task, cfg.head):
-        return run_dense(cfg, task, registry=registry, progress=progress, log=warn, echo=echo, prepared=prepared)
+        return run_dense(cfg, task, registry=registry, progress=progress, log=warn, echo=echo,
+                         prepared=prepared, stop=stop)
     protocol = get_protocol(cfg.protocol)
     objective = Objective(task, protocol)
     fabric = make_fabric(gpus=cfg.gpus, precision=cfg.precision, cpu_processes=cfg.cpu_processes)

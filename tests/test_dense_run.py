@@ -44,7 +44,7 @@ def test_segmentation_run_records_dice_iou_and_mask_ef(seg_run):
     ef = records.filter(pl.col("task") == "ef")  # EF from the predicted masks, scored like any EF model
     assert set(ef["trained_on"]) == {"lv-seg"} and set(ef["units"]) == {"%"}
     assert {"MAE", "RMSE", "R2", "r"} <= set(ef["metric"])
-    assert set(ef["model"]) == set(seg["model"])
+    assert set(ef["model"]) == set(seg["model"]) | {"constant (TRAIN mean)"}  # the EF table's own constant
     assert records.filter(pl.col("task") == "ef50").height > 0  # and the reduced-EF rows an EF model gets
     assert 0.0 <= result.metrics["TEST"]["Dice"] <= 1.0 and result.n["TEST"] == 2
 
@@ -85,9 +85,10 @@ def test_frames_run_records_frame_errors_and_random_guess(frames_run):
 def test_leaderboard_shows_dense_tables_contours_and_distributions(seg_run, frames_run):
     from echobench.results.leaderboard import build_leaderboard
 
+    boards = {}
     for (result, out), kind, pictures in ((seg_run, "segmentation", ("contours", "dice")),
                                           (frames_run, "ED/ES frames", ("frame-error",))):
-        board = build_leaderboard(out / "leaderboard")
+        board = boards[kind] = build_leaderboard(out / "leaderboard")
         heading = next(line for line in board.text.splitlines() if line.startswith(f"### {kind}:") and "TEST" in line)
         table = board.text.split(heading, 1)[1].split("###", 1)[0]
         assert "vs baseline" in table and ("fixed mask (TRAIN mean)" in table or "random guess" in table)
@@ -97,7 +98,7 @@ def test_leaderboard_shows_dense_tables_contours_and_distributions(seg_run, fram
             assert any(p.endswith(f"-{picture}.png") for p in pngs), (picture, pngs)
         html = (out / "leaderboard" / "leaderboard.html").read_text()
         assert f"{kind}: " in html and "data:image/png;base64," in html
-    board = build_leaderboard(seg_run[1] / "leaderboard")  # EF from masks: an EF table with its constant row
+    board = boards["segmentation"]  # EF from masks: an EF table with its constant row
     ef_heading = next(line for line in board.text.splitlines() if line.startswith("### ef@1") and "TEST" in line)
     ef_table = board.text.split(ef_heading, 1)[1].split("###", 1)[0]
     assert "[trained on lv-seg]" in ef_table and "constant (TRAIN mean)" in ef_table
@@ -122,3 +123,11 @@ def test_full_dense_quality(synth_small, tmp_path, task, head):
         assert model["Dice"] > base["Dice"] + 0.05
     else:
         assert model["frame MAE[ED]"] + model["frame MAE[ES]"] < base["frame MAE[ED]"] + base["frame MAE[ES]"]
+
+
+def test_dense_runs_refuse_resume_and_robustness_in_one_line(synth_tiny, tmp_path):
+    from echobench.errors import ConfigError
+
+    for flag in ("resume", "robustness"):
+        with pytest.raises(ConfigError, match=f"--{flag} is not supported for task lv-seg"):
+            _run(synth_tiny, tmp_path, "lv-seg", "seg-upsample", **{flag: True})

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from echobench.data.transforms import prepare_clips
-from echobench.engine.loop import TrainSettings, _lr_lambda, step_seed
+from echobench.engine.loop import Interrupted, TrainSettings, _lr_lambda, step_seed
 from echobench.errors import TrainingError
 from echobench.protocols import Protocol
 
@@ -136,17 +136,20 @@ def dense_val_score(kind: str, pred: DensePredictions, truth: Sequence[np.ndarra
 def fit_dense(model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *, kind: str,
               protocol: Protocol, settings: TrainSettings, val_truth, frame_size: tuple[int, int], stats=None,
               device=None, progress: Callable[[str, int], Callable[[int], None]] | None = None,
-              on_epoch: Callable[[DenseFit], None] | None = None) -> DenseFit:
+              on_epoch: Callable[[DenseFit], None] | None = None, stop: Callable[[], bool] | None = None) -> DenseFit:
     """Train ``model`` on a dense task; keep the weights with the best VAL score (module docstring).
 
     Batches are shuffled by ``(seed, epoch)`` (the loader's sampler); flips and dropout draws are
     functions of ``(seed, epoch, step)`` (:func:`echobench.engine.loop.step_seed`); AdamW with the
     loop's warm-up + cosine schedule.
 
-    ``on_epoch(fit)`` is called after every epoch (e.g. :meth:`echobench.runlog.RunLog.epochs`).
+    ``on_epoch(fit)`` is called after every epoch (e.g. :meth:`echobench.runlog.RunLog.epochs`);
+    ``stop()`` is polled after every step.
 
     Raises:
         TrainingError: the loss or the VAL score was never finite (diverged).
+        Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true (dense runs
+            keep no checkpoint to resume from).
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -177,6 +180,8 @@ def fit_dense(model: torch.nn.Module, train_loader: DataLoader, val_loader: Data
             losses.append(float(loss.detach()))
             if advance:
                 advance(len(batch["index"]))
+            if stop is not None and stop():
+                raise Interrupted(f"stopped at epoch {epoch + 1}, step {step + 1} (a dense run starts afresh)")
         fitted.train_loss.append(float(np.mean(losses)) if losses else math.nan)
         pred = predict_dense(model, val_loader, protocol, kind, frame_size=frame_size, stats=stats, device=device)
         score = dense_val_score(kind, pred, val_truth) if math.isfinite(fitted.train_loss[-1]) else math.inf
