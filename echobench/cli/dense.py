@@ -21,7 +21,8 @@ def render_dense(result) -> None:
                   caption=f"value [95 % bootstrap interval]; checkpoint picked on VAL (epoch {result.best_epoch}); "
                           "one clip per video holding the traced ED and ES frames", caption_justify="left")
     for column in ("split", "model", *metrics, "n"):
-        table.add_column(column, justify="left" if column in ("split", "model") else "right")
+        table.add_column(column, justify="left" if column in ("split", "model") else "right",
+                         min_width=len(result.model) if column == "model" else None)
     for split in ("TEST", "VAL"):
         for name, values, ci in ((result.model, result.metrics[split], result.metrics_ci.get(split, {})),
                                  (baseline, result.constant[split], result.constant_ci.get(split, {}))):
