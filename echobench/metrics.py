@@ -365,3 +365,21 @@ def ef50_from_ef(pred_ef, true_ef, *, below: float = EF_REDUCED_BELOW, **kw) -> 
     """
     pred_ef = vector(pred_ef, "pred_ef")
     return ef50_report(below - pred_ef, true_ef, threshold_score=float(np.nextafter(0.0, 1.0)), below=below, **kw)
+
+
+# --- means of per-video values (dense tasks: Dice, IoU, frame errors) --------------------------------
+def mean_report(values: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+    """Mean of each per-video array ``values[name] (N,)`` with its 95 % percentile-bootstrap interval
+    (the same resamples of the ``N`` videos for every name; :func:`bootstrap_report`).
+
+    Raises:
+        ValueError: an array is empty, not 1-D or not finite, or the arrays differ in length.
+    """
+    arrays = {k: vector(v, k) for k, v in values.items()}
+    sizes = {a.size for a in arrays.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"per-video arrays differ in length: {sorted(sizes)}")
+    n = sizes.pop()
+    terms = {k: torch.from_numpy(a) for k, a in arrays.items()}
+    return bootstrap_report({k: float(a.mean()) for k, a in arrays.items()},
+                            lambda w: {k: (w @ t) / w.sum(dim=1) for k, t in terms.items()}, n, n_boot, seed)

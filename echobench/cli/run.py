@@ -20,6 +20,9 @@ def render_result(result) -> None:
     metric (MAE, or AUROC for ef50) overlaps the constant predictor's."""
     from echobench.results.leaderboard import PRIMARY, units_label, versus_constant
 
+    if result.kind in ("segmentation", "frames"):  # dense task kinds: their own table (echobench.cli.dense)
+        from echobench.cli.dense import render_dense
+        return render_dense(result)
     binary = result.kind == "binary"
     u = "unit-free" if binary else units_label(result.units, getattr(result, "label", "EF"))
     metrics = ["ACC", "F1", "AUROC"] if binary else ["MAE", "RMSE", "R2", "r"]

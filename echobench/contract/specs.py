@@ -111,18 +111,30 @@ class HeadSpec(_Spec):
     """A head: ``factory(dim=D, **defaults, **options) -> nn.Module`` mapping Features to ``(B, E)``;
     the module exposes ``out_dim`` (E). With ``"grid"`` in ``inputs`` the factory also receives the
     backbone's token grid ``(t, h, w)`` for the protocol's clip; ``inputs=None`` (a spec written before
-    this field) falls back, for one release, to reading the factory's signature."""
+    this field) falls back, for one release, to reading the factory's signature. With
+    ``"clip_shape"`` in ``inputs`` it also receives the protocol's clip shape ``(T, H, W)``.
+
+    ``output`` says what the module returns, so core can pair heads with task kinds before building
+    anything: ``"embedding"`` ``(B, E)`` (regression and binary tasks, through a linear adapter);
+    ``"masks"`` ``(B, T, H, W)`` per-pixel logits (``segmentation`` tasks); ``"frames"`` ``(B, T, 2)``
+    per-frame logits of the ED and ES phases (``frames`` tasks). Dense heads have no ``out_dim``.
+    """
 
     inputs: tuple[str, ...] | None = None
     options: tuple[Option, ...] = ()  # declared factory options (CLI: --head-option KEY=VALUE)
+    output: Literal["embedding", "masks", "frames"] = "embedding"
 
 
 @dataclass(frozen=True)
 class TaskSpec(_Spec):
     """A task on EchoNet-Dynamic-format data (DESIGN §5).
 
-    ``label`` is the FileList column, ``kind`` ``"regression"`` or ``"binary"``, ``units`` the natural
-    units metrics are reported in (``"%"`` for EF, ``"mL"`` for volumes). ``version`` is bumped by any
+    ``label`` is the FileList column, ``kind`` ``"regression"`` or ``"binary"`` (one value per
+    video), ``"segmentation"`` (LV cavity masks on the traced ED and ES frames; ``label`` is the EF
+    column the masks' method-of-discs EF is scored against) or ``"frames"`` (ED/ES frame
+    localisation); ``units`` the natural units metrics are reported in (``"%"`` for EF, ``"mL"`` for
+    volumes, ``"frames"``). The dense kinds pair only with heads of the matching ``HeadSpec.output``
+    (:data:`TASK_HEAD_OUTPUT`). ``version`` is bumped by any
     change that can move a score. ``threshold``: for binary tasks, positive when ``label < threshold``.
     ``derived``: binary tasks on the same label scored from this regression task's predictions
     (``ef`` declares ``("ef50",)``: EF < 50 % from the predicted EF), recorded under their own names.
@@ -131,11 +143,15 @@ class TaskSpec(_Spec):
     """
 
     label: str = "EF"
-    kind: Literal["regression", "binary"] = "regression"
+    kind: Literal["regression", "binary", "segmentation", "frames"] = "regression"
     units: str = "%"
     version: str = "1"
     threshold: float | None = None
     derived: tuple[str, ...] = ()
+
+
+TASK_HEAD_OUTPUT = {"regression": "embedding", "binary": "embedding", "segmentation": "masks", "frames": "frames"}
+"""The :attr:`HeadSpec.output` each task kind needs."""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,22 @@ class EchoModel(nn.Module):
         return self.adapter(self.head(features)).squeeze(-1)
 
 
+class DenseModel(nn.Module):
+    """The model of a dense task (segmentation, frames): backbone + dense head, no adapter.
+
+    ``forward(clip (B,3,T,H,W), frame_indices (B,T))`` returns the head's output: ``(B, T, H, W)``
+    mask logits or ``(B, T, 2)`` ED/ES frame logits (:attr:`HeadSpec.output`).
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, clip: torch.Tensor, frame_indices: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(clip, frame_indices))
+
+
 def _call(owner: str, factory, options: dict[str, Any]):
     """Call a plugin factory; a plugin's own failure becomes a one-line PluginError naming it."""
     try:
@@ -160,7 +176,7 @@ def _measured_grid(bspec, net: nn.Module, clip_shape: tuple[int, int, int]) -> t
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None,
                 head_options: dict[str, Any] | None = None,
-                clip_shape: tuple[int, int, int] | None = None, unit_input: bool | None = None) -> EchoModel:
+                clip_shape: tuple[int, int, int] | None = None, unit_input: bool | None = None) -> EchoModel | DenseModel:
     """Instantiate backbone and head by registry name (``backbone`` may be ``name:variant``).
 
     Options: the spec's ``defaults``, then the variant tag, then ``backbone_options``/``head_options``
@@ -170,7 +186,9 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     ``num_frames``/``image_size`` in ``inputs`` receives them (e.g. ViViT's learned position table),
     and a head whose spec lists ``grid`` receives the backbone's token grid ``(t, h, w)`` (as the
     backbone's spec declares it, :meth:`~echobench.contract.specs.BackboneSpec.grid`), so heads whose layers depend on it (STFF-Net's
-    spatial-collapse conv) are fully built before the optimizer sees them. ``unit_input`` (clips in
+    spatial-collapse conv) are fully built before the optimizer sees them; a head listing
+    ``clip_shape`` receives ``(T, H, W)``. A head whose spec's ``output`` is not ``"embedding"``
+    gives a :class:`DenseModel` (no adapter). ``unit_input`` (clips in
     [0, 1], or already standardised by the protocol) goes to backbones that list it, so a backbone
     applies its own input normalisation only to [0, 1] clips.
 
@@ -203,7 +221,11 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     head_kwargs = {"dim": dim, **hspec.defaults, **_checked(hspec, "head", head_options or {})}
     if clip_shape is not None and _takes(hspec, head_factory, "grid"):
         head_kwargs["grid"] = bspec.grid(clip_shape, options) or _measured_grid(bspec, net, clip_shape)
+    if clip_shape is not None and _takes(hspec, head_factory, "clip_shape"):
+        head_kwargs["clip_shape"] = tuple(int(v) for v in clip_shape)
     head_module = _call(f"head {head!r}", head_factory, head_kwargs)
+    if hspec.output != "embedding":  # a dense head: (B, T, H, W) or (B, T, 2) logits, no adapter
+        return DenseModel(net, head_module)
     if not isinstance(getattr(head_module, "out_dim", None), int):
         raise PluginError(f"head {head!r} does not expose an integer `out_dim` (the embedding size E)")
     return EchoModel(net, head_module)

@@ -75,6 +75,14 @@ def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) ->
     from echobench.experiment.record import write_run
     from echobench.experiment.resolve import open_run, resolve
 
+    from echobench.dense_run import is_dense, run_dense  # dense task kinds: segmentation, frames (own module)
+    from echobench.registry import get_registry
+
+    registry = registry or get_registry()
+    task = registry.get("task", cfg.task)
+    if is_dense(registry, task, cfg.head):
+        return run_dense(cfg, task, registry=registry, progress=progress, log=log, echo=echo, prepared=prepared,
+                         stop=stop)
     setup = resolve(cfg, registry=registry, progress=progress, log=log, echo=echo)
     if prepared is None:
         with setup.runlog.phase("read and decode data"):  # `stop` is for training

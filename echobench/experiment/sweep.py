@@ -41,6 +41,7 @@ def plan_sweep(base: RunConfig, *, backbones: Sequence[str], heads: Sequence[str
         ConfigError: an undeclared option or bad value; a task label the dataset lacks (or gives in other
             units), also in an ``eval_data`` dataset; a device the machine lacks; unwritable folders.
     """
+    from echobench.dense_run import is_dense
     from echobench.engine.devices import make_fabric
     from echobench.engine.model import parse_model_options, resolve_specs
     from echobench.protocols import get_protocol
@@ -54,6 +55,7 @@ def plan_sweep(base: RunConfig, *, backbones: Sequence[str], heads: Sequence[str
     for b, h, t, _ in grid:
         registry.get("task", t)
         resolve_specs(registry, backbone=b, head=h, preset=base.preset)
+        is_dense(registry, registry.get("task", t), h)  # a head that does not fit the task's kind: one line, now
         options[b, h] = parse_model_options(registry, backbone=b, head=h, backbone_pairs=list(backbone_pairs),
                                             head_pairs=list(head_pairs))
     get_protocol(base.protocol)

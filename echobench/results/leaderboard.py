@@ -41,7 +41,7 @@ MODEL = ["model", "backbone", "head", "preset", "weights", "precision", "trained
 REGRESSION_METRICS = ["MAE", "RMSE", "R2", "r"]
 BAND_METRICS = ["MAE[EF<40]", "MAE[EF40-54]", "MAE[EF>=55]"]
 BINARY_METRICS = ["ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"]
-LOWER_IS_BETTER = {"MAE", "RMSE", *BAND_METRICS}
+LOWER_IS_BETTER = {"MAE", "RMSE", *BAND_METRICS, "frame MAE", "frame MAE[ED]", "frame MAE[ES]"}
 TASK_ORDER = ("ef", "esv", "edv", "ef50")  # sections in this order, then any other task by name
 
 
@@ -195,7 +195,10 @@ def model_label(row: dict) -> str:
         if trained not in (None, "-") and binary_threshold(trained) is not None:  # a binary task's constant
             return "constant (TRAIN prevalence)"
         return row["model"] + (f" [from {trained} runs]" if trained not in (None, "-", row.get("task")) else "")
-    label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
+    if (row.get("preset"), row.get("weights")) == ("-", "-"):  # a model-free baseline row (e.g. a fixed mask)
+        label = row["model"]
+    else:
+        label = f"{row['model']} ({row['preset']}, {row['weights']}, {row['precision']})"
     if is_external(row):
         label += f" [trained on {row['trained_on_dataset']} {row['trained_on_dataset_hash'][:8]}; external]"
     if row.get("trained_on") and row["trained_on"] not in ("-",) and row.get("task") and row["trained_on"] != row["task"]:
@@ -224,8 +227,11 @@ def groups(summary: pl.DataFrame):
                .sort(["_task_rank", "task", "source", "split", "protocol", "clips"],
                      descending=[False, False, True, False, False, True])
                .drop("_task_rank"))
+    from echobench.results.dense import dense_kind
+
     for key, group in ordered.group_by(GROUP, maintain_order=True):
-        if dict(zip(GROUP, key))["track"] is None:  # tracks have their own sections (results.tracks)
+        # tracks (results.tracks) and measured dense tasks (results.dense) have their own sections
+        if dict(zip(GROUP, key))["track"] is None and not (dict(zip(GROUP, key))["source"] == "run" and dense_kind(group)):
             yield dict(zip(GROUP, key)), group
 
 
@@ -293,10 +299,12 @@ def markdown(summary: pl.DataFrame) -> str:
         parts.append("|" + "---|" * len(columns))
         parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
         parts.append("")
+    from echobench.results.dense import dense_markdown
     from echobench.results.external import external_markdown
     from echobench.results.tracks import tracks_markdown
 
     parts.append(external_markdown(summary))  # in-distribution beside external rows (issue 17)
+    parts.append(dense_markdown(summary))
     parts.append(tracks_markdown(summary))
     return "\n".join(parts)
 

@@ -102,10 +102,12 @@ def write_page(summary: pl.DataFrame, results: Path) -> Page:
         sections.append(Section(heading=group_title(key), text=text,
                                 tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))],
                                 figures=figures))
+    from echobench.results.dense import dense_sections
     from echobench.results.external import external_sections
     from echobench.results.tracks import track_sections
 
     sections += external_sections(summary)  # next to the main tables, before the tracks
+    sections += dense_sections(summary, folder)  # segmentation / ED-ES frames tables, contours, distributions
     sections += track_sections(summary, folder)
     path = write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
     shown = {p.resolve() for s in sections for _, p in s.figures}

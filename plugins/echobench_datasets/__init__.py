@@ -24,7 +24,8 @@ def register_datasets(register):
     register(DatasetSpec(
         name="echonet-dynamic", summary="EchoNet-Dynamic: 10,030 A4C videos, 112x112, FileList.csv + VolumeTracings.csv",
         factory="echobench.data.echonet:read_echonet", labels={"EF": "%", "ESV": "mL", "EDV": "mL"},
-        markers=("FileList.csv",), synth="echobench.data.synth:synthesize", views=("A4C",),
+        markers=("FileList.csv",), synth="echobench.data.synth:synthesize", masks="echobench.data.masks:echonet_masks",
+        views=("A4C",),
         split_rule="FileList's Split column (TRAIN/VAL/TEST), as released", version="1", citation=_ECHONET,
         licence="Stanford EchoNet-Dynamic research use agreement (users download it themselves)"))
     register(DatasetSpec(

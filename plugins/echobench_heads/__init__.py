@@ -2,7 +2,8 @@
 
 Registered through the ``echobench`` entry-point group like any third-party plugin. This entry
 module does not import torch; the implementations live in :mod:`echobench_heads.pooling`,
-:mod:`echobench_heads.stff` and :mod:`echobench_heads.probe`.
+:mod:`echobench_heads.stff`, :mod:`echobench_heads.probe` and the dense heads
+of :mod:`echobench_heads.dense` (segmentation masks, ED/ES frames).
 """
 
 from echobench import HeadSpec, Option, hookimpl
@@ -58,5 +59,23 @@ def register_heads(register):
         inputs=(),
         options=(Option("num_heads", int, None, "attention heads of the query (default: from dim)"),),
         citation="V-JEPA (Bardes et al., 2024) attentive probe",
+        licence="MIT",
+    ))
+    register(HeadSpec(
+        name="seg-upsample",
+        summary="dense: per-token linear on the token grid, upsampled to (B, T, H, W) LV mask logits",
+        factory="echobench_heads.dense:SegUpsampleHead",
+        inputs=("grid", "clip_shape"), output="masks",
+        options=(Option("channels", int, 32, "decoder width"),),
+        citation="linear decoder of SETR (Zheng et al., CVPR 2021) / Segmenter (Strudel et al., ICCV 2021)",
+        licence="MIT",
+    ))
+    register(HeadSpec(
+        name="frames-upsample",
+        summary="dense: per-token linear, mean over space, upsampled in time to (B, T, 2) ED/ES frame logits",
+        factory="echobench_heads.dense:FramesUpsampleHead",
+        inputs=("clip_shape",), output="frames",
+        options=(Option("channels", int, 64, "decoder width"),),
+        citation="temporal analogue of the SETR / Segmenter linear decoder",
         licence="MIT",
     ))

@@ -26,3 +26,9 @@ def register_tasks(register):
                         ("LVPWd", "LV posterior wall thickness")):
         register(TaskSpec(name=label.lower(), summary=f"{what} at end-diastole (PLAX), cm", factory="", label=label,
                           kind="regression", units="cm", version="1", citation=_LVH))
+    register(TaskSpec(name="lv-seg", summary="LV endocardium segmentation on the traced ED and ES frames; "
+                      "Dice/IoU per phase and EF from the masks' method of discs", factory="",
+                      label="EF", kind="segmentation", units="%", version="1", citation=_ECHONET))
+    register(TaskSpec(name="ed-es-frames", summary="ED/ES frame localisation in a clip holding both traced "
+                      "frames; absolute frame error per phase", factory="",
+                      label="EF", kind="frames", units="frames", version="1", citation=_ECHONET))

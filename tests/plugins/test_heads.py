@@ -40,7 +40,9 @@ def _features(grid: tuple[int, int, int], b: int = 2, frames: int = 16, seed: in
 
 def test_registrations_without_torch() -> None:
     specs = _specs()
-    assert set(specs) == {"maxpool", "meanpool", "stff", "stff-released", "attentive-probe"}
+    assert set(specs) == {"maxpool", "meanpool", "stff", "stff-released", "attentive-probe", "seg-upsample",
+                          "frames-upsample"}
+    assert {n for n, s in specs.items() if s.output != "embedding"} == {"seg-upsample", "frames-upsample"}
     assert specs["stff"].factory == specs["stff-released"].factory == "echobench_heads.stff:STFFHead"
     assert specs["stff-released"].defaults == {"released_reshape": True}
     assert all(s.citation and s.licence for s in specs.values())
@@ -49,7 +51,21 @@ def test_registrations_without_torch() -> None:
 
 
 @pytest.mark.parametrize("grid", GRIDS)
-@pytest.mark.parametrize("name", sorted(_specs()))
+@pytest.mark.parametrize("name", sorted(n for n, s in _specs().items() if s.output != "embedding"))
+def test_dense_head_contract(name: str, grid: tuple[int, int, int]) -> None:
+    """Dense heads: Features on any grid -> per-frame logits at the clip's size, gradients to every token."""
+    spec = _specs()[name]
+    clip = (16, 32, 32)
+    head = spec.load()(dim=D, clip_shape=clip, **({"grid": grid} if "grid" in spec.inputs else {}), **spec.defaults)
+    tokens = _features(grid).tokens.clone().requires_grad_(True)
+    out = head(Features(tokens=tokens, grid=grid, frame_indices=_features(grid).frame_indices))
+    assert out.shape == ((2, *clip) if spec.output == "masks" else (2, clip[0], 2)) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    assert tokens.grad is not None and bool((tokens.grad.abs().sum(-1) > 0).all())
+
+
+@pytest.mark.parametrize("grid", GRIDS)
+@pytest.mark.parametrize("name", sorted(n for n, s in _specs().items() if s.output == "embedding"))
 def test_head_contract(name: str, grid: tuple[int, int, int]) -> None:
     feats = _features(grid)
     head = _build(name)
