@@ -252,6 +252,9 @@ def markdown(summary: pl.DataFrame) -> str:
     from echobench.results.tracks import tracks_markdown
 
     parts.append(tracks_markdown(summary))
+    from echobench.results.sensitivity import sensitivity_markdown
+
+    parts.append(sensitivity_markdown(summary))
     return "\n".join(parts)
 
 

@@ -103,6 +103,9 @@ def write_page(summary: pl.DataFrame, results: Path) -> Page:
     from echobench.results.tracks import track_sections
 
     sections += track_sections(summary, folder)
+    from echobench.results.sensitivity import sensitivity_sections
+
+    sections += sensitivity_sections(summary)
     path = write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
     shown = {p.resolve() for s in sections for _, p in s.figures}
     stale = [p for p in folder.glob("*.png") if p.resolve() not in shown] if folder.is_dir() else []
