@@ -7,7 +7,7 @@ average, :func:`echobench.engine.loop.predict_all_clips`). Names, written into t
 
 - ``one``: the protocol's test clip (start 0; ``linspace`` over the whole video for ``echovisionfm``).
 - ``uniform-K``: ``K`` clips spread evenly over the video. Contiguous protocols: starts
-  ``round(linspace(0, num_starts - 1, K))`` (duplicates dropped; EchoCardMAE's "5 uniform clips");
+  ``round(linspace(0, num_starts - 1, K))`` (numpy rounding, half to even; duplicates dropped; EchoCardMAE's "5 uniform clips");
   ``linspace`` protocols: the test clip's frames shifted by ``j / K`` of their spacing,
   ``j = 0 .. K-1`` (floored, at most the last frame), so the K clips interleave.
 - ``all``: every clip start (contiguous protocols only: a ``linspace`` protocol has one clip, so
