@@ -92,8 +92,14 @@ def probe(
                       train_fractions=_floats(train_fraction, "--train-fraction"), samplers=_words(clips), seed=seed,
                       epochs=epochs, batch_size=batch_size, n_boot=n_boot, gpus=gpus, dtype=cache_dtype,
                       results=results, runs=runs, cache=cache, backbone_options=options)
+    from echobench.engine.loop import Interrupted
+
     with progress_factory() as make, stop_on_signals() as stop:
-        result = run_probes(cfg, progress=make, log=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}"),
-                            registry=registry, stop=stop)
+        try:
+            result = run_probes(cfg, progress=make, log=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}"),
+                                registry=registry, stop=stop)
+        except Interrupted as exc:
+            err.print(f"[yellow]interrupted:[/] {escape(str(exc))}; extracted features stay cached")
+            raise typer.Exit(130) from None
         make.close()
     render_probes(result)
