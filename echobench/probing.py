@@ -174,7 +174,6 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     """
     import time
 
-    import torch
     from lightning.fabric.utilities.seed import seed_everything
 
     from echobench import __version__
@@ -250,7 +249,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
         records = data.records[split]
         videos = [lambda r=r: fit_frame_size(read_video(r.path), data.frame_size) for r in records]
 
-        def clips(v, video, records=records):
+        def clips(v, video, records=records, missing=missing):
             return {s: ([protocol.frame_indices(len(video), start=0)] if s == "train"
                         else sampler_clips(s, protocol, video, records[v].fps)[0]) for s in missing}
 

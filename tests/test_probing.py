@@ -113,8 +113,10 @@ def test_selection_is_on_val_and_records_every_configuration(probed):
             assert chosen["val_score"] == min(r["val_score"] for r in grid if r["probe"] == kind)
             config = next(r for r in grid if r["probe"] == kind and r["weight_decay"] == chosen["weight_decay"])
             for split, clips in (("VAL", "one"), ("TEST", "beats")):
-                pick = lambda name: records.filter((pl.col("model") == name) & (pl.col("split") == split)  # noqa: E731
-                                                   & (pl.col("clips") == clips) & (pl.col("metric") == "MAE"))["value"]
+                def pick(name, split=split, clips=clips):
+                    return records.filter((pl.col("model") == name) & (pl.col("split") == split)
+                                          & (pl.col("clips") == clips) & (pl.col("metric") == "MAE"))["value"]
+
                 selected = pick(probe_model(cfg.backbone, kind, fraction))
                 assert selected.to_list() == pick(probe_model(cfg.backbone, kind, fraction, lr=config["lr"],
                                                               weight_decay=config["weight_decay"])).to_list()

@@ -97,7 +97,7 @@ def load(folder: Path, key: str) -> CachedFeatures | None:
             meta = fh.metadata() or {}
             t = {name: fh.get_tensor(name) for name in ("tokens", "frame_indices", "video", "variant")}
         return CachedFeatures(**t, grid=tuple(json.loads(meta["grid"])))
-    except Exception:  # a truncated or foreign file: extract again
+    except Exception:  # noqa: BLE001 - a truncated or foreign file: extract again
         return None
 
 

@@ -63,7 +63,7 @@ def sensitivity_tables(summary: pl.DataFrame) -> list[tuple[str, list[str], list
             encoder, f"{k['task']}@{k['task_version']}", f"{k['protocol']}@{k['protocol_version']} · {data}",
             f"{k['fraction'] * 100:g}%", k["metric"], str(len(v)),
             f"{best['value']:.2f} ({best['probe']} · {best['clips']})", f"{worst['value']:.2f} ({worst['probe']} · {worst['clips']})",
-            f"{abs(worst['value'] - best['value']):.2f}", "–" if sd != sd else f"{sd:.2f}"])))
+            f"{abs(worst['value'] - best['value']):.2f}", "–" if math.isnan(sd) else f"{sd:.2f}"])))
         samplers = list(dict.fromkeys(group["clips"].to_list()))
         columns = ["probe", *samplers]
         shown = []
@@ -93,5 +93,5 @@ def sensitivity_sections(summary: pl.DataFrame) -> list:
     from echobench.results.html import Section
 
     return [Section(heading=f"Protocol sensitivity · {title}", text=WHAT if i == 0 else "",
-                    tables=[("", pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}))], figures=[])
+                    tables=[("", pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.Utf8)))], figures=[])
             for i, (title, columns, rows) in enumerate(sensitivity_tables(summary))]
