@@ -26,6 +26,13 @@ WHAT = ("Spread of the TEST primary metric over probe kinds x test clip samplers
         "Spread = highest - lowest; cells are means over seeds.")
 
 
+def _sampler_order(name: str) -> tuple[int, str]:
+    """one, uniform-K (by K), all, beats, then any other."""
+    if name.startswith("uniform-") and name[8:].isdigit():
+        return 1, f"{int(name[8:]):06d}"
+    return {"one": 0, "all": 2, "beats": 3}.get(name, 4), name
+
+
 def _cells(summary: pl.DataFrame) -> pl.DataFrame:
     """Per (encoder, fraction, probe, clips): the primary metric of the VAL-selected probe on TEST."""
     from echobench.probing import ANY_PROBE, parse_probe_model
@@ -64,7 +71,7 @@ def sensitivity_tables(summary: pl.DataFrame) -> list[tuple[str, list[str], list
             f"{k['fraction'] * 100:g}%", k["metric"], str(len(v)),
             f"{best['value']:.2f} ({best['probe']} · {best['clips']})", f"{worst['value']:.2f} ({worst['probe']} · {worst['clips']})",
             f"{abs(worst['value'] - best['value']):.2f}", "–" if math.isnan(sd) else f"{sd:.2f}"])))
-        samplers = list(dict.fromkeys(group["clips"].to_list()))
+        samplers = sorted(dict.fromkeys(group["clips"].to_list()), key=_sampler_order)
         columns = ["probe", *samplers]
         shown = []
         for probe in dict.fromkeys(group["probe"].to_list()):
