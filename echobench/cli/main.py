@@ -20,6 +20,7 @@ except ImportError:  # older typer: click itself
 from echobench import __version__
 from echobench.cli import bench, common
 from echobench.cli import data, leaderboard, plugins, prepare, pretrain, run, score
+from echobench.cli import probe, robustness
 
 class _OneLineErrors(TyperGroup):
     """The root command: option misuse anywhere below it (a value out of range, a bad type, an
@@ -62,6 +63,8 @@ app.command("leaderboard")(leaderboard.leaderboard)
 app.command("bench")(bench.bench)
 app.command("pretrain")(pretrain.pretrain)
 app.command("score")(score.score)
+app.command("probe")(probe.probe)
+app.command("robustness")(robustness.robustness)
 
 
 def _version(value: bool) -> None:

@@ -218,6 +218,18 @@ def beat_clip_indices(protocol: Protocol, beats: Beats, n_frames: int) -> list[n
     return clips
 
 
+def beat_clips(protocol: Protocol, video: np.ndarray, fps: float) -> tuple[list[np.ndarray], str | None]:
+    """The beat clips of ``video (N, H, W, C)`` uint8 at ``fps``: ``(clips, None)`` with one ``(T,)``
+    index array per detected beat that fits, or ``(every clip start, reason)`` when no cycle is found
+    or no beat's clip fits (the all-clips fallback, counted by its reason)."""
+    found = detect_beats(video, fps)
+    clips = beat_clip_indices(protocol, found, len(video))
+    if clips:
+        return clips, None
+    return ([protocol.frame_indices(len(video), start=s) for s in range(protocol.num_starts(len(video)))],
+            found.reason or "no beat clip fits in the video")
+
+
 @dataclass
 class BeatOutputs:
     """Beat-level predictions of one split.
@@ -271,11 +283,9 @@ def predict_beats(fabric, model, records, protocol: Protocol, *, objective, batc
     for v, record in enumerate(records):
         video = videos[v]() if videos is not None else fit_frame_size(read_video(record.path), frame_size)
         grey[v] = grey_statistics(video)
-        found = detect_beats(video, record.fps)
-        clips = beat_clip_indices(protocol, found, len(video))
-        if not clips:
-            fallback[found.reason or "no beat clip fits in the video"] += 1
-            clips = [protocol.frame_indices(len(video), start=s) for s in range(protocol.num_starts(len(video)))]
+        clips, reason = beat_clips(protocol, video, record.fps)
+        if reason is not None:
+            fallback[reason] += 1
         else:
             beats[v] = len(clips)
         raw = predict_clips(fabric, model, video, clips, protocol, batch_size=batch_size, stats=stats)

@@ -34,6 +34,8 @@ ROBUSTNESS = Track("robustness", "1", "TEST under perturbations (echobench.evalu
 STRATA = Track("strata", "1", "every main metric within EF category and TEST tertiles of FPS, frame count, "
                "brightness and contrast, and per value of each subgroup column the dataset declares (vendor, "
                "sex...), with n; strata below n = 30 shown, not ranked")
-TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS, STRATA)}
+PROBE = Track("probe", "1", "frozen backbone, features cached once; a grid of probes x learning rates x weight "
+              "decays trained side by side, selected on VAL, reported on TEST per clip sampler (echobench.probing)")
+TRACKS: dict[str, Track] = {t.name: t for t in (CALIBRATION, AGREEMENT, BEATS, ROBUSTNESS, STRATA, PROBE)}
 
 MIN_N = 30  # a stratum with fewer videos is shown but not ranked (evaluation.strata)

@@ -306,6 +306,9 @@ def markdown(summary: pl.DataFrame) -> str:
     parts.append(external_markdown(summary))  # in-distribution beside external rows (issue 17)
     parts.append(dense_markdown(summary))
     parts.append(tracks_markdown(summary))
+    from echobench.results.sensitivity import sensitivity_markdown
+
+    parts.append(sensitivity_markdown(summary))
     return "\n".join(parts)
 
 

@@ -109,6 +109,9 @@ def write_page(summary: pl.DataFrame, results: Path) -> Page:
     sections += external_sections(summary)  # next to the main tables, before the tracks
     sections += dense_sections(summary, folder)  # segmentation / ED-ES frames tables, contours, distributions
     sections += track_sections(summary, folder)
+    from echobench.results.sensitivity import sensitivity_sections
+
+    sections += sensitivity_sections(summary)
     path = write_html(results / "leaderboard.html", title="echobench leaderboard", sections=sections)
     shown = {p.resolve() for s in sections for _, p in s.figures}
     stale = [p for p in folder.glob("*.png") if p.resolve() not in shown] if folder.is_dir() else []

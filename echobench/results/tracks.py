@@ -24,6 +24,7 @@ TRACK_METRICS: dict[str, list[str]] = {  # display order per track
                   "PI90 coverage", "PI90 half-width"],
     "beats": ["MAE", "RMSE", "R2", "r", "ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]", "beat sd",
               "beats per video", "fallback videos"],
+    "probe": ["MAE", "RMSE", "R2", "r", "ACC", "F1", "AUROC", "F1[normal+]", "AUROC[normal+]"],
 }  # robustness: every "<score>[perturbation:severity]" triple, in record order
 WHAT = {
     "calibration": "Lower is better for both. ECE: 15 equal-width bins of P(positive); Brier: mean squared "
@@ -35,6 +36,9 @@ WHAT = {
                   "and relΔ = Δ / clean, each with a paired 95 % bootstrap interval.",
     "strata": "Every metric within each stratum of TEST (clinical EF category; tertiles of FPS, frame count, "
               "brightness and contrast) with its n; a stratum below the minimum n is shown, not ranked.",
+    "probe": "Frozen backbone, features cached once; every probe x learning rate x weight decay of the grid "
+             "(model name: [lr, wd, TRAIN fraction]), each probe kind's configuration selected on VAL "
+             "([selected on VAL]), and the best over every probe; clips = the TEST clip sampler.",
     "beats": "One clip per detected cardiac cycle, averaged per video (EchoNet-Dynamic's beat-to-beat "
              "protocol); beat sd: mean per-video sd over beats (test–retest proxy); fallback videos: no "
              "cycle found, all clips averaged instead.",

@@ -57,7 +57,9 @@ def register_heads(register):
         summary="one learnable query cross-attends over all tokens, then LayerNorm -> (B, D)",
         factory="echobench_heads.probe:AttentiveProbeHead",
         inputs=(),
-        options=(Option("num_heads", int, None, "attention heads of the query (default: from dim)"),),
+        options=(Option("num_heads", int, None, "attention heads of the query (default: from dim)"),
+                 Option("blocks", int, 1, "attention blocks: blocks - 1 self-attention, then the query's "
+                                          "cross-attention (V-JEPA 2 probe: 4)")),
         citation="V-JEPA (Bardes et al., 2024) attentive probe",
         licence="MIT",
     ))

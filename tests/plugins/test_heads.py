@@ -170,3 +170,22 @@ def test_base_parameter_count() -> None:
     assert count(STFFHead(dim=768, grid=(8, 14, 14), released_reshape=True)) == 126_429_440
     assert count(STFFHead(dim=768, grid=(8, 14, 14))) == 126_429_440
     assert count(build_echo_videomae(preset="base")) == 86_225_664
+
+
+def test_attentive_probe_blocks() -> None:
+    """``blocks=4`` (V-JEPA 2's probe) puts 3 self-attention blocks before the query's cross-attention;
+    ``blocks=1`` builds exactly the one-block probe (same parameters, same output for a seed)."""
+    from echobench_heads.probe import AttentiveProbeHead
+
+    feats = _features((2, 7, 7))
+    torch.manual_seed(0)
+    one = AttentiveProbeHead(dim=D)
+    torch.manual_seed(0)
+    same = AttentiveProbeHead(dim=D, blocks=1)
+    torch.manual_seed(0)
+    four = AttentiveProbeHead(dim=D, blocks=4)
+    assert len(same.blocks) == 0 and len(four.blocks) == 3
+    assert torch.equal(one(feats), same(feats)) and four(feats).shape == (2, D)
+    assert sum(p.numel() for p in four.parameters()) > sum(p.numel() for p in one.parameters())
+    with pytest.raises(ValueError, match="blocks=0"):
+        AttentiveProbeHead(dim=D, blocks=0)
