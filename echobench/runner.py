@@ -243,7 +243,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         Interrupted: ``stop()`` turned true during training.
     """
     import torch
-    from lightning.fabric.utilities.seed import seed_everything
+    from echobench.engine.fabric import seed_everything  # scale2: Fabric without all of lightning
     from torch.utils.data import DataLoader
 
     from echobench.data.clips import ClipDataset, fit_frame_size
