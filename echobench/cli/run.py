@@ -122,6 +122,11 @@ def run(
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "
                                          "completed ones in a sweep are not rerun.")] = False,
+    placement: Annotated[str, typer.Option(help="sequential (one run after another here) or per-gpu (a sweep: one "
+                                                "run per GPU of --gpus N at a time, each its own process).")] = "sequential",
+    launcher: Annotated[str, typer.Option(help="local, or submitit: each run of the sweep as one job (SLURM where "
+                                               "sbatch exists, else local processes); needs echobench[slurm].")] = "local",
+    cpu_slots: Annotated[int, typer.Option(min=0, hidden=True, help="per-gpu placement over N CPU processes (tests).")] = 0,
 ) -> None:
     """Fine-tune on TRAIN, pick the checkpoint on VAL, evaluate on TEST; write a run record.
 
@@ -149,8 +154,20 @@ def run(
     from echobench.engine.devices import make_fabric
     from echobench.runner import check_outputs
 
-    make_fabric(gpus=gpus, precision=precision)  # device and folder mistakes: before decoding
-    check_outputs(results, runs)
+    make_fabric(gpus=0 if cpu_slots else gpus, precision=precision)
+    check_outputs(results, runs)  # device and folder mistakes: before decoding
+    if placement != "sequential" or launcher != "local":  # scale2: one process or job per run (experiment.placement)
+        _place(grid, placement=placement, launcher=launcher, gpus=gpus, cpu_slots=cpu_slots, runs=runs,
+               make_cfg=lambda b, h, t, s: RunConfig(
+                   backbone=b, head=h, task=t, data=data, protocol=protocol, preset=preset, weights=weights,
+                   freeze_backbone=freeze_backbone, robustness=robustness, seed=s, epochs=epochs, batch_size=batch_size,
+                   lr=lr, n_boot=n_boot, gpus=gpus, precision=precision, num_workers=num_workers, results=results,
+                   runs=runs, resume=resume),
+               extra=[*(w for o in backbone_option or [] for w in ("--backbone-option", o)),
+                      *(w for o in head_option or [] for w in ("--head-option", o)),
+                      *(["--robustness"] if robustness else []), *(["--resume"] if resume else []),
+                      *(["--num-workers", str(num_workers)] if num_workers is not None else [])])
+        return
     prepared: dict[str, object] = {}
     failures: list[str] = []
     with progress_factory() as make, stop_on_signals() as stop:
@@ -184,6 +201,28 @@ def run(
                 render_result(result)
     if failures:
         err.print(f"[bold red]{len(failures)} of {len(grid)} runs failed[/]; the others wrote their records")
+        raise typer.Exit(1)
+
+
+def _place(grid, *, placement, launcher, gpus, cpu_slots, runs, make_cfg, extra) -> None:
+    """Run the sweep's runs one process (per GPU) or job each (:func:`echobench.experiment.placement.place_sweep`)."""
+    import shlex
+
+    from echobench.experiment.placement import place_sweep
+
+    def say(message: str) -> None:
+        err.print(escape(message), highlight=False, soft_wrap=True)
+
+    placed = place_sweep([make_cfg(*g) for g in grid], to_words=lambda c: shlex.split(run_command(c)) + extra,
+                         placement=placement, launcher=launcher, gpus=gpus, cpu_slots=cpu_slots,
+                         logs=Path(runs) / "placement", on_event=say)
+    failed = [p for p in placed if p.returncode != 0]
+    out.print(f"{len(placed) - len(failed)} of {len(placed)} runs finished ({placement}, {launcher}); "
+              f"records in the leaderboard directory, logs under {Path(runs) / 'placement'}", highlight=False)
+    for p in failed:
+        err.print(f"[bold red]failed:[/] {escape(' '.join(p.command[3:]))} on {p.where} (exit {p.returncode}; log "
+                  f"{escape(str(p.log))})", highlight=False, soft_wrap=True)
+    if failed:
         raise typer.Exit(1)
 
 
