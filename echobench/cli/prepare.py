@@ -91,6 +91,28 @@ def merge(
     render_summary(merge_prepared(shards, out))
 
 
+@app.command()
+@user_errors
+def shards(
+    prepared: Annotated[Path, typer.Argument(help="Folder from `prepare dicom` (manifest.parquet) or a folder of videos.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the shard store (tar shards, index.parquet, store.json).")],
+    shard_mb: Annotated[int, typer.Option("--shard-mb", min=1, help="Shard size in MiB.")] = 1024,
+) -> None:
+    """Write PREPARED as a shard store for `echobench pretrain METHOD OUT`: uint8 frames at the stored
+    resolution (one channel for grey) in WebDataset tar shards, with the manifest's provenance per sample.
+    Videos that cannot be decoded are skipped and counted."""
+    from echobench.data.pretrain_clips import list_pretrain_videos
+    from echobench.data.shards import write_shards
+
+    total = len(list_pretrain_videos(prepared).paths)
+    with progress_factory() as make:
+        report = write_shards(prepared, out, shard_bytes=shard_mb << 20, progress=make("shards", total))
+    stdout.print(f"{report.samples} clips in {report.shards} shard(s), {report.bytes / 2**20:.1f} MiB, "
+                 f"{report.channels} channel(s): {report.out}", highlight=False, soft_wrap=True)
+    for reason, n in sorted(report.skipped.items()):
+        stdout.print(f"skipped {n}: {reason}", highlight=False, soft_wrap=True)
+
+
 def render_summary(summary) -> None:
     """Counts by status and reason, and where the manifest is, as one Rich screen on stdout."""
     from rich.table import Table

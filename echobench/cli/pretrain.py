@@ -37,7 +37,7 @@ def _log(message: str) -> None:
 @user_errors
 def pretrain(
     method: Annotated[str, typer.Argument(help="Pretrainer name (see `echobench list pretrainer`), e.g. echo-videomae.")],
-    data: Annotated[Path, typer.Argument(help="Folder from `echobench prepare dicom` (manifest.parquet) or a folder of .avi clips.")],
+    data: Annotated[Path, typer.Argument(help="Folder from `echobench prepare dicom` (manifest.parquet), a shard store from `echobench prepare shards`, or a folder of .avi clips.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, encoder.safetensors, pictures, log.")],
     preset: Annotated[Optional[str], typer.Option(help="Shortcut for --option preset=...: encoder size (echo-videomae: tiny, small, base, large; default base).")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default: one epoch).")] = None,

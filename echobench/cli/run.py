@@ -136,6 +136,11 @@ def run(
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "
                                          "completed ones in a sweep are not rerun.")] = False,
+    placement: Annotated[str, typer.Option(help="sequential (one run after another here) or per-gpu (a sweep: one "
+                                                "run per GPU of --gpus N at a time, each its own process).")] = "sequential",
+    launcher: Annotated[str, typer.Option(help="local, or submitit: each run of the sweep as one job (SLURM where "
+                                               "sbatch exists, else local processes); needs echobench[slurm].")] = "local",
+    cpu_slots: Annotated[int, typer.Option(min=0, hidden=True, help="per-gpu placement over N CPU processes (tests).")] = 0,
 ) -> None:
     """Fine-tune on TRAIN, pick the checkpoint on VAL, evaluate on TEST; write a run record.
 
@@ -143,6 +148,8 @@ def run(
     run that fails is reported and the sweep goes on. Ctrl-C (or SIGTERM) stops after saving the
     run's state; the same command with --resume continues it.
     """
+    from dataclasses import replace
+
     from echobench.engine.loop import Interrupted
     from echobench.evaluation.external import parse_eval_data
     from echobench.experiment.sweep import plan_sweep, run_sweep
@@ -155,9 +162,19 @@ def run(
                      lr=lr, n_boot=n_boot, gpus=gpus, precision=precision, num_workers=num_workers,
                      results=results, runs=runs, resume=resume, dataset=dataset,
                      eval_data=parse_eval_data(eval_data or [], registry=registry))
-    configs = plan_sweep(base, backbones=_names(backbone, "backbone"), heads=_names(head, "head"),
+    configs = plan_sweep(replace(base, gpus=0) if cpu_slots else base, backbones=_names(backbone, "backbone"), heads=_names(head, "head"),
                          tasks=_names(task, "task"), seeds=_seeds(seed), backbone_pairs=backbone_option or [],
                          head_pairs=head_option or [], registry=registry)
+    if placement != "sequential" or launcher != "local":  # one process or job per run (experiment.placement)
+        _place([replace(c, gpus=gpus) for c in configs], placement=placement, launcher=launcher, gpus=gpus,
+               cpu_slots=cpu_slots, runs=runs,
+               extra=[*(w for o in backbone_option or [] for w in ("--backbone-option", o)),
+                      *(w for o in head_option or [] for w in ("--head-option", o)),
+                      *(["--dataset", dataset] if dataset else []),
+                      *(w for o in eval_data or [] for w in ("--eval-data", o)),
+                      *(["--robustness"] if robustness else []), *(["--resume"] if resume else []),
+                      *(["--num-workers", str(num_workers)] if num_workers is not None else [])])
+        return
     with progress_factory() as make, stop_on_signals() as stop:
         def started(i: int, n: int, cfg) -> None:
             if n > 1:
@@ -179,6 +196,28 @@ def run(
     if outcome.failures:
         err.print(f"[bold red]{len(outcome.failures)} of {outcome.runs} runs failed[/]; the others wrote their records")
         raise typer.Exit(1)
+
+def _place(configs, *, placement, launcher, gpus, cpu_slots, runs, extra) -> None:
+    """Run the sweep's runs one process (per GPU) or job each (:func:`echobench.experiment.placement.place_sweep`)."""
+    import shlex
+
+    from echobench.experiment.placement import place_sweep
+
+    def say(message: str) -> None:
+        err.print(escape(message), highlight=False, soft_wrap=True)
+
+    placed = place_sweep(list(configs), to_words=lambda c: shlex.split(run_command(c)) + extra,
+                         placement=placement, launcher=launcher, gpus=gpus, cpu_slots=cpu_slots,
+                         logs=Path(runs) / "placement", on_event=say)
+    failed = [p for p in placed if p.returncode != 0]
+    out.print(f"{len(placed) - len(failed)} of {len(placed)} runs finished ({placement}, {launcher}); "
+              f"records in the leaderboard directory, logs under {Path(runs) / 'placement'}", highlight=False)
+    for p in failed:
+        err.print(f"[bold red]failed:[/] {escape(' '.join(p.command[3:]))} on {p.where} (exit {p.returncode}; log "
+                  f"{escape(str(p.log))})", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
 
 DEMO_VIDEOS = 600
 DEMO_EPOCHS = 10

@@ -2,7 +2,8 @@
 
 A :class:`ClipDataset` item is a dict:
 
-- ``clip``: ``(T, H, W, 3)`` uint8, the sampled frames at the file's resolution (zero frames where a
+- ``clip``: ``(T, H, W, C)`` uint8, the sampled frames at the file's resolution, C = 1 when every cached clip
+  is grey (moved to the device as one channel, made three there), else 3 (zero frames where a
   short video is padded);
 - ``frame_indices``: ``(T,)`` int64 source-frame indices;
 - ``target``: float32 training target (protocol-encoded, e.g. EF/100);
@@ -282,6 +283,9 @@ class ClipDataset(Dataset):
         self.frame_size = frame_size
         self.videos = videos
         self.epoch = 0
+        # grey cached clips travel to the device as one channel (prepare_clips makes them three there);
+        # clips decoded per item are RGB, and a mix of grey and colour cached clips is sent as RGB
+        self.channels = 1 if clips is not None and all(c.shape[-1] == 1 for c in clips) else 3
 
     def __len__(self) -> int:
         return len(self.records)
@@ -302,8 +306,8 @@ class ClipDataset(Dataset):
         else:  # decode only the sampled frames (read_frames); same clip as take_frames(read_video(...))
             clip, indices = read_frames(self.records[i].path, functools.partial(self.sample_indices, i))
         clip = fit_frame_size(clip, self.frame_size)
-        if clip.shape[-1] == 1:
-            clip = np.repeat(clip, 3, axis=-1)
+        if clip.shape[-1] < self.channels:  # a grey clip among colour ones (one batch, one shape)
+            clip = np.repeat(clip, self.channels, axis=-1)
         return {
             "clip": torch.from_numpy(np.ascontiguousarray(clip)),
             "frame_indices": torch.from_numpy(np.asarray(indices, dtype=np.int64)),

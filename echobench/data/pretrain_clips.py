@@ -254,9 +254,6 @@ class PretrainClipDataset:
         return len(self.paths)
 
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
-        import torch
-
-        from echobench.data.clips import fit_frame_size
         from echobench.data.video import read_frames
 
         index, sample_seed, position = key
@@ -278,25 +275,39 @@ class PretrainClipDataset:
         else:
             raise DataError(f"{self.paths[0].parent}: none of the {len(self.paths)} clips can be decoded")
         short = lengths[-1] < self.frames * self.stride
-        resized = self.frame_size is not None and tuple(clip.shape[1:3]) != tuple(self.frame_size)
-        clip = fit_frame_size(clip, self.frame_size)
-        rng = np.random.default_rng(derive_seed(sample_seed, 2))
-        if self.flips:
-            hflip, vflip = rng.random(2) < 0.5
-            if hflip:
-                clip = clip[:, :, ::-1]
-            if vflip:
-                clip = clip[:, ::-1]
-        return {
-            "clip": torch.from_numpy(np.ascontiguousarray(clip)),
-            "frame_indices": torch.from_numpy(indices),
-            "seed": torch.tensor(sample_seed, dtype=torch.int64),
-            "position": torch.tensor(position, dtype=torch.int64),
-            "video": torch.tensor(candidate, dtype=torch.int64),
-            "short": torch.tensor(bool(short)),
-            "resized": torch.tensor(bool(resized)),
-            "failed": json.dumps(failed),
-        }
+        return clip_item(clip, indices, key=(candidate, sample_seed, position), short=short, failed=failed,
+                         frame_size=self.frame_size, flips=self.flips)
+
+
+def clip_item(clip: np.ndarray, indices: np.ndarray, *, key: tuple[int, int, int], short: bool, failed: list,
+              frame_size: tuple[int, int] | None, flips: bool) -> dict:
+    """The dataset item of :class:`PretrainClipDataset` (and of the shard store's twin) for a decoded
+    clip ``(frames, H, W, C)`` uint8 of video ``key[0]``: fitted to ``frame_size``, flipped by the
+    draws of ``derive_seed(sample seed, 2)`` when ``flips``."""
+    import torch
+
+    from echobench.data.clips import fit_frame_size
+
+    video, sample_seed, position = key
+    resized = frame_size is not None and tuple(clip.shape[1:3]) != tuple(frame_size)
+    clip = fit_frame_size(clip, frame_size)
+    rng = np.random.default_rng(derive_seed(sample_seed, 2))
+    if flips:
+        hflip, vflip = rng.random(2) < 0.5
+        if hflip:
+            clip = clip[:, :, ::-1]
+        if vflip:
+            clip = clip[:, ::-1]
+    return {
+        "clip": torch.from_numpy(np.ascontiguousarray(clip)),
+        "frame_indices": torch.from_numpy(indices),
+        "seed": torch.tensor(sample_seed, dtype=torch.int64),
+        "position": torch.tensor(position, dtype=torch.int64),
+        "video": torch.tensor(video, dtype=torch.int64),
+        "short": torch.tensor(bool(short)),
+        "resized": torch.tensor(bool(resized)),
+        "failed": json.dumps(failed),
+    }
 
 
 def steps_for_epochs(epochs: float, n_videos: int, global_batch: int) -> int:
@@ -304,5 +315,5 @@ def steps_for_epochs(epochs: float, n_videos: int, global_batch: int) -> int:
     return max(1, math.ceil(epochs * n_videos / global_batch))
 
 
-__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList", "clip_indices",
+__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList", "clip_indices", "clip_item",
            "derive_seed", "list_pretrain_videos", "sample_key", "steps_for_epochs"]

@@ -20,7 +20,8 @@ from echobench.protocols import Protocol
 def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                   generator: torch.Generator | None = None, flip_draws: torch.Tensor | None = None) -> torch.Tensor:
-    """Turn a uint8 batch ``(B, T, H, W, 3)`` into model input ``(B, 3, T, S, S)`` float32.
+    """Turn a uint8 batch ``(B, T, H, W, 3)`` (or ``(B, T, H, W, 1)``: grey, expanded to three channels
+    after the resize, on the batch's device) into model input ``(B, 3, T, S, S)`` float32.
 
     Args:
         mean, std: per-channel statistics in [0, 1] units; required for ``train-mean-std``.
@@ -36,6 +37,8 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     if (h, w) != (protocol.size, protocol.size):
         x = F.interpolate(x, size=(protocol.size, protocol.size), mode="bilinear", align_corners=False)
     x = x.reshape(b, t, c, protocol.size, protocol.size).permute(0, 2, 1, 3, 4)
+    if c == 1:  # grey clips travel as one channel and become three here, on the device
+        x = x.expand(b, 3, t, protocol.size, protocol.size)
     if protocol.normalization == "train-mean-std":
         if mean is None or std is None:
             raise ValueError(f"protocol {protocol.name} needs TRAIN mean/std")

@@ -49,7 +49,7 @@ def loader_options(fabric, requested: int | None = None, *, persistent: bool = T
 
 def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_nodes: int = 1,
                 max_devices: int | None = None, cpu_processes: int = 1):
-    """Build a :class:`lightning.fabric.Fabric`.
+    """Build a :class:`lightning_fabric.Fabric` (imported by :mod:`echobench.engine.fabric`).
 
     Args:
         gpus: CUDA devices per node; ``None`` = one GPU if there is one, else the CPU; ``0`` = CPU.
@@ -63,7 +63,8 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
             together with GPUs; several nodes without several processes per node's devices.
     """
     import torch
-    from lightning.fabric import Fabric
+
+    from echobench.engine.fabric import Fabric
 
     if cpu_processes < 1 or num_nodes < 1:
         raise ConfigError("--cpu-processes and --nodes must be >= 1")
@@ -86,7 +87,7 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
     try:
         if cpu_processes > 1:
-            from lightning.fabric.strategies import DDPStrategy
+            from echobench.engine.fabric import DDPStrategy
 
             return Fabric(accelerator="cpu", devices=cpu_processes, num_nodes=num_nodes,
                           strategy=DDPStrategy(process_group_backend="gloo"), precision=precision or "32-true")

@@ -253,9 +253,7 @@ def predict_clips(fabric, model: torch.nn.Module, video: np.ndarray, indices: Se
     with torch.no_grad():
         for chunk in np.array_split(np.arange(len(indices)), max(1, math.ceil(len(indices) / batch_size))):
             ind = np.stack([indices[i] for i in chunk])
-            clips = np.stack([take_frames(video, i) for i in ind])
-            if clips.shape[-1] == 1:
-                clips = np.repeat(clips, 3, axis=-1)
+            clips = np.stack([take_frames(video, i) for i in ind])  # grey: one channel, made three on the device
             x = prepare_clips(fabric.to_device(torch.from_numpy(clips)), protocol, train=False, mean=mean, std=std)
             out.append(model(x, fabric.to_device(torch.from_numpy(ind))).float().cpu().numpy().astype(np.float64))
     return np.concatenate(out)

@@ -267,8 +267,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     import torch
     from torch.utils.data import DataLoader
 
-    from echobench.data.pretrain_clips import (PretrainClipDataset, StepBatches, derive_seed,
-                                                list_pretrain_videos, steps_for_epochs)
+    from echobench.data.pretrain_clips import StepBatches, derive_seed, steps_for_epochs
+    from echobench.data.shards import pretrain_data
     from echobench.data.transforms import prepare_clips
     from echobench.engine.checkpoint import restore_rng
     from echobench.engine.devices import loader_options
@@ -291,7 +291,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     if cfg.batch_size % world:
         raise ConfigError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
                           f"{world} processes")
-    videos = list_pretrain_videos(cfg.data)
+    videos, make_dataset = pretrain_data(cfg.data)  # a shard store (prepare shards) or prepared clips
     total = cfg.steps if cfg.steps is not None else steps_for_epochs(cfg.epochs or 1.0, len(videos.paths), cfg.batch_size)
     warmup = int(cfg.warmup_fraction * total)
     identity = _identity(cfg, trainer, videos, total, warmup)
@@ -337,8 +337,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
             restore_rng(checkpoint.rng)
         log(f"resuming from {checkpoint.path} (step {start} of {total})")
 
-    dataset = PretrainClipDataset(videos.paths, frames=trainer.frames, stride=trainer.stride, flips=trainer.flips,
-                                  frame_size=videos.frame_size)
+    dataset = make_dataset(frames=trainer.frames, stride=trainer.stride, flips=trainer.flips,
+                           frame_size=videos.frame_size)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
     loader = DataLoader(dataset, batch_sampler=batches, **loader_options(fabric, cfg.num_workers, persistent=False))

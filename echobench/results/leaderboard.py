@@ -58,7 +58,8 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
     for column, value in (("task", task), ("protocol", protocol)):
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
-    frame = frame.with_columns(pl.col("source").fill_null("run"), pl.col("setup_hash").fill_null(pl.col("config_hash")))
+    frame = frame.lazy().with_columns(pl.col("source").fill_null("run"),
+                                      pl.col("setup_hash").fill_null(pl.col("config_hash")))
     frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash",
                                                                     "trained_on_dataset", "evaluated_on_dataset",
                                                                     "trained_on_dataset_hash"))
@@ -68,9 +69,30 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
              pl.col("seed").n_unique().alias("seeds"), pl.col("run_id").n_unique().alias("runs"),
              pl.col("n").first().alias("n"),  # the interval of one run; over seeds the mean interval
              pl.col("ci_low").mean().alias("ci_low"), pl.col("ci_high").mean().alias("ci_high"),
-             pl.col("run_dir").sort().first().alias("run_dir"))
+             pl.col("run_dir").min().alias("run_dir"))
         .sort(GROUP + MODEL + ["metric"])
+        .collect()
     )
+
+
+def view_of(whole: pl.DataFrame, split: str | None) -> pl.DataFrame:
+    """The rows of an unfiltered summary (``summarize(records, split=None)``) that
+    ``summarize(records, split=split)`` gives: measured rows of ``split``, published rows of every
+    split (published rows are those whose ``source`` is ``"reported"``)."""
+    if split is None:
+        return whole
+    return whole.filter((pl.col("source") == "reported") | (pl.col("split") == split))
+
+
+def memo(tables: dict | None, key: dict, make):
+    """``make()`` once per group ``key`` within one board (``tables`` is the board's memo; None: no memo).
+    A group's rows do not depend on the view it is shown in, so its table is rendered once."""
+    if tables is None:
+        return make()
+    k = tuple(key.items())
+    if k not in tables:
+        tables[k] = make()
+    return tables[k]
 
 
 PRIMARY = ("MAE", "AUROC", "ACC")  # the metric a group is ranked by: the first of these it has
@@ -284,8 +306,9 @@ def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[d
     return columns, shown, raw
 
 
-def markdown(summary: pl.DataFrame) -> str:
-    """Markdown tables, one per comparison group; each row names its split, protocol and version."""
+def markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str:
+    """Markdown tables, one per comparison group; each row names its split, protocol and version
+    (``tables``: the board's memo of rendered groups, :func:`memo`)."""
     if summary.is_empty():
         return "_no run records match: run `echobench run` or `echobench demo`, or relax the filters_\n"
     parts: list[str] = []
@@ -293,7 +316,7 @@ def markdown(summary: pl.DataFrame) -> str:
         parts.append("_no measured runs match (only published numbers below): run `echobench run` or "
                      "`echobench demo`, or relax the filters_\n")
     for key, group in groups(summary):
-        columns, rows, _ = table(key, group)
+        columns, rows, _ = memo(tables, key, lambda: table(key, group))
         parts.append(f"### {group_title(key)}\n")
         parts.append("| " + " | ".join(columns) + " |")
         parts.append("|" + "---|" * len(columns))
@@ -305,7 +328,7 @@ def markdown(summary: pl.DataFrame) -> str:
 
     parts.append(external_markdown(summary))  # in-distribution beside external rows (issue 17)
     parts.append(dense_markdown(summary))
-    parts.append(tracks_markdown(summary))
+    parts.append(tracks_markdown(summary, tables=tables))
     from echobench.results.sensitivity import sensitivity_markdown
 
     parts.append(sensitivity_markdown(summary))
@@ -342,23 +365,26 @@ def build_leaderboard(results: Path, *, task: str | None = None, protocol: str |
     from echobench.atomic import atomic_write_text
 
     records = read_records(results, on_skip=on_skip)
-    text = markdown(summarize(records, task=task, protocol=protocol, split=split, reported=reported))
-    board = Board(text=text, filtered=task is not None or protocol is not None or not reported)
+    filtered = task is not None or protocol is not None or not reported
+    tables: dict = {}  # each group rendered once for the view, the saved board and the page
+    whole = None if filtered else summarize(records, split=None, reported=True)
+    view = (summarize(records, task=task, protocol=protocol, split=split, reported=reported) if filtered
+            else view_of(whole, split))
+    board = Board(text=markdown(view, tables=tables), filtered=filtered)
     results = Path(results)
-    if not board.filtered:
-        whole = summarize(records, split=None, reported=True)
+    if whole is not None:
         results.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(results / "leaderboard.md", markdown(whole))
+        atomic_write_text(results / "leaderboard.md", markdown(whole, tables=tables))
         atomic_write_text(results / "leaderboard.csv", whole.drop("run_dir").write_csv())
         board.saved = [results / "leaderboard.md", results / "leaderboard.csv"]
         if html:
             from echobench.results.page import write_page
 
-            page = write_page(whole, results)
+            page = write_page(whole, results, tables=tables)
             board.saved.append(page.path)
             board.figures, board.removed = page.figures, page.removed
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(out), text)
+        atomic_write_text(Path(out), board.text)
         board.view = Path(out)
     return board

@@ -119,6 +119,38 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}".rstrip(": ")
 
 
+def _checked_schema(f: Path, schema: dict[str, pl.DataType], required: Iterable[str]) -> tuple[dict | None, str]:
+    """The file's own schema (read from its footer only) when it fits ``schema``, else ``(None, reason)``."""
+    if not f.is_file():
+        return None, "not a regular file" + (" (a directory)" if f.is_dir() else "")
+    try:
+        own = pl.read_parquet_schema(f)
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        return None, f"not a readable Parquet file ({_first_line(exc)})"
+    missing = [c for c in required if c not in own]
+    if missing:
+        return None, f"does not fit the record schema (no {', '.join(repr(c) for c in missing)} column)"
+    for column, dtype in schema.items():
+        if column in own and not _conforms(own[column], dtype):
+            return None, f"does not fit the record schema (column {column!r} is {own[column]}, expected {dtype})"
+    return own, ""
+
+
+def _scan_alike(files: list[Path], own: dict[str, pl.DataType], schema: dict[str, pl.DataType],
+                file_column: str | None) -> pl.LazyFrame:
+    """One lazy scan of files sharing the footer schema ``own``, selected and cast to ``schema``
+    (plus the file's name as ``file_column`` when given)."""
+    present = [c for c in schema if c in own]
+    extra = [file_column] if file_column else []
+    scan = pl.scan_parquet(files, include_file_paths=file_column) if file_column else pl.scan_parquet(files)
+    frame = (scan.select(present + extra)
+             .with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in own)
+             .select(list(schema) + extra).cast(schema, strict=True))
+    if file_column:
+        frame = frame.with_columns(pl.col(file_column).str.split("/").list.last())
+    return frame
+
+
 def read_parquet_folder(folder: Path, schema: dict[str, pl.DataType], *, required: Iterable[str] = (),
                         on_skip: OnSkip | None = None) -> pl.DataFrame:
     """Every ``*.parquet`` in ``folder`` as one frame with ``schema`` (empty when there are none).
@@ -128,28 +160,65 @@ def read_parquet_folder(folder: Path, schema: dict[str, pl.DataType], *, require
     ``x.parquet``, a dangling link), a file that is not readable Parquet (0 bytes, truncated,
     garbage), or one that violates the schema (a ``required`` column absent, a column of another
     type, e.g. ``value`` as text) is skipped and reported as ``on_skip(path, reason)`` (a one-line
-    reason; default: a ``logging`` warning), and the rest are read.
+    reason; default: a ``logging`` warning), and the rest are read (:func:`read_parquet_files`).
+    """
+    return read_parquet_files(sorted(Path(folder).glob("*.parquet")), schema, required=required, on_skip=on_skip)
+
+
+def read_parquet_files(files: Iterable[Path], schema: dict[str, pl.DataType], *, required: Iterable[str] = (),
+                       on_skip: OnSkip | None = None, file_column: str | None = None) -> pl.DataFrame:
+    """``files`` as one frame with ``schema`` (see :func:`read_parquet_folder` for what is skipped);
+    ``file_column`` adds each row's file name as a column of that name.
+
+    Cost: each file's footer is checked against ``schema`` (metadata only), then the files that
+    share a footer schema are read by ONE polars lazy scan (in practice one scan of every file).
+    Should that scan fail (a file whose footer reads but whose data pages do not), every file is
+    read on its own, so the bad one is named and skipped.
     """
     if on_skip is None:
         on_skip = lambda path, reason: log.warning("skipped %s: %s", path, reason)  # noqa: E731
-    frames = [pl.DataFrame(schema=schema)]
-    for f in sorted(Path(folder).glob("*.parquet")):
-        if not f.is_file():
-            on_skip(f, "not a regular file" + (" (a directory)" if f.is_dir() else ""))
+    alike: dict[tuple, tuple[dict, list[Path]]] = {}
+    for f in files:
+        own, reason = _checked_schema(Path(f), schema, required)
+        if own is None:
+            on_skip(Path(f), reason)
             continue
+        alike.setdefault(tuple(own.items()), (own, []))[1].append(Path(f))
+    empty = pl.DataFrame(schema={**schema, **({file_column: pl.Utf8} if file_column else {})})
+    frames = [empty.lazy()] + [_scan_alike(files, own, schema, file_column) for own, files in alike.values()]
+    try:
+        return pl.concat(frames, how="vertical").collect()
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        return _read_one_by_one([f for _, files in alike.values() for f in files], schema, required, on_skip,
+                                file_column, empty)
+
+
+def _read_one_by_one(files: list[Path], schema: dict[str, pl.DataType], required: Iterable[str],
+                     on_skip: OnSkip, file_column: str | None, empty: pl.DataFrame) -> pl.DataFrame:
+    """Every file read on its own (the slow path that names the file a scan cannot read)."""
+    frames = [empty]
+    for f in sorted(files):
         try:
             frame = pl.read_parquet(f)
         except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
             on_skip(f, f"not a readable Parquet file ({_first_line(exc)})")
             continue
         try:
-            frames.append(_conform(frame, schema, required))
+            frame = _conform(frame, schema, required)
         except ValueError as exc:
             on_skip(f, f"does not fit the record schema ({exc})")
+            continue
+        frames.append(frame.with_columns(pl.lit(f.name).alias(file_column)) if file_column else frame)
     return pl.concat(frames, how="vertical")
 
 
 def read_records(results: Path, *, on_skip: OnSkip | None = None) -> pl.DataFrame:
     """All run records under ``results`` as one frame (empty, with the schema, when there are none);
-    unreadable or schema-violating files are skipped and reported (:func:`read_parquet_folder`)."""
-    return read_parquet_folder(records_dir(results), RECORD_SCHEMA, required=REQUIRED, on_skip=on_skip)
+    unreadable or schema-violating files are skipped and reported (:func:`read_parquet_folder`).
+
+    Only records new since the last call are read: the others come from the derived index under
+    ``<results>/.cache/`` (:mod:`echobench.results.record_index`; safe to delete).
+    """
+    from echobench.results.record_index import read_indexed
+
+    return read_indexed(results, on_skip=on_skip)

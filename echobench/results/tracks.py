@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from echobench.evaluation.tracks import TRACKS
-from echobench.results.leaderboard import GROUP, cell, model_label, units_label, wide
+from echobench.results.leaderboard import GROUP, cell, memo, model_label, units_label, wide
 
 TRACK_METRICS: dict[str, list[str]] = {  # display order per track
     "calibration": ["ECE", "Brier"],
@@ -151,15 +151,16 @@ def _heading(track: str) -> str:
     return f"Track {track}" + (f": {known.summary}" if known else "")
 
 
-def tracks_markdown(summary: pl.DataFrame) -> str:
-    """Markdown of every track present in ``summary``: ``## Track ...`` then one table per group."""
+def tracks_markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str:
+    """Markdown of every track present in ``summary``: ``## Track ...`` then one table per group
+    (``tables``: the board's memo, :func:`echobench.results.leaderboard.memo`)."""
     parts: list[str] = []
     current = None
     for key, group in _groups(summary):
         if key["track"] != current:
             current = key["track"]
             parts += [f"## {_heading(current)}\n", WHAT.get(current.split("@")[0], "") + "\n"]
-        columns, rows = track_table(key, group)
+        columns, rows = memo(tables, key, lambda: track_table(key, group))
         parts.append(f"### {key['track']} · {_title(key)}\n")  # distinct from the main tables' headings
         parts.append("| " + " | ".join(columns) + " |")
         parts.append("|" + "---|" * len(columns))
@@ -169,32 +170,46 @@ def tracks_markdown(summary: pl.DataFrame) -> str:
 
 
 def _reliability_figures(key: dict, group: pl.DataFrame, folder: Path) -> list[tuple[str, Path]]:
-    from echobench.results.page import _predictions, _slug
+    """Reliability diagrams of the group's first :data:`~echobench.results.page.FIGURES_PER_GROUP`
+    models (by name), each drawn once per run and reused (:mod:`echobench.results.figure_cache`)."""
+    from echobench.results.figure_cache import cached, figure_path
+    from echobench.results.page import FIGURES_PER_GROUP, _predictions, _slug
     from echobench.results.track_plots import reliability_diagram
 
-    figures = []
-    for run_dir, model in group.select("run_dir", "model").unique().sort("model").iter_rows():
+    def draw(run_dir: str, model: str, path: Path) -> Path | None:
         preds = _predictions(run_dir, key["split"], key["clips"])
-        if model.startswith("constant") or preds is None:
-            continue
+        if preds is None:
+            return None
         from echobench.results.leaderboard import binary_threshold, task_label
 
         column, threshold = task_label(key["task"]), binary_threshold(key["task"]) or 50.0
-        true_ef = preds[column].to_numpy() if column in preds.columns else preds["truth"].to_numpy()
-        path = folder / f"{_slug(key['task'] + '-' + key['split'] + '-' + key['clips'] + '-' + model + '-' + Path(run_dir).name)}-reliability.png"
-        figures.append((f"reliability diagram, {model} · {key['task']} · {key['split']}",
-                        reliability_diagram(preds["prediction"].to_numpy(), (true_ef < threshold).astype(float),
-                                            title=f"Reliability · {model}", path=path)))
+        true_label = preds[column].to_numpy() if column in preds.columns else preds["truth"].to_numpy()
+        return reliability_diagram(preds["prediction"].to_numpy(), (true_label < threshold).astype(float),
+                                   title=f"Reliability · {model}", path=path)
+
+    figures = []
+    for run_dir, model in group.select("run_dir", "model").unique().sort("model").iter_rows():
+        if len(figures) == FIGURES_PER_GROUP:
+            break
+        if model.startswith("constant") or not run_dir:
+            continue
+        stem = _slug(key['task'] + '-' + key['split'] + '-' + key['clips'] + '-' + model + '-' + Path(run_dir).name)
+        path = figure_path(folder, stem, "reliability", title=f"Reliability · {model}",
+                           source=Path(run_dir) / "predictions.parquet")
+        png = path and cached(path, lambda target, run_dir=run_dir, model=model: draw(run_dir, model, target))
+        if png is not None:
+            figures.append((f"reliability diagram, {model} · {key['task']} · {key['split']}", png))
     return figures
 
 
-def track_sections(summary: pl.DataFrame, folder: Path) -> list:
-    """:class:`echobench.results.html.Section` s of the tracks in ``summary`` (figures under ``folder``)."""
+def track_sections(summary: pl.DataFrame, folder: Path, *, tables: dict | None = None) -> list:
+    """:class:`echobench.results.html.Section` s of the tracks in ``summary`` (figures under ``folder``;
+    ``tables``: the board's memo)."""
     from echobench.results.html import Section
 
     sections = []
     for key, group in _groups(summary):
-        columns, rows = track_table(key, group)
+        columns, rows = memo(tables, key, lambda: track_table(key, group))
         name = key["track"].split("@")[0]
         figures = _reliability_figures(key, group, folder) if name == "calibration" and key["source"] == "run" else []
         sections.append(Section(heading=f"{_heading(key['track'])} · {_title(key)}", text=WHAT.get(name, ""),

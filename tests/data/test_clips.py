@@ -99,7 +99,8 @@ def test_videos_of_other_sizes_are_resized_to_the_dataset_size(protocol, make_ec
     ds = ClipDataset(decoded.records, np.zeros(len(records)), p, train=True, clips=decoded.clips,
                      frame_indices=decoded.frame_indices, frame_size=decoded.frame_size)
     batch = default_collate([ds[i] for i in range(len(ds))])
-    assert batch["clip"].shape == (len(records), p.frames, 112, 112, 3)
+    grey_cached = decoded.clips is not None  # cached grey clips: one channel to the device; decoded per item: RGB
+    assert batch["clip"].shape == (len(records), p.frames, 112, 112, 1 if grey_cached else 3)
     big = batch["clip"][records.index(next(r for r in records if r.file_name == d.names[0]))]
     assert abs(int(big[0].float().mean().round()) - 90) <= 2  # the picture, not zeros or noise
 
@@ -147,3 +148,25 @@ def test_channel_stats_stream_one_video_at_a_time_and_match_float64_sums():
     assert max(seen) == 1
     ref = np.concatenate([np.repeat(v, 3, -1) if v.shape[-1] == 1 else v for v in videos]).reshape(-1, 3) / 255.0
     assert np.allclose(mean, ref.mean(0), rtol=0, atol=1e-12) and np.allclose(std, ref.std(0), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
+def test_grey_clips_travel_as_one_channel_and_become_the_same_input_on_the_device(protocol):
+    """Issue 15 item 5: a grey cached clip is batched as ``(B, T, H, W, 1)`` and expanded to three
+    channels after the resize, giving exactly the input its RGB copy gives (resize, flips, mean/std)."""
+    p = get_protocol(protocol)
+    rng = np.random.default_rng(0)
+    grey = [rng.integers(0, 256, (p.frames, 20, 24, 1), dtype=np.uint8) for _ in range(3)]
+    records = [None] * 3  # cached clips: the records' files are never read
+    indices = [np.arange(p.frames)] * 3
+    ours = ClipDataset(records, np.zeros(3), p, train=False, clips=grey, frame_indices=indices)
+    assert ours[0]["clip"].shape == (p.frames, 20, 24, 1)
+    mixed = ClipDataset(records, np.zeros(3), p, train=False, clips=[*grey[:2], np.repeat(grey[2], 3, -1)],
+                        frame_indices=indices)
+    assert mixed[0]["clip"].shape == (p.frames, 20, 24, 3)  # one batch, one shape
+    one = torch.stack([ours[i]["clip"] for i in range(3)])
+    stats = ([0.2, 0.2, 0.2], [0.3, 0.3, 0.3])
+    x = prepare_clips(one, p, train=True, mean=stats[0], std=stats[1], flip_draws=torch.tensor([[0.1, 0.9]] * 3))
+    y = prepare_clips(one.expand(-1, -1, -1, -1, 3), p, train=True, mean=stats[0], std=stats[1],
+                      flip_draws=torch.tensor([[0.1, 0.9]] * 3))
+    assert x.shape == (3, 3, p.frames, p.size, p.size) and torch.equal(x, y)

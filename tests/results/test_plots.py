@@ -180,11 +180,14 @@ class _PageParser(HTMLParser):
         self.tags: list[str] = []
         self.urls: list[str] = []
         self.cells: list[str] = []
+        self.script_sources: list[str | None] = []
         self._in_td = False
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         self.urls += [value or "" for name, value in attrs if name in ("src", "href", "srcset", "action")]
+        if tag == "script":
+            self.script_sources.append(dict(attrs).get("src"))
         self._in_td = tag == "td"
 
     def handle_endtag(self, tag):
@@ -217,7 +220,8 @@ def test_html_page_is_self_contained_and_escaped(tmp_path, figures):
     parser = _PageParser()
     parser.feed(text)
     parser.close()
-    assert "script" not in parser.tags and "link" not in parser.tags  # no JS, no external stylesheet
+    assert parser.tags.count("script") == 1 and "link" not in parser.tags  # one inline script, no stylesheet link
+    assert parser.script_sources == [None]  # inline: no src
     assert "<script>alert(1)</script>" in parser.cells and "&lt;script&gt;" in text
     assert "stff & co" in parser.cells and "4.05" in parser.cells and "—" in parser.cells
     for url in parser.urls:
