@@ -31,7 +31,8 @@ from echobench.data.echonet import SPLITS
 from echobench.errors import ConfigError, DataError, TrainingError, WeightsError, WriteError
 from echobench.protocols import Protocol, get_protocol
 
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
+from echobench.progress import ProgressFactory  # the one progress type (was defined here)
+
 EVAL_SPLITS = ("VAL", "TEST")
 STATS_VIDEOS = 128  # TRAIN videos sampled for mean/std (EchoNet-Dynamic get_mean_and_std, samples=128)
 
@@ -243,7 +244,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
         Interrupted: ``stop()`` turned true during training.
     """
     import torch
-    from lightning.fabric.utilities.seed import seed_everything
+    from echobench.engine.seeding import seed_everything
     from torch.utils.data import DataLoader
 
     from echobench.data.clips import ClipDataset, fit_frame_size
@@ -336,7 +337,7 @@ def _run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
     runlog.counts("notes", data.notes)
 
     # --- data -----------------------------------------------------------------------------------
-    seed_everything(cfg.seed, verbose=False)
+    seed_everything(cfg.seed)
     datasets = {split: ClipDataset(data.records[split], objective.targets(data.labels[split]), protocol,
                                    train=split == "TRAIN", clips=data.clips[split],
                                    frame_indices=data.frame_indices[split], seed=cfg.seed,

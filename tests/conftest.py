@@ -29,3 +29,19 @@ def synth_tiny(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth_tiny") / "data"
     synthesize(root, videos=12, seed=3)
     return root
+
+
+@pytest.fixture(scope="module")
+def clips_112():
+    """Run the ``echovisionfm`` protocol at 112 px (the synthetic videos' native size) instead of 224
+    for one test module: 4x fewer tokens per clip, same code path. For tests of a run's plumbing
+    (records, sweeps, resume, tasks), not of the 224-px resize, which tests/data/test_clips.py and the
+    backbone tests check. The protocol's name and version are unchanged, so records read the same.
+    Use as ``pytestmark = pytest.mark.usefixtures("clips_112")``."""
+    from dataclasses import replace
+
+    from echobench.protocols import PROTOCOLS
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(PROTOCOLS, "echovisionfm", replace(PROTOCOLS["echovisionfm"], size=112))
+        yield

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from echobench.errors import DataError
+from echobench.errors import DataError, describe
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except Exception as exc:  # PyAV raises a family of FFmpeg errors
-        raise DataError(f"{path}: cannot open video ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: cannot open video ({describe(exc)})") from exc
     if not container.streams.video:
         container.close()
         raise DataError(f"{path}: no video stream in file")
@@ -304,7 +304,8 @@ def _read_frames_whole(path: Path, select: Callable[[int], np.ndarray]) -> tuple
     return clip, indices
 
 
-def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3) -> None:
+def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3,
+              tmp_dir: str | os.PathLike | None = None) -> None:
     """Write frames as an MJPEG AVI, reproducibly and atomically.
 
     Args:
@@ -313,6 +314,7 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
             equal channels, as in EchoNet-Dynamic.
         fps: frame rate stored in the container (frames/s).
         quality: MJPEG quantiser scale (``qscale``; 2 = best, 31 = worst).
+        tmp_dir: where the temporary file is written (default: beside ``path``; same file system).
 
     Raises:
         ValueError: frames of the wrong shape or dtype, or ``fps <= 0``.
@@ -332,7 +334,7 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
-    with atomic_target(path, publish=os.replace) as tmp:  # removed if encoding fails (disk full: one WriteError)
+    with atomic_target(path, tmp_dir=tmp_dir) as tmp:  # fsync + rename; on failure removed, one WriteError
         _encode_avi(av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"}), frames, fps,
                     width, height, quality)
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Sampler
 from echobench.data.clips import take_frames
 from echobench.data.transforms import prepare_clips
 from echobench.errors import TrainingError
+from echobench.progress import ProgressFactory
 from echobench.protocols import Protocol
 
 
@@ -264,7 +265,7 @@ def predict_clips(fabric, model: torch.nn.Module, video: np.ndarray, indices: Se
 def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,
         protocol: Protocol, settings: TrainSettings, objective, val_labels: np.ndarray,
         stats: tuple[Sequence[float], Sequence[float]] | None = None,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None,
+        progress: ProgressFactory | None = None,
         state: FitState | None = None, save: Callable[[FitState], None] | None = None,
         stop: Callable[[], bool] | None = None) -> FitState:
     """Fine-tune ``model`` (already set up with Fabric) and select the epoch by the VAL score.
