@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from echobench import __version__
+from echobench import __version__, defaults
 from echobench.atomic import atomic_save_safetensors, atomic_write_parquet, atomic_write_text, kept_error
 from echobench.data.echonet import SPLITS
 from echobench.errors import ConfigError, DataError, TrainingError, WeightsError, WriteError
@@ -50,11 +50,11 @@ class RunConfig:
     weights: str | None = None
     freeze_backbone: bool = False
     seed: int = 0
-    epochs: int = 8
-    batch_size: int = 8
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    n_boot: int = 1000
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR
+    weight_decay: float = defaults.WEIGHT_DECAY
+    n_boot: int = defaults.N_BOOT
     gpus: int | None = None
     precision: str | None = None
     num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA

@@ -9,6 +9,18 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+try:  # hypothesis (test extra) drives only tests/fuzz/
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover
+    _hypothesis_settings = None
+if _hypothesis_settings is not None:
+    # README's test command runs the "ci" profile: every fuzz test at most FUZZ_CI examples (plus its
+    # explicit @example regressions, which always run). HYPOTHESIS_PROFILE=deep runs each fuzz test's
+    # own full count (tests/fuzz/__init__.py: fuzz_settings).
+    _hypothesis_settings.register_profile("ci", max_examples=20)
+    _hypothesis_settings.register_profile("deep", max_examples=100_000)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(scope="session")
 def synth_small(tmp_path_factory) -> Path:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from echobench import defaults
 from echobench.data.clips import take_frames
 from echobench.data.transforms import prepare_clips
 from echobench.errors import TrainingError
@@ -33,11 +34,11 @@ from echobench.protocols import Protocol
 class TrainSettings:
     """Optimisation settings (part of the run's config hash)."""
 
-    epochs: int = 8
-    batch_size: int = 8
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.1
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR
+    weight_decay: float = defaults.WEIGHT_DECAY
+    warmup_fraction: float = defaults.WARMUP_FRACTION
     seed: int = 0
 
 

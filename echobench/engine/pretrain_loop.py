@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from echobench import defaults
 from echobench.contract.interfaces import Pretrainer  # noqa: F401  (re-exported: the contract)
 from echobench.engine.loop import Interrupted
 from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError, describe
@@ -53,10 +54,10 @@ class PretrainConfig:
     options: dict[str, Any] = field(default_factory=dict)
     steps: int | None = None
     epochs: float | None = None
-    batch_size: int = 8
-    lr: float = 1.5e-4
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.05
+    batch_size: int = defaults.PRETRAIN_BATCH_SIZE
+    lr: float = defaults.PRETRAIN_LR
+    weight_decay: float = defaults.PRETRAIN_WEIGHT_DECAY
+    warmup_fraction: float = defaults.PRETRAIN_WARMUP_FRACTION
     seed: int = 0
     gpus: int | None = None
     nodes: int = 1
