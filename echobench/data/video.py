@@ -305,7 +305,7 @@ def _read_frames_whole(path: Path, select: Callable[[int], np.ndarray]) -> tuple
 
 
 def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3,
-              tmp_dir: str | os.PathLike | None = None) -> None:
+              tmp_dir: str | os.PathLike | None = None, durable: bool = True) -> None:
     """Write frames as an MJPEG AVI, reproducibly and atomically.
 
     Args:
@@ -315,6 +315,8 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
         fps: frame rate stored in the container (frames/s).
         quality: MJPEG quantiser scale (``qscale``; 2 = best, 31 = worst).
         tmp_dir: where the temporary file is written (default: beside ``path``; same file system).
+        durable: fsync before the rename (default); ``False`` for files that are cheap to make again
+            (synthetic data), which skips the disk flush but is still atomic.
 
     Raises:
         ValueError: frames of the wrong shape or dtype, or ``fps <= 0``.
@@ -322,7 +324,7 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
     """
     import av
 
-    from echobench.atomic import atomic_target
+    from echobench.atomic import atomic_target, fsync_replace
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[-1] != 3):
@@ -334,7 +336,8 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
-    with atomic_target(path, tmp_dir=tmp_dir) as tmp:  # fsync + rename; on failure removed, one WriteError
+    publish = fsync_replace if durable else os.replace
+    with atomic_target(path, publish, tmp_dir=tmp_dir) as tmp:  # on failure removed, one WriteError
         _encode_avi(av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"}), frames, fps,
                     width, height, quality)
 
