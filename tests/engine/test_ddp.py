@@ -54,13 +54,8 @@ def test_epoch_sampler_shares_add_up_to_the_global_batches(n: int, batch: int, w
 
 SCRIPT = textwrap.dedent("""
     import json, sys
-    from dataclasses import replace
     from pathlib import Path
-    from echobench.protocols import PROTOCOLS
     from echobench.runner import RunConfig, run_experiment
-
-    # 112 px instead of 224 in every process (tests/conftest.py clips_112): DDP plumbing, not the resize
-    PROTOCOLS["echovisionfm"] = replace(PROTOCOLS["echovisionfm"], size=112)
 
     data, out, processes = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, preset="tiny", epochs=1,
