@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from echobench.errors import EchobenchError, WriteError
+from echobench import errors
+from echobench.errors import EchobenchError, WriteError, first_line
 
 
 def write_errors() -> tuple[type[BaseException], ...]:
@@ -39,17 +40,19 @@ def write_errors() -> tuple[type[BaseException], ...]:
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: first line of the message`` (at most 200 characters of it; an ``OSError``'s reason
-    without the temporary file's name)."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
-    first = text.splitlines()[0][:200] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    """:func:`echobench.errors.describe` (``Type: first line of the message``), except that an
+    ``OSError`` from the system gives its reason without the file names (the temporary file's name
+    means nothing to a user)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {first_line(exc.strerror)}"
+    return errors.describe(exc)
 
 
 def write_error(path: str | os.PathLike, exc: BaseException, what: str = "", kept: str = "") -> WriteError:
     """The one-line :class:`WriteError` for ``exc`` raised while writing ``path`` (``what``: e.g.
     "checkpoint"; ``kept``: what good state remains, appended after a semicolon)."""
-    error = WriteError(f"{path}: cannot write{' ' + what if what else ''} ({describe(exc)}){'; ' + kept if kept else ''}")
+    error = WriteError(f"{path}: cannot write{' ' + what if what else ''} ({describe(exc)})"
+                       f"{'; ' + kept if kept else ''}")
     error.kept = bool(kept)
     return error
 
@@ -62,17 +65,19 @@ def kept_error(exc: WriteError, kept: str) -> WriteError:
 
 
 @contextmanager
-def atomic_target(path: str | os.PathLike, publish: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
-    """Yields a hidden temporary path beside ``path`` to write; on success ``publish(tmp, path)``
-    runs (default :func:`fsync_replace`: fsync, rename over ``path``), on failure the temporary
-    file is removed.
+def atomic_target(path: str | os.PathLike, publish: Callable[[Path, Path], None] | None = None, *,
+                  tmp_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Yields a hidden temporary path beside ``path`` (or in ``tmp_dir``, a folder on the same file
+    system, e.g. one a restart sweeps clean) to write; on success ``publish(tmp, path)`` runs
+    (default :func:`fsync_replace`: fsync, rename over ``path``), on failure the temporary file is
+    removed.
 
     Raises:
         WriteError: writing failed with one of :func:`write_errors` (names ``path``); other
             exceptions (and ``FileExistsError`` from ``publish``) pass unchanged.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = Path(tmp_dir or path.parent) / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         yield tmp
         (publish or fsync_replace)(tmp, path)
@@ -96,10 +101,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         fh.write(text)
 
 
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush a written file's data to disk (a read-only descriptor suffices on POSIX, so this also
+    works for a hard link to a read-only file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_replace(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
     """Flush a finished temporary file to disk, then rename it over ``target`` (atomic publish)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+    fsync_file(tmp)
     os.replace(tmp, target)
 
 
@@ -159,8 +173,7 @@ def atomic_write_new_parquet(frame, target: str | os.PathLike) -> Path:
 def _publish_new(tmp: Path, target: Path) -> None:
     """fsync ``tmp`` and give it the name ``target`` unless that exists (a hard link is atomic and
     never replaces: it fails if another writer got there first)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+    fsync_file(tmp)
     try:
         os.link(tmp, target)
     except FileExistsError:

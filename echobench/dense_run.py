@@ -104,7 +104,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
         TrainingError: training diverged.
     """
     import torch
-    from lightning.fabric.utilities.seed import seed_everything
+    from echobench.engine.seeding import seed_everything
     from torch.utils.data import DataLoader
 
     from echobench.atomic import atomic_save_safetensors, atomic_write_bytes, atomic_write_parquet, atomic_write_text
@@ -155,7 +155,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     runlog.settings(identity)
     runlog.counts("skipped (videos, by reason)", skipped)
 
-    seed_everything(cfg.seed, verbose=False)
+    seed_everything(cfg.seed)
     seg = task.kind == "segmentation"
     datasets = {s: DenseClipDataset(records[s], protocol, train=s == "TRAIN", masks=masks[s] if seg else None,
                                     frame_size=data.frame_size, seed=cfg.seed) for s in records}

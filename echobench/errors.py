@@ -49,3 +49,18 @@ class WriteError(EchobenchError, OSError):
     ``kept`` is set when the message already says what good state is kept (e.g. the last checkpoint)."""
 
     kept: bool = False
+
+
+def first_line(exc: BaseException | str, limit: int = 200) -> str:
+    """The first line of ``str(exc)`` (an exception or a message), stripped and cut to ``limit``
+    characters (``""`` for an empty message): how a library's possibly multi-line message is quoted
+    inside a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message`` (:func:`first_line`; just ``Type`` for an empty message),
+    e.g. ``ComputeError: found more fields than defined in 'Schema'``."""
+    first = first_line(exc, limit)
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

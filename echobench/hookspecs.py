@@ -1,5 +1,5 @@
-"""Deprecated location: moved to :mod:`echobench.contract.hookspecs` (import from ``echobench`` instead). This path keeps
-working for one release and emits a ``FutureWarning``."""
+"""Deprecated location: moved to :mod:`echobench.contract.hookspecs` (import from ``echobench``
+instead). This path keeps working for one release and emits a ``FutureWarning``."""
 
 import warnings
 
@@ -7,4 +7,5 @@ warnings.warn("echobench.hookspecs is deprecated and will be removed in the next
               "(e.g. `from echobench import hookimpl`) or echobench.contract.hookspecs", FutureWarning, stacklevel=2)
 
 from echobench.contract.hookspecs import *  # noqa: E402,F401,F403
-from echobench.contract.hookspecs import hookspec, hookimpl, register_backbones, register_heads, register_tasks, register_pretrainers  # noqa: E402,F401
+from echobench.contract.hookspecs import (  # noqa: E402,F401
+    hookimpl, hookspec, register_backbones, register_heads, register_pretrainers, register_tasks)

@@ -174,7 +174,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     """
     import time
 
-    from lightning.fabric.utilities.seed import seed_everything
+    from echobench.engine.seeding import seed_everything
 
     from echobench import __version__
     from echobench.atomic import atomic_write_parquet, atomic_write_text
@@ -216,7 +216,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     # --- the run's models, one per probe kind (same seed: the heads the frozen run would build) ----
     models = {}
     for probe, (head, options) in heads.items():
-        seed_everything(cfg.seed, verbose=False)
+        seed_everything(cfg.seed)
         with fabric.init_module():
             models[probe] = build_model(registry, backbone=cfg.backbone, head=head, preset=cfg.preset,
                                         weights=cfg.weights, backbone_options=cfg.backbone_options,

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import pluggy
 
 from echobench.contract import hookspecs
-from echobench.errors import PluginError, UnknownNameError
+from echobench.errors import PluginError, UnknownNameError, describe
 from echobench.contract.specs import SPEC_TYPES, Kind, _Spec, split_variant
 
 GROUP = "echobench"
@@ -78,7 +78,8 @@ class Registry:
         if name in table:
             return table[name]
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else f"known: {', '.join(sorted(table)) or 'none'}"
+        hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
+                else f"known: {', '.join(sorted(table)) or 'none'}")
         raise UnknownNameError(f"unknown {kind} {name!r}; {hint} (see `echobench list`)")
 
     def names(self, kind: Kind) -> list[str]:
@@ -127,8 +128,7 @@ class Registry:
                 except PluginError:
                     raise
                 except Exception as exc:
-                    self.load_errors.append(f"plugin {impl.plugin_name!r}: {hook_name} failed: "
-                                            f"{type(exc).__name__}: {exc}")
+                    self.load_errors.append(f"plugin {impl.plugin_name!r}: {hook_name} failed: {describe(exc)}")
 
 
 def call_hookimpl(hook: Any, impl: Any, arguments: dict[str, Any]) -> Any:
@@ -189,7 +189,7 @@ def build_registry() -> Registry:
             module = ep.load()
         except Exception as exc:
             registry.load_errors.append(f"plugin {ep.name!r} ({dist} {version}) failed to import: "
-                                        f"{type(exc).__name__}: {exc}")
+                                        f"{describe(exc)}")
             continue
         try:
             pm.register(module, name=ep.name)

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem
-from echobench.errors import ConfigError, DataError
+from echobench.errors import ConfigError, DataError, describe
 from echobench.contract.specs import TaskSpec
 from echobench.results.leaderboard import units_label
 
@@ -52,11 +52,6 @@ def score_task(name: str) -> TaskSpec:
     from echobench.registry import get_registry
 
     return get_registry().get("task", name)
-
-
-PREDICTION_RULE = ("prediction units: EF in % (ef); mL (esv, edv); ef50: a probability of reduced EF "
-                   "(EF < 50 %) when every value is in [0, 1], reduced when >= 0.5; otherwise a "
-                   "predicted EF in %, reduced when < 50")
 
 
 @dataclass(frozen=True)
@@ -202,8 +197,7 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {first})") from None
+        raise DataError(f"{path}: cannot read as Parquet ({describe(exc)})") from None
 
 
 def _checked(path: Path, frame: pl.DataFrame, where: str) -> dict[str, float]:

@@ -9,6 +9,18 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+try:  # hypothesis (test extra) drives only tests/fuzz/
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover
+    _hypothesis_settings = None
+if _hypothesis_settings is not None:
+    # README's test command runs the "ci" profile: every fuzz test at most FUZZ_CI examples (plus its
+    # explicit @example regressions, which always run). HYPOTHESIS_PROFILE=deep runs each fuzz test's
+    # own full count (tests/fuzz/__init__.py: fuzz_settings).
+    _hypothesis_settings.register_profile("ci", max_examples=20)
+    _hypothesis_settings.register_profile("deep", max_examples=100_000)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(scope="session")
 def synth_small(tmp_path_factory) -> Path:
@@ -52,3 +64,19 @@ def example_plugin(monkeypatch):
     registry.unregister_plugin("example-test")
     for name in [m for m in sys.modules if m.startswith("echobench_example")]:
         del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def clips_112():
+    """Run the ``echovisionfm`` protocol at 112 px (the synthetic videos' native size) instead of 224
+    for one test module: 4x fewer tokens per clip, same code path. For tests of a run's plumbing
+    (records, sweeps, resume, tasks), not of the 224-px resize, which tests/data/test_clips.py and the
+    backbone tests check. The protocol's name and version are unchanged, so records read the same.
+    Use as ``pytestmark = pytest.mark.usefixtures("clips_112")``."""
+    from dataclasses import replace
+
+    from echobench.protocols import PROTOCOLS
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(PROTOCOLS, "echovisionfm", replace(PROTOCOLS["echovisionfm"], size=112))
+        yield

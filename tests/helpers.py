@@ -43,3 +43,17 @@ def one_line_data_error(read, root) -> str:
         read(root)
     assert "\n" not in str(err.value)
     return str(err.value)
+
+
+def dicom_to_avi(src: Path, dst: Path, *, size: int = 112, fps_default: float = 30.0) -> tuple[int, float]:
+    """One DICOM cine loop to a ``size`` x ``size`` MJPEG AVI with the library's own steps
+    (``read_dicom_cine`` -> ``cine_to_clip`` -> ``write_avi``, as ``echobench prepare dicom`` does),
+    frame for frame at the header's frame rate (else ``fps_default``). Returns (frames, fps)."""
+    from echobench.data.dicom import cine_to_clip, read_dicom_cine
+    from echobench.data.video import write_avi
+
+    cine = read_dicom_cine(src)
+    frames = cine_to_clip(cine, size=size, fps=None)
+    fps = float(cine.fps or fps_default)
+    write_avi(dst, frames, fps)
+    return len(frames), fps

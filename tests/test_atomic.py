@@ -72,3 +72,30 @@ def test_data_synth_on_a_full_disk_leaves_no_temporary_files(tmp_path):
     assert "Traceback" not in result.stderr
     leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == [] and not (out / "FileList.csv").exists()
+
+
+def test_video_and_merged_clip_writers_fsync_before_the_rename(tmp_path, monkeypatch) -> None:
+    """``write_avi`` (prepared clips) and ``prepare merge``'s clip copy flush the file before it gets
+    its name; synthetic data (``durable=False``) is atomic without the flush."""
+    import numpy as np
+
+    import echobench.atomic
+    from echobench.data.prepare_merge import _place
+    from echobench.data.video import read_video, write_avi
+
+    synced: list[int] = []
+    real = echobench.atomic.os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(echobench.atomic.os, "fsync", fsync)
+    frames = np.zeros((3, 16, 16), np.uint8)
+    write_avi(tmp_path / "a.avi", frames, 25.0)
+    assert len(synced) == 1
+    write_avi(tmp_path / "b.avi", frames, 25.0, durable=False)
+    assert len(synced) == 1 and read_video(tmp_path / "b.avi").shape == (3, 16, 16, 3)
+    _place(tmp_path / "a.avi", tmp_path / "merged" / "a.avi")
+    assert len(synced) == 2 and (tmp_path / "merged" / "a.avi").read_bytes() == (tmp_path / "a.avi").read_bytes()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.avi", "a.avi", "b.avi", "merged"]  # no temporary left

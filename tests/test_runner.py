@@ -14,6 +14,8 @@ from echobench.cli.main import app
 from echobench.results.records import RECORD_SCHEMA, read_records
 from echobench.runner import RunConfig, run_experiment
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def one_run(synth_small, tmp_path_factory):

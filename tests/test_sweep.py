@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from echobench.cli.main import app
 from echobench.results.records import read_records
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 MODELS = ["echo-videomae+maxpool", "echo-videomae+stff", "video-resnet+maxpool", "video-resnet+stff"]
 
 

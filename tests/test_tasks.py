@@ -9,6 +9,8 @@ import pytest
 from echobench.results.records import read_records
 from echobench.runner import RunConfig, run_experiment
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 @pytest.mark.slow
 def test_ef50_classifier_run(synth_small, tmp_path):

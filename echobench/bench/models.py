@@ -28,7 +28,7 @@ from echobench.bench.memory import PeakMemory
 from echobench.bench.peak import default_size, matmul_work
 from echobench.bench.timing import interleaved, median, median_ratio
 from echobench.engine.model import build_model
-from echobench.errors import EchobenchError
+from echobench.errors import EchobenchError, describe
 from echobench.registry import Registry
 
 
@@ -209,8 +209,7 @@ def bench_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         result.skipped = f"out of memory at batch {settings.batch}, input {settings.input_label} ({type(exc).__name__})"
     except (EchobenchError, ValueError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        result.skipped = f"cannot run at input {settings.input_label}: {type(exc).__name__}: {first}"
+        result.skipped = f"cannot run at input {settings.input_label}: {describe(exc)}"
     finally:
         if settings.device.startswith("cuda"):
             torch.cuda.empty_cache()

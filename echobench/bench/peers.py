@@ -27,7 +27,7 @@ from echobench.bench.models import BenchSettings, autocast, compile_if_asked, to
 from echobench.bench.timing import interleaved, median, median_ratio
 from echobench.contract.interfaces import PeerModels
 from echobench.contract.specs import PeerSpec
-from echobench.errors import ConfigError
+from echobench.errors import ConfigError, describe
 from echobench.registry import Registry
 
 
@@ -163,8 +163,7 @@ def bench_peer(registry: Registry, name: str, preset: str, settings: BenchSettin
         result.skipped = f"out of memory at batch {settings.batch}, input {settings.input_label} ({type(exc).__name__})"
         return result
     except (ValueError, RuntimeError) as exc:  # e.g. a size the patches do not divide
-        first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        result.skipped = f"cannot run at input {settings.input_label}: {type(exc).__name__}: {first}"
+        result.skipped = f"cannot run at input {settings.input_label}: {describe(exc)}"
         return result
     finally:
         if settings.device.startswith("cuda"):

@@ -2,8 +2,9 @@
 and write the record (:mod:`echobench.results.throughput`). Usable without the CLI.
 
 Order of work: the matmul peak; every backbone x head x preset (a preset a backbone does not have
-is skipped and noted); the reference comparisons the backbone plugins declare (PeerSpec), per preset; the clip-loader comparison on
-the given EchoNet-format videos, or on a few synthetic ones written to a temporary folder.
+is skipped and noted); the reference comparisons the backbone plugins declare (PeerSpec), per preset;
+the clip-loader comparison on the given EchoNet-format videos, or on a few synthetic ones written to
+a temporary folder.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class BenchRequest:
     Attributes:
         backbones, heads, presets: the model grid (every combination).
         settings: input, batch, device, dtype, repeats (see :class:`BenchSettings`).
-        peers: also run the reference comparisons backbone plugins declare (e.g. VideoMAE / ViViT against Hugging Face), at each preset.
+        peers: also run the reference comparisons backbone plugins declare (e.g. VideoMAE / ViViT against
+            Hugging Face), at each preset.
         loader: also compare the clip loader with the whole-video OpenCV loader.
         videos: AVI files for the loader comparison (None = synthesize ``loader_videos`` of them).
         loader_videos: how many files the loader comparison uses.
@@ -232,7 +234,8 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
             add("model", subject, "skipped", math.nan, "", note=m.skipped, **ids)
             continue
         add("model", subject, "params", m.cost.total_params / 1e6, "M", **ids)
-        for mode, flops, prefix in (("inference", m.cost.forward_flops, "infer"), ("train", m.cost.train_flops, "train")):
+        modes = (("inference", m.cost.forward_flops, "infer"), ("train", m.cost.train_flops, "train"))
+        for mode, flops, prefix in modes:
             add("model", subject, "gflops_per_clip", flops / 1e9, "GFLOP", mode=mode, **ids)
             add("model", subject, "clips_per_s", getattr(m, f"{prefix}_clips_per_s"), "clips/s", mode=mode, **ids)
             add("model", subject, "gflops_per_s", getattr(m, f"{prefix}_gflops_per_s"), "GFLOP/s", mode=mode, **ids)
@@ -242,7 +245,8 @@ def rows(run: BenchRun, s: BenchSettings) -> list[dict[str, Any]]:
         if m.infer_breakdown is not None:
             split, overall = m.infer_breakdown, m.infer_utilization
             for cls in CLASSES:
-                add("model", subject, f"time_share_{cls}", split.share(cls), "fraction of time", mode="inference", **ids)
+                add("model", subject, f"time_share_{cls}", split.share(cls), "fraction of time", mode="inference",
+                    **ids)
             for cls in ("matmul", "attention"):
                 add("model", subject, f"utilization_{cls}", split.utilization(cls, overall), "fraction of matmul peak",
                     mode="inference", **ids)

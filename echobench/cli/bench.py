@@ -20,7 +20,8 @@ def _names(value: Optional[str]) -> list[str] | None:
 
 @user_errors
 def bench(
-    backbone: Annotated[Optional[str], typer.Option(help="Comma-separated backbones (default: all registered).")] = None,
+    backbone: Annotated[Optional[str],
+                        typer.Option(help="Comma-separated backbones (default: all registered).")] = None,
     head: Annotated[Optional[str], typer.Option(help="Comma-separated heads (default: all registered).")] = None,
     preset: Annotated[str, typer.Option(help="Comma-separated presets, e.g. tiny,small,base (a backbone "
                                              "without one is skipped and noted).")] = "tiny",
@@ -39,8 +40,8 @@ def bench(
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Profile inference and split its time into "
                                                                  "matrix multiplies, attention and the rest "
                                                                  "(CPU only).")] = False,
-    peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Run the reference comparisons backbone plugins declare "
-                                                                   "(VideoMAE/ViViT vs Hugging Face).")] = True,
+    peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Run the reference comparisons backbone plugins "
+                                                                   "declare (VideoMAE/ViViT vs Hugging Face).")] = True,
     loader: Annotated[bool, typer.Option("--loader/--no-loader", help="Compare the clip loader with a "
                                                                       "whole-video OpenCV loader.")] = True,
     data: Annotated[Optional[Path], typer.Option(help="EchoNet-format directory for the loader comparison "
@@ -91,7 +92,8 @@ def _tables(run) -> list:
         if m.skipped:
             models.add_row(f"{m.backbone}+{m.head}", m.preset, f"skipped: {escape(m.skipped)}")
             continue
-        models.add_row(f"{m.backbone}+{m.head}", m.preset, _f(m.cost.forward_flops / 1e9, 2), _f(m.infer_clips_per_s, 2),
+        models.add_row(f"{m.backbone}+{m.head}", m.preset, _f(m.cost.forward_flops / 1e9, 2),
+                       _f(m.infer_clips_per_s, 2),
                        f"{_f(100 * m.infer_utilization, 0)}%", _f(m.train_clips_per_s, 2),
                        f"{_f(100 * m.train_utilization, 0)}%", _f(m.train_peak_mib, 0))
     pairs = Table(title="side by side (same run, per-round median ratio)", title_justify="left")

@@ -26,9 +26,11 @@ def leaderboard(
     reported: Annotated[bool, typer.Option("--reported/--no-reported", help="Show the published reference numbers "
                                            "(--no-reported is a filtered view).")] = True,
     html: Annotated[bool, typer.Option("--html/--no-html", help="Also write leaderboard.html and its PNGs.")] = True,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the Markdown view shown to this file.")] = None,
+    out: Annotated[Optional[Path],
+                   typer.Option("--out", help="Also write the Markdown view shown to this file.")] = None,
     throughput: Annotated[bool, typer.Option("--throughput", help="Show the throughput records of `echobench bench` "
-                                                                   "(throughput/) instead of the accuracy table.")] = False,
+                                                                   "(throughput/) instead of the accuracy table.")
+                          ] = False,
 ) -> None:
     """Show the leaderboard: mean ± sd over seeds, grouped so only like is compared with like; models
     are ranked only when they beat the constant predictor (TRAIN mean) beyond its interval."""

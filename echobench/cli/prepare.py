@@ -2,8 +2,9 @@
 join the pieces of a sharded conversion (``prepare merge``).
 
 Thin commands: parse, call :func:`echobench.data.prepare.prepare_dicom` or
-:func:`echobench.data.prepare_merge.merge_prepared`, render a one-screen summary on stdout. Progress goes to stderr. Files that are skipped or fail are counted, not errors
-(exit 0); an unusable SRC or OUT prints one ``error: ...`` line and exits 2.
+:func:`echobench.data.prepare_merge.merge_prepared`, render a one-screen summary on stdout. Progress
+goes to stderr. Files that are skipped or fail are counted, not errors (exit 0); an unusable SRC or
+OUT prints one ``error: ...`` line and exits 2.
 """
 
 from __future__ import annotations

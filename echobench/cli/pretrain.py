@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from echobench import defaults
 from echobench.cli.common import err, out, progress_factory, stop_on_signals, user_errors
 
 
@@ -42,8 +43,9 @@ def pretrain(
     preset: Annotated[Optional[str], typer.Option(help="Shortcut for --option preset=...: encoder size (echo-videomae: tiny, small, base, large; default base).")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default: one epoch).")] = None,
     epochs: Annotated[Optional[float], typer.Option(min=0.0, help="Passes over the clips (instead of --steps).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="GLOBAL batch, split over all processes.")] = 8,
-    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 1.5e-4,
+    batch_size: Annotated[int, typer.Option(min=1, help="GLOBAL batch, split over all processes.")
+                          ] = defaults.PRETRAIN_BATCH_SIZE,
+    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = defaults.PRETRAIN_LR,
     mask_ratio: Annotated[Optional[float], typer.Option(help="Shortcut for --option mask_ratio=...: fraction of tokens masked (echo-videomae: 0.9).")] = None,
     masking: Annotated[Optional[str], typer.Option(help="Shortcut for --option masking=...: tube (VideoMAE), random, or released (EchoVisionFM code).")] = None,
     size: Annotated[Optional[int], typer.Option(min=16, help="Shortcut for --option size=...: frame size in pixels (echo-videomae: 224, a multiple of 16).")] = None,

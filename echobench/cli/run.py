@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from echobench import defaults
 from echobench.cli.common import err, out, progress_factory, stop_on_signals, user_errors
 from echobench.errors import ConfigError
 
@@ -125,10 +126,12 @@ def run(
     robustness: Annotated[bool, typer.Option("--robustness", help="Also score TEST under every perturbation x severity.")] = False,
     seed: Annotated[str, typer.Option("--seed", "--seeds", help="Random seed(s), comma-separated, e.g. 0,1,2.")] = "0",
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs over TRAIN (the checkpoint is picked on VAL "
-                                                   "after each).")] = 8,
-    batch_size: Annotated[int, typer.Option(min=1, help="Clips per training step (and per evaluation batch).")] = 8,
-    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = 3e-4,
-    n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")] = 1000,
+                                                   "after each).")] = defaults.EPOCHS,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per training step (and per evaluation batch).")
+                          ] = defaults.BATCH_SIZE,
+    lr: Annotated[float, typer.Option(min=1e-9, help="Peak AdamW learning rate.")] = defaults.LR,
+    n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals (0 = none).")
+                      ] = defaults.N_BOOT,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
     num_workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,

@@ -45,7 +45,8 @@ def render_score(result) -> None:
     interval = (f"95 % percentile bootstrap over videos, {result.n_boot} resamples, seed {result.seed}"
                 if result.n_boot else "no bootstrap (--n-boot 0)")
     out.print(escape(f"value [low, high]: {interval}\nprediction read as {result.interpretation}\n"
-                     f"constant predictor: {result.constant_label}\npredictions: {result.predictions}\ndata: {result.data}"),
+                     f"constant predictor: {result.constant_label}\npredictions: {result.predictions}\n"
+                     f"data: {result.data}"),
               highlight=False, soft_wrap=True)
 
 
@@ -95,7 +96,8 @@ def score(
     clips: Annotated[str, typer.Option(help="With a clips column: one (one clip per video) or all (all clips "
                                             "averaged, echonet protocol).")] = "one",
     n_boot: Annotated[Optional[int], typer.Option("--n-boot", min=0, help="Bootstrap resamples for the 95 % intervals "
-                                                  "(0: none; default 1000, or the run's own for its predictions.parquet).")] = None,
+                                                  "(0: none; default 1000, or the run's own for its "
+                                                  "predictions.parquet).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Bootstrap seed (same seed, same intervals).")] = 0,
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score only the split's videos that have a prediction instead of refusing.")] = False,

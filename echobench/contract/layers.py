@@ -72,8 +72,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        bias = self.qkv.bias
-        if self.q_bias is not None:
+        bias: torch.Tensor | None = self.qkv.bias
+        if self.q_bias is not None and self.v_bias is not None:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
         qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
@@ -103,11 +103,11 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         hidden = int(dim * mlp_ratio) if mlp_hidden is None else int(mlp_hidden)
         self.mlp = Mlp(dim, hidden_features=hidden, act_layer=partial(nn.GELU, approximate=gelu), drop=drop)
+        self.gamma_1: nn.Parameter | None = None
+        self.gamma_2: nn.Parameter | None = None
         if init_values > 0:
             self.gamma_1 = nn.Parameter(torch.full((dim,), float(init_values)))
             self.gamma_2 = nn.Parameter(torch.full((dim,), float(init_values)))
-        else:
-            self.gamma_1 = self.gamma_2 = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.attn(self.norm1(x))

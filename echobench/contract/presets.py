@@ -32,7 +32,8 @@ def preset_options(family: str, presets: Mapping[str, Mapping[str, Any]], preset
         near = difflib.get_close_matches(preset, list(presets), n=1)
         hint = f"; did you mean {near[0]!r}?" if near else f"; choose from {', '.join(presets)}"
         raise ConfigError(f"unknown {family} preset {preset!r}{hint}")
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    init = getattr(cls, "__init__")  # the class's own constructor (mypy: not an instance's __init__)
+    allowed = set(inspect.signature(init).parameters) - {"self"}
     bad = sorted(set(overrides) - allowed)
     if bad:
         raise ConfigError(f"unknown {family} option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")

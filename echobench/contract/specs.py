@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from echobench.contract.options import Option
-from echobench.errors import PluginError
+from echobench.errors import PluginError, describe
 
 Kind = Literal["backbone", "head", "task", "pretrainer", "dataset"]
 
@@ -241,7 +241,7 @@ def load_factory(target: str, *, owner: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a plugin's import error must name the plugin, not crash the CLI
-        raise PluginError(f"{owner}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{owner}: cannot import {module_name!r}: {describe(exc)}") from exc
     try:
         obj: Any = module
         for part in attr.split("."):

@@ -133,7 +133,8 @@ def _gib(n: float) -> str:
 
 def _compact(clip: np.ndarray) -> np.ndarray:
     """Keep one channel when all three are equal (EchoNet's grey-in-RGB), to save memory."""
-    if clip.shape[-1] == 3 and np.array_equal(clip[..., 0], clip[..., 1]) and np.array_equal(clip[..., 0], clip[..., 2]):
+    if (clip.shape[-1] == 3 and np.array_equal(clip[..., 0], clip[..., 1])
+            and np.array_equal(clip[..., 0], clip[..., 2])):
         return np.ascontiguousarray(clip[..., :1])
     return clip
 

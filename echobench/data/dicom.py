@@ -484,16 +484,6 @@ def crop_to_region(frames: np.ndarray, region: Box) -> np.ndarray:
     return frames[:, box[1] : box[3], box[0] : box[2]]
 
 
-def imaging_box(cine: DicomCine, crop: str = "region") -> Box:
-    """The part of each frame that is kept: half-open ``(x0, y0, x1, y1)`` in pixels.
-
-    ``crop="region"``: the header's ultrasound region, else :func:`estimate_sector_box` over all
-    frames (so vendor text, scales and ECG outside the sector are dropped); ``crop="none"``: the whole
-    frame. Raises ValueError for another ``crop``.
-    """
-    return framing(cine, crop=crop, burned_in="keep").box
-
-
 @dataclass(frozen=True)
 class Framing:
     """What of a cine's frames reaches the clip.
@@ -596,13 +586,6 @@ def square_resize(frames: np.ndarray, box: Box, *, size: int, chunk: int = 32,
     return out
 
 
-def to_echonet_frames(cine: DicomCine, *, size: int = 112, chunk: int = 32, crop: str = "region",
-                      burned_in: str = "mask") -> np.ndarray:
-    """:func:`framing` then :func:`square_resize`: ``(T, size, size, 3)`` uint8 RGB, every frame."""
-    chosen = framing(cine, crop=crop, burned_in=burned_in)
-    return square_resize(cine.frames, chosen.box, size=size, chunk=chunk, mask=chosen.mask)
-
-
 def resample_indices(n_frames: int, src_fps: float, dst_fps: float) -> np.ndarray:
     """Source frame indices that resample a loop from ``src_fps`` to ``dst_fps`` (frames/s).
 
@@ -634,27 +617,3 @@ def cine_to_clip(cine: DicomCine, *, size: int, fps: float | None, crop: str = "
         return square_resize(cine.frames, chosen.box, size=size, mask=chosen.mask)
     kept, where = np.unique(resample_indices(len(cine.frames), cine.fps, fps), return_inverse=True)
     return square_resize(cine.frames[kept], chosen.box, size=size, mask=chosen.mask)[where]
-
-
-def dicom_to_echonet_avi(
-    src: str | os.PathLike, dst_avi: str | os.PathLike, *, size: int = 112, fps_default: float = 30.0
-) -> tuple[int, float]:
-    """Convert one DICOM cine loop to an EchoNet-format ``size`` x ``size`` MJPEG AVI (at the header's
-    frame rate, see :class:`DicomCine`, else ``fps_default``; no temporal resampling).
-
-    Returns:
-        ``(frames written, fps used)``.
-
-    Raises:
-        DataError: the DICOM cannot be used (see :func:`read_dicom_cine`).
-        ValueError: ``fps_default <= 0`` or ``size < 1``.
-    """
-    from echobench.data.video import write_avi
-
-    if not fps_default > 0:
-        raise ValueError(f"fps_default must be > 0, got {fps_default}")
-    cine = read_dicom_cine(src)
-    frames = to_echonet_frames(cine, size=size)
-    fps = float(cine.fps or fps_default)
-    write_avi(dst_avi, frames, fps)
-    return len(frames), fps

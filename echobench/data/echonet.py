@@ -39,7 +39,7 @@ import polars as pl
 from echobench.data.discs import volumes_from_tracings
 from echobench.contract.dataset import MESSAGES_PER_REASON, SPLITS, DataReport, EchoNetData, VideoRecord
 from echobench.data.video import VIDEO_SUFFIXES, VideoInfo, probe_video
-from echobench.errors import DataError
+from echobench.errors import DataError, describe
 
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
@@ -77,8 +77,7 @@ def _parse_csv(path: Path, **options) -> pl.DataFrame:
     try:
         return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy", **options)
     except Exception as exc:  # polars raises several error types for malformed CSV
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(f"{path}: cannot parse CSV ({type(exc).__name__}: {first})") from exc
+        raise DataError(f"{path}: cannot parse CSV ({describe(exc)})") from exc
 
 
 def _header_key(cell: str) -> str:

@@ -47,36 +47,19 @@ import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from echobench.atomic import atomic_write_parquet, atomic_write_text
 from echobench.data.dicom import BURNED_IN, CROPS, DicomError, cine_to_clip, framing, read_dicom_cine
+from echobench.data.manifest import MANIFEST, MANIFEST_SCHEMA, manifest_frame, read_manifest
 from echobench.errors import ConfigError, DataError
+from echobench.progress import ProgressFactory as Progress  # the one progress type (was defined here)
 
 STATE = ".prepare"  # OUT/.prepare: settings.json, lock, parts/, tmp/
-MANIFEST, SUMMARY = "manifest.parquet", "prepare.json"
+SUMMARY = "prepare.json"
 STATUSES = ("ok", "skipped", "failed")
 FORMAT = 2  # bump when the clip or manifest layout changes (2: fan mask, region/mask/notes columns)
 
-#: Column -> polars dtype name of ``manifest.parquet`` (the contract the MAE pre-trainer reads).
-MANIFEST_SCHEMA = {
-    "source": "String",  # path relative to SRC (POSIX separators)
-    "clip": "String",  # path relative to OUT, null unless ok
-    "status": "String",  # ok | skipped | failed
-    "reason": "String",  # null for ok
-    "frames": "Int64",  # output frames (0 unless ok)
-    "fps": "Float64",  # output frames/s (null unless ok)
-    "source_frames": "Int64",  # decoded frames, null unless decoded
-    "source_fps": "Float64",  # header frames/s, null when absent or not decoded
-    "height": "Int64",  # output pixels, null unless ok
-    "width": "Int64",
-    "region": "String",  # crop box from: header | estimate | whole frame (null unless ok)
-    "mask": "String",  # burnt-in text mask: fan | none | fan not found (null unless ok)
-    "mask_kept": "Float64",  # share of the crop box's pixels inside the mask, 1.0 unmasked (null unless ok)
-    "notes": "String",  # recoverable oddities, "; "-separated (null if none)
-}
-
-Progress = Callable[[str, "int | None"], Callable[[int], None]]
 
 
 @dataclass(frozen=True)
@@ -209,17 +192,9 @@ def convert_file(source: str | os.PathLike, clip: str | os.PathLike, settings: P
     if chosen.mask is None and settings.burned_in != "keep" and cine.burned_in == "YES":
         raise DicomError(str(source), "burnt-in annotation and no scan sector found to mask", skip=True)
     frames = cine_to_clip(cine, size=settings.size, fps=settings.fps, chosen=chosen)
-    clip = Path(clip)
-    tmp = Path(tmp_dir or clip.parent) / f".{hashlib.sha1(str(clip).encode()).hexdigest()}.{os.getpid()}.avi"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        write_avi(tmp, frames, settings.fps)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        clip.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, clip)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if tmp_dir is not None:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+    write_avi(clip, frames, settings.fps, tmp_dir=tmp_dir)  # atomic: temporary file, fsync, rename
     return {"frames": len(frames), "fps": float(settings.fps), "source_frames": len(cine.frames),
             "source_fps": cine.fps, "height": settings.size, "width": settings.size,
             "region": chosen.box_source, "mask": chosen.mask_source, "mask_kept": round(chosen.kept_fraction, 4),
@@ -334,26 +309,13 @@ def _read_parts(out: Path) -> dict[str, dict]:
 
 
 def _read_manifest(out: Path) -> dict[str, dict]:
-    import polars as pl
-
     path = out / MANIFEST
     if not path.is_file():
         return {}
-    try:
-        frame = pl.read_parquet(path)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read the existing manifest ({type(exc).__name__}); "
-                        "delete it to convert everything again") from exc
+    frame = read_manifest(path, hint="delete it to convert everything again")
     if set(frame.columns) != set(MANIFEST_SCHEMA):
         raise DataError(f"{path}: not an echobench prepare manifest (columns {', '.join(frame.columns)})")
     return {row["source"]: row for row in frame.iter_rows(named=True)}
-
-
-def _manifest_frame(rows: Iterable[dict]):
-    import polars as pl
-
-    schema = {name: getattr(pl, dtype) for name, dtype in MANIFEST_SCHEMA.items()}
-    return pl.DataFrame(list(rows), schema=schema, orient="row")
 
 
 def _check_settings(out: Path, settings: PrepareSettings, shard: Shard | None = None) -> None:
@@ -599,7 +561,7 @@ def _write_outputs(out: Path, rows: list[dict], settings: PrepareSettings, *, pr
                    dropped: int, shard: Shard | None) -> PrepareSummary:
     """Write ``manifest.parquet`` (rows sorted by source) and ``prepare.json``, both atomically."""
     rows = sorted(rows, key=lambda row: row["source"])
-    atomic_write_parquet(_manifest_frame(rows), out / MANIFEST)
+    atomic_write_parquet(manifest_frame(rows), out / MANIFEST)
 
     counts = Counter(row["status"] for row in rows)
     reasons: dict[str, Counter] = {status: Counter() for status in STATUSES if status != "ok"}

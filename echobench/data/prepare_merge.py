@@ -18,10 +18,9 @@ import os
 import shutil
 from pathlib import Path
 
-from echobench.atomic import atomic_write_text
+from echobench.atomic import atomic_target, atomic_write_text
 from echobench.data.prepare import (
     FORMAT,
-    MANIFEST,
     STATE,
     SUMMARY,
     PrepareSettings,
@@ -52,16 +51,11 @@ def _place(src: Path, dst: Path) -> None:
     """Put a copy of clip ``src`` at ``dst`` atomically: a hard link when both are on one file system,
     else a byte copy."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    try:
+    with atomic_target(dst) as tmp:  # fsync, rename; removed on failure
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def merge_prepared(shards: list[str | os.PathLike], out: str | os.PathLike) -> PrepareSummary:

@@ -45,12 +45,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from echobench.data.manifest import MANIFEST, MANIFEST_COLUMNS, read_manifest
 from echobench.data.video import VIDEO_SUFFIXES
 from echobench.errors import ConfigError, DataError
-
-MANIFEST = "manifest.parquet"
-MANIFEST_COLUMNS = ("source", "clip", "status", "reason", "frames", "fps", "source_frames", "source_fps",
-                    "height", "width")
 
 
 def derive_seed(*parts: int) -> int:
@@ -75,15 +72,10 @@ class VideoList:
 
 
 def _read_manifest(root: Path) -> VideoList:
-    import polars as pl
-
     from echobench.data.video import common_frame_size
 
     path = root / MANIFEST
-    try:
-        table = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several error types for corrupt files
-        raise DataError(f"{path}: cannot read manifest ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    table = read_manifest(path)
     missing = [c for c in ("clip", "status") if c not in table.columns]
     if missing:
         raise DataError(f"{path}: manifest lacks column(s) {', '.join(missing)} "
@@ -315,5 +307,5 @@ def steps_for_epochs(epochs: float, n_videos: int, global_batch: int) -> int:
     return max(1, math.ceil(epochs * n_videos / global_batch))
 
 
-__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList", "clip_indices", "clip_item",
-           "derive_seed", "list_pretrain_videos", "sample_key", "steps_for_epochs"]
+__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList",
+           "clip_indices", "clip_item", "derive_seed", "list_pretrain_videos", "sample_key", "steps_for_epochs"]

@@ -368,7 +368,7 @@ def synthesize(out: str | Path, *, videos: int, seed: int, progress: Callable[[i
     def make(i: int) -> list[str]:
         p = draw_params(seed, i)
         texture = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, 1)))
-        write_avi(out / "Videos" / f"{p.name}.avi", render(p, texture), p.fps)
+        write_avi(out / "Videos" / f"{p.name}.avi", render(p, texture), p.fps, durable=False)  # regenerable
         return [f"{p.name}.avi,{r[0]:.6f},{r[1]:.6f},{r[2]:.6f},{r[3]:.6f},{frame}"
                 for frame, c in ((p.ed_frame, 0.0), (p.es_frame, 1.0)) for r in np.vstack(tracing(p, c))]
 

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from echobench.data.nifti import is_nifti, nifti_fps, nifti_shape, read_nifti
-from echobench.errors import DataError
+from echobench.errors import DataError, describe
 
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts",
                             ".wmv", ".asf", ".flv", ".ogv", ".3gp", ".mj2", ".mxf", ".dv", ".nut", ".y4m"})
@@ -64,7 +64,7 @@ def _open(path: Path):
     try:
         container = av.open(str(path))
     except Exception as exc:  # PyAV raises a family of FFmpeg errors
-        raise DataError(f"{path}: cannot open video ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{path}: cannot open video ({describe(exc)})") from exc
     if not container.streams.video:
         container.close()
         raise DataError(f"{path}: no video stream in file")
@@ -323,7 +323,8 @@ def _read_frames_whole(path: Path, select: Callable[[int], np.ndarray]) -> tuple
     return clip, indices
 
 
-def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3) -> None:
+def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, quality: int = 3,
+              tmp_dir: str | os.PathLike | None = None, durable: bool = True) -> None:
     """Write frames as an MJPEG AVI, reproducibly and atomically.
 
     Args:
@@ -332,6 +333,9 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
             equal channels, as in EchoNet-Dynamic.
         fps: frame rate stored in the container (frames/s).
         quality: MJPEG quantiser scale (``qscale``; 2 = best, 31 = worst).
+        tmp_dir: where the temporary file is written (default: beside ``path``; same file system).
+        durable: fsync before the rename (default); ``False`` for files that are cheap to make again
+            (synthetic data), which skips the disk flush but is still atomic.
 
     Raises:
         ValueError: frames of the wrong shape or dtype, or ``fps <= 0``.
@@ -339,7 +343,7 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
     """
     import av
 
-    from echobench.atomic import atomic_target
+    from echobench.atomic import atomic_target, fsync_replace
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or (frames.ndim == 4 and frames.shape[-1] != 3):
@@ -351,7 +355,8 @@ def write_avi(path: str | os.PathLike, frames: np.ndarray, fps: float, *, qualit
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
-    with atomic_target(path, publish=os.replace) as tmp:  # removed if encoding fails (disk full: one WriteError)
+    publish = fsync_replace if durable else os.replace
+    with atomic_target(path, publish, tmp_dir=tmp_dir) as tmp:  # on failure removed, one WriteError
         _encode_avi(av.open(str(tmp), mode="w", format="avi", options={"fflags": "+bitexact"}), frames, fps,
                     width, height, quality)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from echobench.atomic import describe, write_error, write_errors
+from echobench.atomic import describe, fsync_file, write_error, write_errors
 from echobench.errors import WeightsError
 
 FORMAT = 1
@@ -99,10 +99,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
 
 def list_checkpoints(root: str | os.PathLike) -> list[tuple[int, Path]]:
     """Complete checkpoints under ``root`` as ``(step, path)``, oldest first (temporary folders ignored)."""
@@ -166,7 +162,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, *, model: Mapping[str, A
         (tmp / STATE_FILE).write_text(meta_text + "\n", encoding="utf-8")
         for name in (MODEL_FILE, TRAINING_FILE, STATE_FILE):
             writing = final / name
-            _fsync_file(tmp / name)
+            fsync_file(tmp / name)
         writing = final
         _fsync_dir(tmp)
         if final.exists():  # the same step saved again: swap, then drop the old one
@@ -206,9 +202,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise WeightsError(f"{path / STATE_FILE}: unreadable ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(f"{path / STATE_FILE}: unreadable ({describe(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("step"), int):
-        raise WeightsError(f"{path / STATE_FILE}: unknown checkpoint format {state.get('format') if isinstance(state, dict) else state!r}")
+        found = state.get("format") if isinstance(state, dict) else state
+        raise WeightsError(f"{path / STATE_FILE}: unknown checkpoint format {found!r}")
     try:
         model = load_file(str(path / MODEL_FILE))
     except Exception as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from echobench.errors import ConfigError
+from echobench.errors import ConfigError, describe
 
 
 def available_cores() -> int:
@@ -97,8 +97,7 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
                       strategy="ddp" if gpus * num_nodes > 1 else "auto",
                       precision=precision or "bf16-mixed")
     except (ValueError, ImportError, RuntimeError) as exc:  # unknown precision, or one needing a missing package
-        raise ConfigError(f"--precision {precision!r} cannot be used here: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200]}") from None
+        raise ConfigError(f"--precision {precision!r} cannot be used here: {describe(exc)}") from None
 
 
 def sync_batchnorm(fabric, model, log=None):

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from echobench import defaults
 from echobench.data.clips import take_frames
 from echobench.data.transforms import prepare_clips
 from echobench.errors import TrainingError
+from echobench.progress import ProgressFactory
 from echobench.protocols import Protocol
 
 
@@ -32,11 +34,11 @@ from echobench.protocols import Protocol
 class TrainSettings:
     """Optimisation settings (part of the run's config hash)."""
 
-    epochs: int = 8
-    batch_size: int = 8
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.1
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR
+    weight_decay: float = defaults.WEIGHT_DECAY
+    warmup_fraction: float = defaults.WARMUP_FRACTION
     seed: int = 0
 
 
@@ -262,7 +264,7 @@ def predict_clips(fabric, model: torch.nn.Module, video: np.ndarray, indices: Se
 def fit(fabric, model: torch.nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,
         protocol: Protocol, settings: TrainSettings, objective, val_labels: np.ndarray,
         stats: tuple[Sequence[float], Sequence[float]] | None = None,
-        progress: Callable[[str, int], Callable[[int], None]] | None = None,
+        progress: ProgressFactory | None = None,
         state: FitState | None = None, save: Callable[[FitState], None] | None = None,
         stop: Callable[[], bool] | None = None) -> FitState:
     """Fine-tune ``model`` (already set up with Fabric) and select the epoch by the VAL score.

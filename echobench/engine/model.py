@@ -18,7 +18,7 @@ from torch import nn
 
 from echobench.contract.options import check_options, parse_options
 from echobench.contract.specs import split_variant
-from echobench.errors import EchobenchError, PluginError, UnknownNameError
+from echobench.errors import EchobenchError, PluginError, UnknownNameError, describe
 from echobench.registry import Registry
 
 
@@ -77,8 +77,7 @@ def _call(owner: str, factory, options: dict[str, Any]):
     except EchobenchError:
         raise
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise PluginError(f"{owner} failed to build with options {options}: {type(exc).__name__}: {first}") from exc
+        raise PluginError(f"{owner} failed to build with options {options}: {describe(exc)}") from exc
 
 
 def resolve_specs(registry: Registry, *, backbone: str, head: str, preset: str | None = None):
@@ -118,7 +117,8 @@ def variant_options(bspec, tag: str | None) -> dict[str, Any]:
     return {bspec.variant_option: value}
 
 
-def parse_model_options(registry: Registry, *, backbone: str, head: str, backbone_pairs: list[str] | tuple[str, ...] = (),
+def parse_model_options(registry: Registry, *, backbone: str, head: str,
+                        backbone_pairs: list[str] | tuple[str, ...] = (),
                         head_pairs: list[str] | tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse ``--backbone-option``/``--head-option`` ``KEY=VALUE`` pairs against the specs' declared options.
 

@@ -31,11 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from echobench import defaults
 from echobench.contract.interfaces import Pretrainer  # noqa: F401  (re-exported: the contract)
 from echobench.engine.loop import Interrupted
-from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError
+from echobench.errors import ConfigError, EchobenchError, PluginError, TrainingError, WeightsError, describe
 
-ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
+from echobench.progress import ProgressFactory  # the one progress type (was defined here)
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,10 @@ class PretrainConfig:
     options: dict[str, Any] = field(default_factory=dict)
     steps: int | None = None
     epochs: float | None = None
-    batch_size: int = 8
-    lr: float = 1.5e-4
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.05
+    batch_size: int = defaults.PRETRAIN_BATCH_SIZE
+    lr: float = defaults.PRETRAIN_LR
+    weight_decay: float = defaults.PRETRAIN_WEIGHT_DECAY
+    warmup_fraction: float = defaults.PRETRAIN_WARMUP_FRACTION
     seed: int = 0
     gpus: int | None = None
     nodes: int = 1
@@ -101,8 +102,7 @@ def _resolve_trainer(cfg: PretrainConfig, registry) -> tuple[Any, Any]:
     except EchobenchError:
         raise
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise PluginError(f"pretrainer {cfg.method!r} failed to build with {options}: {type(exc).__name__}: {first}") from exc
+        raise PluginError(f"pretrainer {cfg.method!r} failed to build with {options}: {describe(exc)}") from exc
 
 
 def _check_out(cfg: PretrainConfig) -> None:
@@ -273,6 +273,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     from echobench.engine.checkpoint import restore_rng
     from echobench.engine.devices import loader_options
     from echobench.engine.loop import _lr_lambda
+    from echobench.engine.seeding import seed_everything
     from echobench.protocols import Protocol
     from echobench.provenance import device_name
     from echobench.registry import get_registry
@@ -292,7 +293,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         raise ConfigError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
                           f"{world} processes")
     videos, make_dataset = pretrain_data(cfg.data)  # a shard store (prepare shards) or prepared clips
-    total = cfg.steps if cfg.steps is not None else steps_for_epochs(cfg.epochs or 1.0, len(videos.paths), cfg.batch_size)
+    total = (cfg.steps if cfg.steps is not None
+             else steps_for_epochs(cfg.epochs or 1.0, len(videos.paths), cfg.batch_size))
     warmup = int(cfg.warmup_fraction * total)
     identity = _identity(cfg, trainer, videos, total, warmup)
     out = Path(cfg.out)
@@ -305,7 +307,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         log = lambda _msg: None  # noqa: E731  (one voice: rank 0)
     for reason, n in sorted(videos.skipped.items()):
         log(f"{cfg.data}: {n} {'manifest row(s)' if videos.source == 'manifest' else 'file(s)'} not used: {reason}")
-    torch.manual_seed(cfg.seed)  # identical initialisation on every rank
+    seed_everything(cfg.seed)  # identical initialisation on every rank
     with fabric.init_module():
         model = trainer.build()
     optimizer = _optimizer(trainer, model, cfg)
@@ -389,7 +391,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
         if main:
             now = time.perf_counter()
             with open(log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"step": done, "loss": mean_loss, "lr": lr, "seconds": round(now - tick, 4)}) + "\n")
+                row = {"step": done, "loss": mean_loss, "lr": lr, "seconds": round(now - tick, 4)}
+                fh.write(json.dumps(row) + "\n")
             tick = now
         stopping = stop is not None and bool(fabric.all_reduce(
             torch.tensor(float(stop()), device=fabric.device), reduce_op="max") > 0)  # every rank agrees

@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
+from echobench import defaults
+from echobench.progress import ProgressFactory  # the one progress type
+
 EVAL_SPLITS = ("VAL", "TEST")
 
 
@@ -26,11 +28,11 @@ class RunConfig:
     weights: str | None = None
     freeze_backbone: bool = False
     seed: int = 0
-    epochs: int = 8
-    batch_size: int = 8
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    n_boot: int = 1000
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR
+    weight_decay: float = defaults.WEIGHT_DECAY
+    n_boot: int = defaults.N_BOOT
     gpus: int | None = None
     precision: str | None = None
     num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA

@@ -81,7 +81,7 @@ def fit_model(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
         TrainingError: training diverged.
     """
     import torch
-    from lightning.fabric.utilities.seed import seed_everything
+    from echobench.engine.seeding import seed_everything
 
     from echobench.engine import run_state
     from echobench.engine.devices import sync_batchnorm
@@ -90,7 +90,7 @@ def fit_model(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     from echobench.errors import ConfigError
 
     fabric, protocol, objective, runlog = setup.fabric, setup.protocol, setup.objective, setup.runlog
-    seed_everything(cfg.seed, verbose=False)
+    seed_everything(cfg.seed)
     datasets, loaders = loaders_for(cfg, setup, data)
     with fabric.init_module():
         model = build_model(setup.registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset,

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import polars as pl
 
 from echobench.atomic import atomic_write_new_parquet
+from echobench.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,7 @@ def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], required: Iter
         return (frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns)
                 .select(list(schema)).cast(schema, strict=True))
     except pl.exceptions.PolarsError as exc:  # e.g. an integer too large for Int64
-        raise ValueError(_first_line(exc)) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}".rstrip(": ")
+        raise ValueError(describe(exc)) from None
 
 
 def _checked_schema(f: Path, schema: dict[str, pl.DataType], required: Iterable[str]) -> tuple[dict | None, str]:
@@ -201,7 +197,7 @@ def _read_one_by_one(files: list[Path], schema: dict[str, pl.DataType], required
         try:
             frame = pl.read_parquet(f)
         except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-            on_skip(f, f"not a readable Parquet file ({_first_line(exc)})")
+            on_skip(f, f"not a readable Parquet file ({describe(exc)})")
             continue
         try:
             frame = _conform(frame, schema, required)

@@ -203,7 +203,8 @@ def _load_weights(model: nn.Module, path: str | Path,
 
 def _build(*, preset: str, weights: str | Path | None, drop_path_rate: float, final_norm: bool,
            unit_input: bool, overrides: dict[str, Any]) -> VideoMAEEncoder:
-    kwargs: dict[str, Any] = {**preset_options("VideoMAE", PRESETS, preset, VideoMAEEncoder, overrides), "drop_path_rate": drop_path_rate, "final_norm": final_norm,
+    kwargs: dict[str, Any] = {**preset_options("VideoMAE", PRESETS, preset, VideoMAEEncoder, overrides),
+                              "drop_path_rate": drop_path_rate, "final_norm": final_norm,
                               "input_mean": IMAGENET_MEAN if unit_input else None, "input_std": IMAGENET_STD}
     model = VideoMAEEncoder(**{**kwargs, **overrides})
     if weights is not None:

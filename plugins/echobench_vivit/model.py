@@ -196,7 +196,8 @@ def build_vivit(*, preset: str = "tiny", weights: str | Path | None = None, num_
     Raises:
         ConfigError: unknown preset or option. WeightsError: see :func:`load_weights`.
     """
-    kwargs: dict[str, Any] = {**preset_options("ViViT", PRESETS, preset, ViViT, overrides), "input_mean": HF_PROCESSOR_MEAN if unit_input else None, "input_std": HF_PROCESSOR_STD}
+    kwargs: dict[str, Any] = {**preset_options("ViViT", PRESETS, preset, ViViT, overrides),
+                              "input_mean": HF_PROCESSOR_MEAN if unit_input else None, "input_std": HF_PROCESSOR_STD}
     kwargs.update({k: v for k, v in (("num_frames", num_frames), ("image_size", image_size)) if v is not None})
     model = ViViT(**{**kwargs, **overrides})
     if weights is not None:

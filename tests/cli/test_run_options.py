@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from echobench.cli.main import app
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 def _echonet_release_file(path, *, variant: str) -> None:
     """A state dict in the layout of EchoNet-Dynamic's released ``r2plus1d_18_32_2_pretrained.pt``:

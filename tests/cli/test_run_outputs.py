@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from echobench.cli.main import app
 from echobench.results.leaderboard import versus_constant
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+): train loss \S+, VAL MAE \S+")
 
 

@@ -29,15 +29,14 @@ from echobench.data.dicom import (
     _to_rgb,
     cine_to_clip,
     crop_to_region,
-    dicom_to_echonet_avi,
     estimate_sector_box,
     framing,
     read_dicom_cine,
     resample_indices,
-    to_echonet_frames,
 )
 from echobench.data.video import probe_video, read_video
 from echobench.errors import DataError
+from tests.helpers import dicom_to_avi
 
 # Patient identifiers planted in synthetic files: none may show up in a message or return value.
 PHI = {"PatientName": "Zyxwoman^Quilla", "PatientID": "PID-7731942", "PatientBirthDate": "19380417",
@@ -131,17 +130,17 @@ def test_estimate_sector_box_on_real_cine(real_cine):
     assert inter / ((x1 - x0) * (y1 - y0)) > 0.9
 
 
-def test_to_echonet_frames_is_deterministic(real_cine):
+def test_cine_to_clip_is_deterministic(real_cine):
     short = dataclasses.replace(real_cine, frames=real_cine.frames[:6])
-    first, second = to_echonet_frames(short), to_echonet_frames(short)
+    first, second = cine_to_clip(short, size=112, fps=None), cine_to_clip(short, size=112, fps=None)
     assert first.shape == (6, 112, 112, 3) and first.dtype == np.uint8
     assert np.array_equal(first, second) and first.any()
-    assert to_echonet_frames(short, size=64).shape == (6, 64, 64, 3)
+    assert cine_to_clip(short, size=64, fps=None).shape == (6, 64, 64, 3)
 
 
-def test_dicom_to_echonet_avi_round_trip(real_path, tmp_path):
+def test_dicom_to_avi_round_trip(real_path, tmp_path):
     dst = tmp_path / "out" / "loop.avi"
-    count, fps = dicom_to_echonet_avi(real_path, dst)
+    count, fps = dicom_to_avi(real_path, dst)
     assert count == 120 and fps == pytest.approx(30.0, abs=0.01)
     video = read_video(dst)
     assert video.shape == (120, 112, 112, 3)
@@ -183,13 +182,13 @@ def test_largest_2d_region_wins_and_padding_is_centred(tmp_path):
     cine = read_dicom_cine(path)
     assert cine.region == (10, 10, 50, 30)
     assert crop_to_region(cine.frames, cine.region).shape == (2, 20, 40, 3)
-    out = to_echonet_frames(cine, size=40)  # 40x20 crop padded to 40x40: rows 10..29 hold content
+    out = cine_to_clip(cine, size=40, fps=None)  # 40x20 crop padded to 40x40: rows 10..29 hold content
     assert (out[:, 12:28] == 200).all() and (out[:, :8] == 0).all() and (out[:, 32:] == 0).all()
 
 
 def test_no_header_timing_uses_fps_default(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 255, (4, 30, 30), dtype=np.uint8)
-    count, fps = dicom_to_echonet_avi(_write(tmp_path / "n.dcm", pixels), tmp_path / "n.avi", fps_default=50.0)
+    count, fps = dicom_to_avi(_write(tmp_path / "n.dcm", pixels), tmp_path / "n.avi", fps_default=50.0)
     assert (count, fps) == (4, 50.0) and read_video(tmp_path / "n.avi").shape == (4, 112, 112, 3)
 
 
@@ -368,7 +367,7 @@ def test_deid_data_loops(name, tmp_path):
     assert cine.frames.shape == (frames, rows, cols, 3) and cine.modality == "US"
     assert cine.photometric == photometric and cine.fps == pytest.approx(fps, rel=1e-4)
     assert cine.region is not None
-    out = to_echonet_frames(cine)
+    out = cine_to_clip(cine, size=112, fps=None)
     assert out.shape == (frames, 112, 112, 3) and out.mean() > 5
     if path.parent == tmp_path:
         path.unlink()  # the RGB loop is 100 MB uncompressed
@@ -406,7 +405,7 @@ def test_trailing_sequence_delimiter_converts(tmp_path):
     assert cine.frames.shape == (30, 240, 320, 3)
     assert np.array_equal(cine.frames, read_dicom_cine(loop).frames)
     assert any("stray delimiter" in note for note in cine.notes)
-    frames, _ = dicom_to_echonet_avi(path, tmp_path / "sequoia.avi", size=32)
+    frames, _ = dicom_to_avi(path, tmp_path / "sequoia.avi", size=32)
     assert frames == 30 and read_video(tmp_path / "sequoia.avi").shape == (30, 32, 32, 3)
 
 

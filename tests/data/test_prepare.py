@@ -45,7 +45,7 @@ def _data_roots() -> list[Path]:
 def real_loops(limit: int = 5) -> list[Path]:
     """The ``limit`` ultrasound (Modality US) multi-frame DICOMs shipped by the packages that are
     smallest once decoded (frames x rows x columns). (The largest, color3d_jpeg_baseline.dcm, 120 JPEG
-    frames, is converted end to end by tests/data/test_dicom.py and tests/test_real_dicom_input.py.)"""
+    frames, is converted end to end by tests/data/test_dicom.py and tests/data/test_real_dicom_input.py.)"""
     found = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -12,6 +12,8 @@ from echobench.errors import PluginError, UnknownNameError
 from echobench.registry import build_registry
 from echobench.runner import RunConfig, run_experiment
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 def test_freeze_backbone_trains_only_the_head(synth_small, tmp_path):
     cfg = RunConfig(backbone="echo-videomae", head="meanpool", task="ef", data=synth_small, epochs=1,

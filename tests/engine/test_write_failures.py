@@ -6,11 +6,14 @@ is kept, and ``--resume`` finishes the run from it; so does a failed write of th
 from __future__ import annotations
 
 import polars as pl
+import pytest
 import safetensors.torch
 from typer.testing import CliRunner
 
 from echobench.cli.main import app
 from echobench.engine.run_state import STATUS
+
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
 
 
 def test_disk_full_at_a_checkpoint_is_one_line_and_resume_finishes(synth_tiny, tmp_path, monkeypatch):

@@ -13,6 +13,8 @@ from echobench.evaluation.perturbations import PERTURBATIONS, SEVERITIES
 from echobench.evaluation.robustness import degradation_scores
 from echobench.registry import get_registry
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 def test_degradation_hand_values():
     task = get_registry().get("task", "ef")

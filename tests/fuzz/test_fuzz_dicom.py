@@ -20,18 +20,18 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from pydicom.encaps import encapsulate, generate_frames
 
+from tests.fuzz import fuzz_settings
 from tests.fuzz.isolation import Worker
 from tests.fuzz.mutations import mutate, mutation_strategy
 
 FRAMES = 3
 MARKER = "ZZFUZZPHIZZ"
 DATA_ERROR = "echobench.errors.DataError"
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(60)
 
 
 def _tag(group: int, element: int) -> bytes:

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from echobench.data.video import write_avi
 from echobench.errors import DataError
+from tests.fuzz import fuzz_settings
 from tests.fuzz.isolation import Worker
 from tests.fuzz.mutations import mutate, mutation_strategy
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(60)
 GOOD = ("0X1000", "0X1001", "0X1002")  # 8-frame 112x112 AVIs at 50 fps
 TRUNCATED, EMPTY, MISSING = "0X1003", "0X1004", "0X1005"  # half a file, 0 bytes, no file
 STEMS = GOOD + (TRUNCATED, EMPTY, MISSING)
@@ -409,7 +409,7 @@ def add_oddity(videos: Path, kind: str, stem: str, ext: str) -> list[str]:
     return [path.name]
 
 
-@settings(FUZZ, max_examples=30)  # each example copies a directory: fewer, as bounded as the others
+@fuzz_settings(30)  # each example copies a directory: fewer, as bounded as the others
 @given(oddities=st.lists(odd_entry, min_size=1, max_size=5), probe=st.booleans())
 @example(oddities=[("loop", UNLISTED[0], ".avi")], probe=True)
 @example(oddities=[("fifo", GOOD[2], ".avi"), ("case duplicate", GOOD[0], ".avi")], probe=True)

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
 from echobench.results.records import RECORD_SCHEMA, records_dir, write_record
 from echobench.results.records import REQUIRED as RECORD_REQUIRED
 from echobench.results.throughput import REQUIRED as THROUGHPUT_REQUIRED
 from echobench.results.throughput import THROUGHPUT_SCHEMA, throughput_dir, write_throughput
+from tests.fuzz import fuzz_settings
 from tests.fuzz.isolation import Worker
 from tests.fuzz.mutations import mutate, mutation_strategy
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(40, checks=(HealthCheck.too_slow, HealthCheck.function_scoped_fixture))
 GOOD_RUNS, GOOD_BENCHES = ("good-a", "good-b"), ("bench-a", "bench-b")
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from echobench.data.video import write_avi
+from tests.fuzz import fuzz_settings
 from tests.fuzz.isolation import Worker
 from tests.fuzz.mutations import mutate, mutation_strategy
 
@@ -31,8 +32,7 @@ FRAMES, HEIGHT, WIDTH, FPS = 8, 24, 40, 25.0
 CLIP_FRAMES = 16  # the echovisionfm protocol's clip length
 ECHONET_CLIP = 32  # the echonet protocol's clip length (period 2)
 DATA_ERROR = "echobench.errors.DataError"
-FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = fuzz_settings(80)
 
 # Positions are plain offsets (taken modulo the file length) or anchors ``(marker, n, offset)``:
 # ``offset`` bytes after the n-th occurrence of a RIFF chunk id or a JPEG marker, so that chunk

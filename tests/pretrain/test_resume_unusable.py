@@ -14,6 +14,8 @@ from echobench.engine.loop import Interrupted
 from echobench.engine.run_state import STATUS, latest
 from echobench.runner import RunConfig, run_experiment
 
+pytestmark = pytest.mark.usefixtures("clips_112")  # echovisionfm at 112 px: tests/conftest.py
+
 
 def test_run_resume_on_a_checkpoint_missing_keys_starts_afresh(synth_tiny, tmp_path):
     cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=synth_tiny, epochs=1, batch_size=4,

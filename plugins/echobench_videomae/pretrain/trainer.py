@@ -136,7 +136,8 @@ def build_pretrainer(**options: Any) -> EchoVideoMAEPretrainer:
     allowed = set(EchoVideoMAEPretrainer.__dataclass_fields__)
     bad = sorted(set(options) - allowed)
     if bad:
-        raise ConfigError(f"unknown echo-videomae pretrainer option(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"unknown echo-videomae pretrainer option(s) {', '.join(bad)}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
     return EchoVideoMAEPretrainer(**options)
 
 

@@ -18,8 +18,8 @@ from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
 from echobench.cli.main import app
-from echobench.data.dicom import dicom_to_echonet_avi
 from echobench.data.video import read_video
+from tests.helpers import dicom_to_avi
 
 SOURCE = "color3d_jpeg_baseline.dcm"
 NAMES = {"TRAIN": "REAL_color3d_TRAIN", "VAL": "REAL_color3d_VAL", "TEST": "REAL_color3d_TEST"}
@@ -40,7 +40,7 @@ def real_data(tmp_path_factory) -> tuple[Path, float]:
     videos = root / "Videos"
     videos.mkdir(parents=True)
     first = videos / f"{NAMES['TRAIN']}.avi"
-    count, fps = dicom_to_echonet_avi(src, first)
+    count, fps = dicom_to_avi(src, first)
     assert count == FRAMES
     for split in ("VAL", "TEST"):
         shutil.copyfile(first, videos / f"{NAMES[split]}.avi")
@@ -57,7 +57,7 @@ def real_data(tmp_path_factory) -> tuple[Path, float]:
         csv.writer(fh).writerow(["FileName", "X1", "Y1", "X2", "Y2", "Frame"])  # header only: no tracings
     (root / "LABELS_ARE_MADE_UP.txt").write_text(
         f"The videos in Videos/ are the real echo loop {SOURCE} from the PyPI package pydicom-data,\n"
-        "converted to EchoNet format by echobench.data.dicom.dicom_to_echonet_avi and copied under one\n"
+        "converted to EchoNet format (112x112, frame for frame: echobench.data.dicom.cine_to_clip) and copied under one\n"
         "FileName per split. The EF/ESV/EDV values in FileList.csv are INVENTED for a pipeline test\n"
         f"(EDV {EDV:g} mL, ESV {ESV:g} mL, EF {EF:g} %); they are not clinical measurements of this loop.\n"
     )
