@@ -129,7 +129,12 @@ def test_demo_logs_and_prints_its_exact_run_command(tmp_path, monkeypatch):
     assert len(epochs) == 1
     line = next(ln.strip() for ln in demo.stdout.splitlines() if ln.strip().startswith("echobench run "))
     words = shlex.split(line)
-    assert "--lr" in words and words[words.index("--lr") + 1] == "0.0002"
+    from echobench.cli.run import DEMO_BACKBONE_OPTIONS, DEMO_HEAD, DEMO_LR
+
+    assert "--lr" in words and float(words[words.index("--lr") + 1]) == DEMO_LR
+    assert words[words.index("--head") + 1] == DEMO_HEAD
+    options = [words[i + 1] for i, w in enumerate(words) if w == "--backbone-option"]
+    assert options == [f"{k}={v}" for k, v in sorted(DEMO_BACKBONE_OPTIONS.items())]
     rerun = CliRunner().invoke(app, [*words[1:], "--resume"])  # the same configuration hash: nothing to rerun
     assert rerun.exit_code == 0, rerun.output
     assert "already completed this configuration; not rerun" in rerun.stderr, rerun.output
