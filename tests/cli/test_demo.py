@@ -1,13 +1,12 @@
-"""`echobench demo` end to end, on a smaller configuration of the same code path (``--videos 48
---epochs 2`` instead of the defaults, about a minute on a 2-core CPU): it synthesizes the data,
-fine-tunes echo-videomae (tiny) + maxpool on EF, prints the model next to the constant predictor
-(TRAIN-mean EF), writes metrics.json and a record the leaderboard shows; a second call reuses the
-synthetic data. No wall-clock guard: on a loaded machine the demo is slow, not wrong.
+"""`echobench demo` end to end, on a smaller configuration of the same code path (``--videos 16
+--epochs 1`` instead of the defaults, under a minute of CPU time): it synthesizes the data, fine-tunes
+echo-videomae (tiny, the demo's patch size) + the demo's head on EF, prints the model next to the
+constant predictor (TRAIN-mean EF), writes metrics.json and a record the leaderboard shows; a second
+call reuses the synthetic data. No wall-clock guard: on a loaded machine the demo is slow, not wrong.
 
-What it does not assert: that the model learns. Even the 600-video, 10-epoch default is only
-~0.5 EF points of TEST MAE below the constant (R² ~0.15, README), so 48 videos and 2 epochs cannot
-be expected to beat the constant predictor's interval, and a test asserting it would be flaky. The full demo's learning check is
-opt-in: ``ECHOBENCH_FULL_DEMO=1 python -m pytest tests/cli/test_demo.py``."""
+What it does not assert: that the model learns (12 TRAIN videos, one epoch). The full demo's learning
+check (TEST R² >= ``DEMO_MIN_R2``, TEST MAE below the constant predictor's) is opt-in:
+``ECHOBENCH_FULL_DEMO=1 python -m pytest tests/cli/test_demo.py``."""
 
 from __future__ import annotations
 
@@ -19,6 +18,8 @@ import sys
 
 import pytest
 
+SMALL_VIDEOS = 16  # TRAIN 12, VAL 2, TEST 2
+
 
 def _demo(cwd, *args):
     result = subprocess.run([sys.executable, "-m", "echobench", "demo", *args], cwd=cwd, capture_output=True,
@@ -29,8 +30,10 @@ def _demo(cwd, *args):
 
 @pytest.mark.slow
 def test_demo_small_configuration_runs_to_a_record(tmp_path):
-    out = _demo(tmp_path, "--videos", "48", "--epochs", "2")
-    assert "TEST echo-videomae+maxpool" in out and "TEST constant (TRAIN mean)" in out
+    from echobench.cli.run import DEMO_HEAD
+
+    out = _demo(tmp_path, "--videos", str(SMALL_VIDEOS), "--epochs", "1")
+    assert f"TEST echo-videomae+{DEMO_HEAD}" in out and "TEST constant (TRAIN mean)" in out
     assert "protocol echovisionfm@1" in out and "units: EF points" in out
     assert "synthetic data (not patient data)" in out
     (run_dir,) = list((tmp_path / "runs").iterdir())
@@ -39,18 +42,26 @@ def test_demo_small_configuration_runs_to_a_record(tmp_path):
         assert all(math.isfinite(metrics[row][split]["MAE"]) for split in ("TEST", "VAL")), metrics[row]
     board = subprocess.run([sys.executable, "-m", "echobench", "leaderboard"], cwd=tmp_path,
                            capture_output=True, text=True)
-    assert board.returncode == 0 and "echo-videomae+maxpool" in board.stdout and "split TEST" in board.stdout
+    assert board.returncode == 0 and f"echo-videomae+{DEMO_HEAD}" in board.stdout and "split TEST" in board.stdout
     videos = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "echobench-demo" / "data" / "Videos").iterdir()}
-    assert len(videos) == 48
-    _demo(tmp_path, "--videos", "48", "--epochs", "1")  # same data settings: the videos are reused
+    assert len(videos) == SMALL_VIDEOS
+    _demo(tmp_path, "--videos", str(SMALL_VIDEOS), "--epochs", "1")  # same data settings: the videos are reused
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "echobench-demo" / "data" / "Videos").iterdir()} == videos
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("ECHOBENCH_FULL_DEMO"), reason="full demo (minutes): set ECHOBENCH_FULL_DEMO=1")
-def test_full_demo_beats_constant_predictor(tmp_path):
-    _demo(tmp_path)
+def test_full_demo_learns_ef_and_beats_the_constant_predictor(tmp_path):
+    """The README's first command on its default data reaches the TEST R² it was measured at
+    (``DEMO_MIN_R2``) and a TEST MAE below the constant predictor's (point estimates, the comparison the
+    demo's measurement supports: MAE 7.50 vs 8.04 EF points, R² ~0.15; README)."""
+    from echobench.cli.run import DEMO_HEAD, DEMO_MIN_R2
+
+    out = _demo(tmp_path)
     (run_dir,) = list((tmp_path / "runs").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    r2 = metrics["model"]["TEST"]["R2"]
+    assert r2 >= DEMO_MIN_R2, f"TEST R² {r2:.3f} < {DEMO_MIN_R2}"
     model, constant = metrics["model"]["TEST"]["MAE"], metrics["constant_train_mean"]["TEST"]["MAE"]
     assert model < constant, f"TEST MAE {model:.2f} does not beat the constant predictor {constant:.2f}"
+    assert f"TEST echo-videomae+{DEMO_HEAD}" in out

@@ -131,7 +131,28 @@ def test_demo_logs_and_prints_its_exact_run_command(tmp_path, monkeypatch):
     assert len(epochs) == 1
     line = next(ln.strip() for ln in demo.stdout.splitlines() if ln.strip().startswith("echobench run "))
     words = shlex.split(line)
-    assert "--lr" in words and words[words.index("--lr") + 1] == "0.0002"
+    from echobench.cli.run import DEMO_BACKBONE_OPTIONS, DEMO_HEAD, DEMO_LR
+
+    assert "--lr" in words and float(words[words.index("--lr") + 1]) == DEMO_LR
+    assert words[words.index("--head") + 1] == DEMO_HEAD
+    options = [words[i + 1] for i, w in enumerate(words) if w == "--backbone-option"]
+    assert options == [f"{k}={v}" for k, v in sorted(DEMO_BACKBONE_OPTIONS.items())]
     rerun = CliRunner().invoke(app, [*words[1:], "--resume"])  # the same configuration hash: nothing to rerun
     assert rerun.exit_code == 0, rerun.output
     assert "already completed this configuration; not rerun" in rerun.stderr, rerun.output
+
+
+def test_run_command_spells_out_backbone_and_head_options(tmp_path):
+    """The printed ``echobench run`` line carries every declared option the configuration sets, so
+    it repeats a run with a non-default token grid or head width (same config hash)."""
+    import shlex
+
+    from echobench.cli.run import run_command
+    from echobench.runner import RunConfig
+
+    cfg = RunConfig(backbone="echo-videomae", head="stff", task="ef", data=tmp_path,
+                    backbone_options={"tubelet_size": 4, "patch_size": 32}, head_options={"attn_dim": 64})
+    words = shlex.split(run_command(cfg))
+    pairs = [(w, words[i + 1]) for i, w in enumerate(words) if w in ("--backbone-option", "--head-option")]
+    assert pairs == [("--backbone-option", "patch_size=32"), ("--backbone-option", "tubelet_size=4"),
+                     ("--head-option", "attn_dim=64")]

@@ -236,3 +236,21 @@ def test_forward_works_after_flop_counting_on_the_meta_device() -> None:
     with torch.no_grad():
         tokens = model(torch.rand(1, 3, 6, 48, 48)).tokens
     assert tokens.shape == (1, 27, 64) and torch.isfinite(tokens).all()
+
+
+def test_token_grid_options_reach_the_encoder_from_the_cli_schema() -> None:
+    """``--backbone-option patch_size=32 tubelet_size=4`` is declared, parsed and builds a coarser token
+    grid ``(T/4, H/32, W/32)``; the defaults keep VideoMAE's 2x16x16 tubelets."""
+    from echobench.engine.model import build_model, parse_model_options
+    from echobench.registry import get_registry
+
+    registry = get_registry()
+    options, _ = parse_model_options(registry, backbone="echo-videomae", head="meanpool",
+                                     backbone_pairs=["patch_size=32", "tubelet_size=4"], head_pairs=[])
+    assert options == {"patch_size": 32, "tubelet_size": 4}
+    model = build_model(registry, backbone="echo-videomae", head="meanpool", preset="tiny",
+                        backbone_options=options, clip_shape=(8, 64, 64)).eval()
+    with torch.no_grad():
+        feats = model.backbone(_clip(b=1, t=8, s=64), torch.arange(8).unsqueeze(0))
+    assert tuple(feats.grid) == (2, 2, 2) and feats.tokens.shape == (1, 8, 64)
+    assert tuple(build_echo_videomae(preset="tiny")(_clip(b=1, t=8, s=64)).grid) == (4, 4, 4)
