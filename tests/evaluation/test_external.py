@@ -31,6 +31,17 @@ def other_sites(tmp_path_factory) -> tuple[Path, Path]:
     return b, c
 
 
+@pytest.fixture(scope="module")
+def other_layouts(tmp_path_factory) -> tuple[Path, Path]:
+    """Synthetic CAMUS (NIfTI half sequences) and EchoNet-Pediatric (A4C/ + PSAX/) folders."""
+    from echobench_datasets.camus import synthesize_camus
+    from echobench_datasets.pediatric import synthesize_pediatric
+
+    root = tmp_path_factory.mktemp("layouts")
+    return (synthesize_camus(root / "CAMUS_public", videos=3, seed=4),
+            synthesize_pediatric(root / "pediatric", videos=6, seed=6))
+
+
 class _Fractions:
     """A dataset layout that declares EF as a fraction (units differ from the ef task's %)."""
 
@@ -45,17 +56,27 @@ def _run(args: list[str], backbone: str = "example-c3d"):
                                     "--epochs", "1", "--batch-size", "4", "--gpus", "0", "--n-boot", "0", *args])
 
 
-def test_external_rows_table_and_rule(synth_tiny, other_sites, example_plugin, tmp_path, monkeypatch):
+def test_external_rows_table_and_rule(synth_tiny, other_sites, other_layouts, example_plugin, tmp_path, monkeypatch):
+    """Issue 17's check: trained on EchoNet, scored on another EchoNet site (TEST), one without TEST (ALL),
+    CAMUS (named) and EchoNet-Pediatric (detected by its layout): one set of rows per evaluated dataset."""
     b, c = other_sites
+    camus, pediatric = other_layouts
     monkeypatch.chdir(tmp_path)
-    result = _run(["--data", str(synth_tiny), "--eval-data", str(b), "--eval-data", f"echonet-dynamic={c}"])
+    result = _run(["--data", str(synth_tiny), "--eval-data", str(b), "--eval-data", f"echonet-dynamic={c}",
+                   "--eval-data", f"camus={camus}", "--eval-data", str(pediatric)])
     assert result.exit_code == 0, result.output
     assert "external validation · echonet-dynamic (site-b) · split TEST" in result.output
     from echobench.results.records import read_records
 
     records = read_records(tmp_path / "leaderboard").filter(pl.col("track").is_null() & (pl.col("task") == "ef")
                                                             & (pl.col("metric") == "MAE"))
-    assert set(records["trained_on_dataset"]) == {"echonet-dynamic"} == set(records["evaluated_on_dataset"])
+    assert set(records["trained_on_dataset"]) == {"echonet-dynamic"}
+    assert set(records["evaluated_on_dataset"]) == {"echonet-dynamic", "camus", "echonet-pediatric"}
+    for name in ("camus", "echonet-pediatric"):
+        rows = records.filter(pl.col("evaluated_on_dataset") == name)
+        assert set(rows["split"]) == {"TEST"} and rows.height == 2  # the model and A's constant
+        assert (rows["dataset_hash"] != rows["trained_on_dataset_hash"]).all()
+    records = records.filter(pl.col("evaluated_on_dataset") == "echonet-dynamic")
     home = records.filter(pl.col("dataset") == synth_tiny.name)
     assert len(set(records["trained_on_dataset_hash"])) == 1 and set(home["dataset_hash"]) == set(records["trained_on_dataset_hash"])
     train_ef = pl.read_csv(synth_tiny / "FileList.csv").filter(pl.col("Split") == "TRAIN")["EF"].mean()
@@ -72,7 +93,7 @@ def test_external_rows_table_and_rule(synth_tiny, other_sites, example_plugin, t
     assert board.exit_code == 0, board.output
     text = board.output
     assert "External validation" in text and "in-distribution (TEST)" in text
-    assert "site-b" in text and "· ALL" in text
+    assert "site-b" in text and "· ALL" in text and "camus" in text and "echonet-pediatric" in text
 
 
 def test_pairing_with_other_units_or_no_label_is_refused_before_training(synth_tiny, other_sites, tmp_path,
