@@ -226,7 +226,8 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
                      "metric": s.metric, "value": s.estimate.value, "ci_low": s.estimate.low,
                      "ci_high": s.estimate.high, "n": len(records[split])})
     def own(who: str, part=lambda e: e.value) -> dict[str, dict[str, Any]]:
-        return {sp: {s.metric: part(s.estimate) for n, sp2, s in scored if n == who and sp2 == sp and s.task == task.name}
+        return {sp: {s.metric: part(s.estimate)
+                     for n, sp2, s in scored if n == who and sp2 == sp and s.task == task.name}
                 for sp in EVAL_SPLITS}
 
     table = {who: own(who) for who in (model_name, baseline)}
@@ -268,7 +269,8 @@ def _score(task, registry, records, truth, preds, model_name: str, n_boot: int):
                 rows_, dice = segmentation_scores(task.name, masks, truth[split], n_boot=n_boot, seed=0)
                 ef = mask_ef(masks)
                 scored += [(name, split, s) for s in rows_]
-                scored += [(name, split, s) for s in score_outputs(ef_task, ef, true_ef, true_ef, n_boot=n_boot, seed=0)]
+                scored += [(name, split, s)
+                           for s in score_outputs(ef_task, ef, true_ef, true_ef, n_boot=n_boot, seed=0)]
                 if name == model_name:
                     rows += [{"FileName": r.file_name, "split": split, "ED_frame": r.ed_frame, "ES_frame": r.es_frame,
                               "Dice[ED]": float(d[0]), "Dice[ES]": float(d[1]), "prediction": float(e),
@@ -276,7 +278,8 @@ def _score(task, registry, records, truth, preds, model_name: str, n_boot: int):
                              for r, d, e, t in zip(records[split], dice, ef, true_ef)]
             train_ef = np.array([r.label(task.label) for r in records["TRAIN"]])  # the EF rows' own constant
             const = constant_outputs(ef_task, train_ef, len(true_ef))
-            scored += [(CONSTANT, split, s) for s in score_outputs(ef_task, const, true_ef, true_ef, n_boot=n_boot, seed=0)]
+            scored += [(CONSTANT, split, s)
+                       for s in score_outputs(ef_task, const, true_ef, true_ef, n_boot=n_boot, seed=0)]
         return scored, rows, MEAN_MASK
     for split, pred in preds.items():
         guess = random_guess(pred.frame_indices)

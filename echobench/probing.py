@@ -208,7 +208,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     if fabric.world_size > 1:
         raise ConfigError("echobench probe runs in one process (the grid trains side by side on one device)")
     check_outputs(cfg.results, cfg.runs)
-    data = prepared if prepared is not None else prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log)
+    data = (prepared if prepared is not None
+            else prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log))
     if protocol.period is not None:
         log(f"protocol {protocol.name}: probes train on the fixed start-0 clip (random training starts "
             "cannot be cached)")
@@ -220,7 +221,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
         with fabric.init_module():
             models[probe] = build_model(registry, backbone=cfg.backbone, head=head, preset=cfg.preset,
                                         weights=cfg.weights, backbone_options=cfg.backbone_options,
-                                        head_options=options, clip_shape=(protocol.frames, protocol.size, protocol.size),
+                                        head_options=options,
+                                        clip_shape=(protocol.frames, protocol.size, protocol.size),
                                         unit_input=protocol.normalization == "unit")
     backbone = next(iter(models.values())).backbone.to(fabric.device).eval().requires_grad_(False)
 
@@ -285,7 +287,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
                     raw = predict_probe(probe, c, batch_size=cfg.batch_size, device=fabric.device)
                     outputs[fraction, g, split, s] = objective.outputs(per_video(raw, c.video, len(data.labels[split])))
             p, lr, wd = configs[g]
-            grid_rows.append({"fraction": fraction, "probe": p, "lr": lr, "weight_decay": wd, "train_videos": len(subset),
+            grid_rows.append({"fraction": fraction, "probe": p, "lr": lr, "weight_decay": wd,
+                              "train_videos": len(subset),
                               "best_epoch": fitted.best_epoch[g], "val_score": fitted.best(g),
                               "val_score_per_epoch": fitted.val_score[g]})
 
@@ -306,7 +309,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     def scores(fraction, g, split, s):
         key = (fraction, g, split, s)
         if key not in cache_scores:
-            cache_scores[key] = score_outputs(task, outputs[key], data.labels[split], data.ef[split], n_boot=n_boot, seed=0)
+            cache_scores[key] = score_outputs(task, outputs[key], data.labels[split], data.ef[split],
+                                              n_boot=n_boot, seed=0)
         return cache_scores[key]
 
     split_samplers = [("VAL", "one"), *(("TEST", s) for s in samplers)]
@@ -327,7 +331,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     created = datetime.now(timezone.utc)
     config_hash = stable_hash({**cfg.hashed(), "dataset_hash": data.dataset_hash, "weights": weights_id})
     setup_hash = stable_hash({**cfg.hashed(), "seed": None, "dataset_hash": data.dataset_hash})
-    run_id = f"{created:%Y%m%dT%H%M%S}-{cfg.backbone.replace(':', '_')}-probes-{cfg.task}-s{cfg.seed}-{uuid.uuid4().hex[:6]}"
+    run_id = (f"{created:%Y%m%dT%H%M%S}-{cfg.backbone.replace(':', '_')}-probes-{cfg.task}-s{cfg.seed}-"
+              f"{uuid.uuid4().hex[:6]}")
     run_dir = Path(cfg.runs) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     sha, device = git_sha(), device_name(fabric.device)
@@ -347,7 +352,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
         constant = name == CONSTANT
         scored_task = task if s.task == task.name else registry.get("task", s.task)
         units = s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units
-        rows.append({**common, "model": name, "task_version": scored_task.version, "backbone": "-" if constant else cfg.backbone, "head": head,
+        rows.append({**common, "model": name, "task_version": scored_task.version,
+                     "backbone": "-" if constant else cfg.backbone, "head": head,
                      **({"preset": "-", "weights": "-", "precision": "-"} if constant else {}),
                      "setup_hash": "-" if constant else stable_hash([setup_hash, name]),
                      "task": s.task, "units": units, "split": split, "clips": clips, "metric": s.metric,

@@ -23,7 +23,8 @@ def check(
     root: Annotated[Path, typer.Argument(help="Data directory (EchoNet-format: FileList.csv, VolumeTracings.csv, "
                                               "Videos/; or any registered dataset layout).")],
     dataset: Annotated[Optional[str], typer.Option(help="Registered dataset layout of ROOT (e.g. echonet-dynamic); "
-                                                   "default: detected from the folder's files, else echonet-dynamic.")] = None,
+                                                   "default: detected from the folder's files, "
+                                                   "else echonet-dynamic.")] = None,
 ) -> None:
     """Read ROOT with its dataset plugin's reader and report what was used, skipped and odd; exit 2 if
     a split (TRAIN, VAL, TEST) has no usable row, since `echobench run` cannot use it then."""

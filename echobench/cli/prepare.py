@@ -95,8 +95,10 @@ def merge(
 @app.command()
 @user_errors
 def shards(
-    prepared: Annotated[Path, typer.Argument(help="Folder from `prepare dicom` (manifest.parquet) or a folder of videos.")],
-    out: Annotated[Path, typer.Argument(help="New folder for the shard store (tar shards, index.parquet, store.json).")],
+    prepared: Annotated[Path, typer.Argument(
+        help="Folder from `prepare dicom` (manifest.parquet) or a folder of videos.")],
+    out: Annotated[Path, typer.Argument(
+        help="New folder for the shard store (tar shards, index.parquet, store.json).")],
     shard_mb: Annotated[int, typer.Option("--shard-mb", min=1, help="Shard size in MiB.")] = 1024,
 ) -> None:
     """Write PREPARED as a shard store for `echobench pretrain METHOD OUT`: uint8 frames at the stored

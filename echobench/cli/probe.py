@@ -36,7 +36,8 @@ def render_probes(result) -> None:
                                                 "* = selected for its probe kind", caption_justify="left")
     for column in ("TRAIN", "probe", "lr", "wd", "epoch", "VAL score", metric):
         table.add_column(column, justify="left" if column in ("probe",) else "right")
-    chosen = {(s["fraction"], s["probe"], s["lr"], s["weight_decay"]) for s in result.selected if s["kind"] != "any probe"}
+    chosen = {(s["fraction"], s["probe"], s["lr"], s["weight_decay"])
+              for s in result.selected if s["kind"] != "any probe"}
     for r in result.grid:
         star = "*" if (r["fraction"], r["probe"], r["lr"], r["weight_decay"]) in chosen else ""
         table.add_row(f"{r['fraction'] * 100:g}% ({r['train_videos']})", escape(r["probe"]) + star, f"{r['lr']:g}",
@@ -62,12 +63,14 @@ def probe(
     backbone_option: Annotated[Optional[list[str]], typer.Option(
         "--backbone-option", help="KEY=VALUE option the backbone declares (repeatable).")] = None,
     probes: Annotated[str, typer.Option(help="Probes, comma-separated: linear, attentive-1, attentive-4, maxpool, "
-                                             "stff, or any head name.")] = "linear,attentive-1,attentive-4,maxpool,stff",
+                                             "stff, or any head name.")] = (
+        "linear,attentive-1,attentive-4,maxpool,stff"),
     lr: Annotated[str, typer.Option(help="Peak AdamW learning rates of the grid, comma-separated.")] = "1e-3,3e-4",
     wd: Annotated[str, typer.Option(help="Weight decays of the grid, comma-separated.")] = "0,0.05",
     train_fraction: Annotated[str, typer.Option(help="TRAIN fractions (label efficiency; nested fixed subsets), "
                                                      "e.g. 0.01,0.1,1.")] = "1",
-    clips: Annotated[str, typer.Option(help="TEST clip samplers: one, uniform-K, all, beats.")] = "one,uniform-5,all,beats",
+    clips: Annotated[str, typer.Option(
+        help="TEST clip samplers: one, uniform-K, all, beats.")] = "one,uniform-5,all,beats",
     seed: Annotated[int, typer.Option(min=0, help="Seed (initialisation, batch order, flips).")] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs over TRAIN (each probe's epoch picked on VAL).")] = 8,
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per step (and per extraction batch).")] = 8,
@@ -75,7 +78,8 @@ def probe(
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; at most 1).")] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Feature cache folder (default: $ECHOBENCH_CACHE, else "
                                                        "RESULTS/feature-cache).")] = None,
-    cache_dtype: Annotated[str, typer.Option(help="Cached token dtype: float32 or float16 (half the disk).")] = "float32",
+    cache_dtype: Annotated[str, typer.Option(
+        help="Cached token dtype: float32 or float16 (half the disk).")] = "float32",
     results: Annotated[Path, typer.Option(help="Leaderboard directory for run records.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
 ) -> None:

@@ -16,10 +16,12 @@ from echobench.cli.common import err, out, progress_factory, user_errors
 @user_errors
 def robustness(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (runs/<run_id>).")],
-    results: Annotated[Path, typer.Option(help="Leaderboard directory holding the run's record.")] = Path("leaderboard"),
+    results: Annotated[Path, typer.Option(
+        help="Leaderboard directory holding the run's record.")] = Path("leaderboard"),
     data: Annotated[Optional[Path], typer.Option(help="EchoNet-format directory (default: the run's).")] = None,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Clips per forward pass (default: the run's).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        min=1, help="Clips per forward pass (default: the run's).")] = None,
     n_boot: Annotated[Optional[int], typer.Option(min=0, help="Bootstrap resamples (default: the run's).")] = None,
 ) -> None:
     """Score TEST of a finished run's best weights under the versioned perturbations (the records

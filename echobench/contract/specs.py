@@ -64,7 +64,8 @@ class BackboneSpec(_Spec):
     token_grid: tuple[int, int, int] | str | None = None
     weights: "tuple[WeightsSpec, ...]" = ()  # named weights: --weights NAME.TAG (echobench.experiment.weights)
 
-    def grid(self, clip_shape: tuple[int, int, int], options: dict[str, Any] | None = None) -> tuple[int, int, int] | None:
+    def grid(self, clip_shape: tuple[int, int, int],
+             options: dict[str, Any] | None = None) -> tuple[int, int, int] | None:
         """The declared token grid ``(t, h, w)`` for a clip ``(T, H, W)`` (frames, pixels), or None when
         the spec declares none.
 

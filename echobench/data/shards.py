@@ -133,7 +133,8 @@ def write_shards(prepared: str | os.PathLike, out: str | os.PathLike, *, shard_b
             grey = bool((frames[..., 0] == frames[..., 1]).all() and (frames[..., 0] == frames[..., 2]).all())
             data = np.ascontiguousarray(frames[..., :1] if grey else frames)
             key = f"{len(rows):09d}"
-            source = {k: _jsonable(v) for k, v in manifest.get(path, {"clip": str(path.relative_to(videos.root))}).items()}
+            source = {k: _jsonable(v)
+                      for k, v in manifest.get(path, {"clip": str(path.relative_to(videos.root))}).items()}
             meta = {"shape": list(data.shape), "dtype": "uint8", "fps": source.get("fps"), "manifest": source}
             writer.write({"__key__": key, "u8": data.tobytes(), "json": json.dumps(meta).encode()})
             channels_seen.add(int(data.shape[-1]))
@@ -214,7 +215,8 @@ def open_store(root: str | os.PathLike) -> ShardStore:
     except (OSError, ValueError) as exc:
         raise DataError(f"{root / STORE}: not a readable shard store ({exc})") from None
     if info.get("format") != FORMAT or info.get("version") != VERSION:
-        raise DataError(f"{root / STORE}: format {info.get('format')}@{info.get('version')}, expected {FORMAT}@{VERSION}")
+        raise DataError(f"{root / STORE}: format {info.get('format')}@{info.get('version')}, "
+                        f"expected {FORMAT}@{VERSION}")
     try:
         index = pl.read_parquet(root / INDEX)
     except Exception as exc:  # polars raises several error types for corrupt files

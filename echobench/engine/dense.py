@@ -163,7 +163,8 @@ def fit_dense(model: torch.nn.Module, train_loader: DataLoader, val_loader: Data
         if hasattr(train_loader.sampler, "generator") and train_loader.sampler.generator is not None:
             train_loader.sampler.generator.manual_seed(settings.seed * 1000 + epoch)
         model.train()
-        advance = progress(f"epoch {epoch + 1}/{settings.epochs} train", len(train_loader.dataset)) if progress else None
+        advance = (progress(f"epoch {epoch + 1}/{settings.epochs} train", len(train_loader.dataset))
+                   if progress else None)
         losses = []
         for step, batch in enumerate(train_loader):
             seed = step_seed(settings.seed, epoch, step)

@@ -176,7 +176,8 @@ def _measured_grid(bspec, net: nn.Module, clip_shape: tuple[int, int, int]) -> t
 def build_model(registry: Registry, *, backbone: str, head: str, preset: str | None = None,
                 weights: str | None = None, backbone_options: dict[str, Any] | None = None,
                 head_options: dict[str, Any] | None = None,
-                clip_shape: tuple[int, int, int] | None = None, unit_input: bool | None = None) -> EchoModel | DenseModel:
+                clip_shape: tuple[int, int, int] | None = None,
+                unit_input: bool | None = None) -> EchoModel | DenseModel:
     """Instantiate backbone and head by registry name (``backbone`` may be ``name:variant``).
 
     Options: the spec's ``defaults``, then the variant tag, then ``backbone_options``/``head_options``
@@ -185,8 +186,9 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     Input geometry: with ``clip_shape = (T, H, W)`` (the protocol's clip), a backbone whose spec lists
     ``num_frames``/``image_size`` in ``inputs`` receives them (e.g. ViViT's learned position table),
     and a head whose spec lists ``grid`` receives the backbone's token grid ``(t, h, w)`` (as the
-    backbone's spec declares it, :meth:`~echobench.contract.specs.BackboneSpec.grid`), so heads whose layers depend on it (STFF-Net's
-    spatial-collapse conv) are fully built before the optimizer sees them; a head listing
+    backbone's spec declares it, :meth:`~echobench.contract.specs.BackboneSpec.grid`), so heads whose
+    layers depend on it (STFF-Net's spatial-collapse conv) are fully built before the optimizer sees
+    them; a head listing
     ``clip_shape`` receives ``(T, H, W)``. A head whose spec's ``output`` is not ``"embedding"``
     gives a :class:`DenseModel` (no adapter). ``unit_input`` (clips in
     [0, 1], or already standardised by the protocol) goes to backbones that list it, so a backbone

@@ -130,7 +130,8 @@ def fit_probes(probes: Sequence[Probe], lrs: Sequence[float], weight_decays: Seq
         for p in probes:
             p.train()
         losses = [[] for _ in probes]
-        advance = progress(f"epoch {epoch + 1}/{settings.epochs} train {len(probes)} probes", sampler.n) if progress else None
+        advance = (progress(f"epoch {epoch + 1}/{settings.epochs} train {len(probes)} probes", sampler.n)
+                   if progress else None)
         for step in range(sampler.steps):
             batch = torch.as_tensor(sampler.share(step)[0], dtype=torch.int64)
             seed = step_seed(settings.seed, epoch, step)

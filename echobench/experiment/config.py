@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from echobench import defaults
-from echobench.progress import ProgressFactory  # the one progress type
+from echobench.progress import ProgressFactory  # noqa: F401  (re-export) the one progress type
 
 EVAL_SPLITS = ("VAL", "TEST")
 

@@ -95,7 +95,8 @@ def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Tr
     ext_outputs = [predict_external(fabric, model, ext, protocol, objective=objective, batch_size=cfg.batch_size,
                                     stats=data.stats, frame_size=data.frame_size, seed=cfg.seed,
                                     num_workers=cfg.num_workers,
-                                    advance=progress(f"evaluate {ext.spec.name} {ext.split} (external)", len(ext.records))
+                                    advance=progress(f"evaluate {ext.spec.name} {ext.split} (external)",
+                                                     len(ext.records))
                                     if progress else None) for ext in externals or []]
     return Predictions(outputs=outputs, beats=beats, perturbed=perturbed, external=ext_outputs)
 
@@ -137,7 +138,8 @@ def score_predictions(cfg: RunConfig, setup: Setup, data: PreparedData, predicti
         test = data.records["TEST"]
         groups = strata(data.ef["TEST"], [r.fps for r in test], [r.num_frames for r in test],
                         *beats.grey.T)  # brightness/contrast from the beats pass: TEST is decoded once
-        groups += subgroup_strata(test, data.dataset_spec.subgroups if data.dataset_spec else ())  # declared by the dataset
+        # declared by the dataset
+        groups += subgroup_strata(test, data.dataset_spec.subgroups if data.dataset_spec else ())
         scored += [(model_name, "TEST", "one", s) for s in stratum_scores(
             task, outputs["TEST", "one"], data.labels["TEST"], data.ef["TEST"], groups, n_boot=n_boot, seed=0)]
         if predictions.perturbed is not None:

@@ -44,7 +44,8 @@ def loaders_for(cfg: RunConfig, setup: Setup, data: PreparedData) -> tuple[dict[
                                    **loader_options(fabric, cfg.num_workers, persistent=False))}
     for split in EVAL_SPLITS:
         loaders[split] = DataLoader(datasets[split], batch_size=-(-cfg.batch_size // world), shuffle=False,
-                                    sampler=eval_sampler(datasets[split], fabric), **loader_options(fabric, cfg.num_workers))
+                                    sampler=eval_sampler(datasets[split], fabric),
+                                    **loader_options(fabric, cfg.num_workers))
     loaders = dict(zip(SPLITS, fabric.setup_dataloaders(*(loaders[s] for s in SPLITS),
                                                         use_distributed_sampler=False)))
     return datasets, loaders

@@ -75,14 +75,16 @@ def place_per_device(commands: Sequence[Sequence[str]], devices: Sequence[str], 
             log = logs / f"run-{i + 1}.log"
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
             with open(log, "wb") as fh:
-                running[device] = (i, subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env), log)
+                running[device] = (i, subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env),
+                                   log)
             say(f"run {i + 1}/{len(commands)} started on device {device} (log {log})")
         for device, (i, process, log) in list(running.items()):
             code = process.poll()
             if code is None:
                 continue
             done[i] = Placed(command=tuple(commands[i]), where=f"device {device}", returncode=code, log=log)
-            say(f"run {i + 1}/{len(commands)} on device {device} " + ("finished" if code == 0 else f"failed (exit {code})"))
+            say(f"run {i + 1}/{len(commands)} on device {device} "
+                + ("finished" if code == 0 else f"failed (exit {code})"))
             del running[device]
             free.append(device)
         if running:

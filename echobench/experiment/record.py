@@ -61,9 +61,11 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
         e = registry.entry(kind, name)
         plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
     device = device_name(setup.fabric.device)
-    atomic_save_safetensors({k: v.contiguous() for k, v in (fitted.best_state or {}).items()}, run_dir / "best.safetensors")
+    atomic_save_safetensors({k: v.contiguous() for k, v in (fitted.best_state or {}).items()},
+                            run_dir / "best.safetensors")
     atomic_write_text(run_dir / "environment.json", json.dumps(
-        {**environment(), "git_sha": sha, "device": device, "precision": setup.precision, "plugins": plugins}, indent=2))
+        {**environment(), "git_sha": sha, "device": device, "precision": setup.precision, "plugins": plugins},
+        indent=2))
 
     metrics, metrics_ci = _tables(scored, model_name, "one", task.name)
     constant, constant_ci = _tables(scored, CONSTANT, "one", task.name)
@@ -95,11 +97,13 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     rows: list[dict[str, Any]] = []
     for name, split, clips, s, ext in [(*x, None) for x in scored] + external_scored:
         scored_task = task if s.task == task.name else registry.get("task", s.task)
+        # the constant depends on the data only
         model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "weights_sha256": None,
-                      "precision": "-", "setup_hash": "-"} if name == CONSTANT else {}  # the constant depends on the data only
+                      "precision": "-", "setup_hash": "-"} if name == CONSTANT else {}
         rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free, "task": s.task,
                      "task_version": scored_task.version, "track": s.track,
-                     "units": s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units,
+                     "units": (s.units if s.units is not None
+                               else "" if scored_task.kind == "binary" else scored_task.units),
                      "split": split, "clips": clips, "metric": s.metric, "value": s.estimate.value,
                      "ci_low": s.estimate.low, "ci_high": s.estimate.high,
                      "n": s.n if s.n is not None else len(data.labels[split]) if ext is None else len(ext.labels),

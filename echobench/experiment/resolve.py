@@ -150,7 +150,8 @@ def open_run(cfg: RunConfig, setup: Setup, dataset_hash: str, *, dataset_tag: di
         if setup.main:
             run_dir.mkdir(parents=True, exist_ok=False)
     config = {**identity, "data": str(Path(cfg.data).resolve()), "config_hash": config_hash, "setup_hash": setup_hash,
-              **({"eval_data": [{"dataset": e.spec.name, "dataset_version": e.spec.version, "data": str(e.root.resolve()),
+              **({"eval_data": [{"dataset": e.spec.name, "dataset_version": e.spec.version,
+                                 "data": str(e.root.resolve()),
                                  "split": e.split, "dataset_hash": e.dataset_hash} for e in externals],
                   "external_rule": EXTERNAL_RULE} if externals else {}),
               "protocol_version": setup.protocol.version, "task_version": setup.task.version}

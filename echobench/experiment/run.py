@@ -92,7 +92,8 @@ def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) ->
         data = prepared
         setup.runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")
     externals = external_data(cfg, setup, data)
-    folder = open_run(cfg, setup, data.dataset_hash, dataset_tag=dataset_identity(data.dataset_spec), externals=externals)
+    folder = open_run(cfg, setup, data.dataset_hash, dataset_tag=dataset_identity(data.dataset_spec),
+                      externals=externals)
     if folder is None:
         return None
     setup.runlog.counts("skipped (videos, by reason)", data.skipped)

@@ -128,7 +128,8 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     from echobench.provenance import dataset_hash
 
     log = log or (lambda _msg: None)
-    spec, data = resolve_dataset(dataset, root, probe=True, progress=progress("probe videos", None) if progress else None)
+    spec, data = resolve_dataset(dataset, root, probe=True,
+                                 progress=progress("probe videos", None) if progress else None)
     label_units(task, spec, data)
     skipped: Counter = Counter(data.report.skipped)
     kept = []
@@ -167,7 +168,8 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         ef={s: np.array([r.label("EF") for r in records[s]], dtype=np.float64) for s in SPLITS},  # NaN: no EF
         stats=stats, skipped=skipped, notes=Counter(data.report.notes) + decoded.notes,
         dataset_hash=dataset_hash(root, [(r.file_name, r.num_frames) for r in decoded.records],
-                                  labels={task.label: [(r.file_name, r.split, r.label(task.label)) for r in decoded.records]}),
+                                  labels={task.label: [(r.file_name, r.split, r.label(task.label))
+                                                       for r in decoded.records]}),
         synthetic=(Path(root) / "SYNTHETIC.json").is_file(), frame_size=decoded.frame_size, dataset_spec=spec,
         held=held, streamed=decoded.streamed,
     )

@@ -107,7 +107,8 @@ def _parse_cfg(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return {key.strip(): value.strip() for key, sep, value in (line.partition(":") for line in text.splitlines()) if sep}
+    return {key.strip(): value.strip()
+            for key, sep, value in (line.partition(":") for line in text.splitlines()) if sep}
 
 
 def _number(info: dict[str, str], key: str) -> float:
@@ -324,7 +325,8 @@ def _labels_map(p, c: float, height: int, width: int) -> np.ndarray:
     rows, cols = np.mgrid[0:height, 0:width]
     d = np.stack([cols - base[0], rows - base[1]], axis=-1)
     along, across = d @ direction, d @ np.array([-direction[1], direction[0]])
-    atrium = (along > 1.0) & ((along - 0.25 * p.length) ** 2 / (0.25 * p.length) ** 2 + across**2 / (0.8 * p.radius) ** 2 < 1)
+    atrium = (along > 1.0) & ((along - 0.25 * p.length) ** 2 / (0.25 * p.length) ** 2
+                              + across**2 / (0.8 * p.radius) ** 2 < 1)
     out[atrium & (out == 0)] = 3
     return out
 
@@ -356,7 +358,8 @@ def synthesize_camus(out: str | os.PathLike, *, videos: int, seed: int = 0) -> P
         folder = out / "database_nifti" / patient
         split = ("VAL", "TEST")[i] if i < 2 else (("TRAIN",) * 8 + ("VAL", "TEST"))[(i - 2) % 10]
         lists[split].append(patient)
-        sex, age, quality = "MF"[int(rng.integers(2))], int(rng.integers(20, 91)), ("Good", "Medium", "Poor")[int(rng.integers(3))]
+        sex, age, quality = ("MF"[int(rng.integers(2))], int(rng.integers(20, 91)),
+                             ("Good", "Medium", "Poor")[int(rng.integers(3))])
         for k, view in enumerate(VIEWS):
             texture = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, 2 + k)))
             half = render(systole, texture)  # only the ED -> ES frames are rendered

@@ -67,9 +67,11 @@ class SegUpsampleHead(nn.Module):
         x = self.tokens(features)  # (B, C*s*s, t, h, w)
         b, _, t, h, w = x.shape
         s = self.sub
-        x = x.reshape(b, self.channels, s, s, t, h, w).permute(0, 1, 4, 5, 2, 6, 3).reshape(b, self.channels, t, h * s, w * s)
+        x = (x.reshape(b, self.channels, s, s, t, h, w).permute(0, 1, 4, 5, 2, 6, 3)
+             .reshape(b, self.channels, t, h * s, w * s))
         if (h * s, w * s) != (max(1, h_out // 4), max(1, w_out // 4)):
-            x = F.interpolate(x, size=(t, max(1, h_out // 4), max(1, w_out // 4)), mode="trilinear", align_corners=False)
+            x = F.interpolate(x, size=(t, max(1, h_out // 4), max(1, w_out // 4)), mode="trilinear",
+                              align_corners=False)
         x = self.refine(x)
         return F.interpolate(x, size=self.clip_shape, mode="trilinear", align_corners=False).squeeze(1)
 

@@ -17,7 +17,8 @@ _ENCODER_OPTIONS = (
     Option("init_values", float, 0.0, "layer-scale init (0 = no layer scale)"),
     Option("drop_rate", float, 0.0, "dropout after attention/MLP projections"),
     Option("attn_drop_rate", float, 0.0, "attention dropout"),
-    Option("patch_size", int, 16, "tubelet height = width in pixels of the protocol's clip (the token grid's h, w = size / patch_size)"),
+    Option("patch_size", int, 16,
+           "tubelet height = width in pixels of the protocol's clip (the token grid's h, w = size / patch_size)"),
     Option("tubelet_size", int, 2, "tubelet length in frames (the token grid's t = frames / tubelet_size)"),
 )
 _PRETRAIN_OPTIONS = (

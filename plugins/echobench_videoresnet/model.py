@@ -220,4 +220,5 @@ def build_video_resnet(*, preset: str = "18", variant: str = "r3d_18",
     return model
 
 
-__all__ = ["PRESETS", "VARIANTS", "VideoResNetBackbone", "LoadReport", "load_weights", "build_video_resnet", "token_grid"]
+__all__ = ["PRESETS", "VARIANTS", "VideoResNetBackbone", "LoadReport", "load_weights", "build_video_resnet",
+           "token_grid"]
