@@ -15,7 +15,7 @@ from rich.table import Table
 from echobench.cli.common import err, out, user_errors
 from echobench.errors import UnknownNameError
 
-KINDS = ("backbone", "head", "task", "pretrainer")
+KINDS = ("backbone", "head", "task", "pretrainer", "dataset")
 PROTOCOL = "protocol"
 
 
@@ -42,18 +42,20 @@ def listing(registry, kinds: tuple[str, ...]) -> dict[str, list[dict]]:
                     "version": e.version}
             if k == "backbone":
                 item.update(presets=list(e.spec.presets), options=dict(e.spec.defaults))
+            if k == "dataset":
+                item.update(labels=dict(e.spec.labels), subgroups=list(e.spec.subgroups), version=e.spec.version)
             shown[k].append(item)
     return shown
 
 
 @user_errors
 def list_plugins(
-    kind: Annotated[Optional[str], typer.Argument(help="Only this kind: backbone, head, task, pretrainer or "
-                                                       "protocol.")] = None,
+    kind: Annotated[Optional[str], typer.Argument(help="Only this kind: backbone, head, task, pretrainer, "
+                                                       "dataset or protocol.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (kind -> entries) instead of tables.")] = False,
 ) -> None:
-    """List registered backbones (with their presets and options), heads, tasks, pretrainers and the
-    clip protocols, with their provenance."""
+    """List registered backbones (with their presets and options), heads, tasks, pretrainers, dataset
+    layouts and the clip protocols, with their provenance."""
     from echobench.registry import ENV_VAR, get_registry
 
     registry = get_registry()

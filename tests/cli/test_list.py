@@ -19,7 +19,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "echobench-example-
 def test_list_shows_every_kind_with_distribution_and_version():
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0, result.output
-    for word in ("backbones", "heads", "tasks", "pretrainers", "echo-videomae", "maxpool", "ef", "echobench", "0.1.0"):
+    for word in ("backbones", "heads", "tasks", "pretrainers", "datasets", "echo-videomae", "maxpool", "ef",
+                 "echonet-dynamic", "camus", "echonet-pediatric", "echobench", "0.1.0"):
         assert word in result.output
 
 
