@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import polars as pl
 
 from echobench.atomic import atomic_write_new_parquet
-from echobench.errors import describe, first_line
+from echobench.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _checked_schema(f: Path, schema: dict[str, pl.DataType], required: Iterable[
     try:
         own = pl.read_parquet_schema(f)
     except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-        return None, f"not a readable Parquet file ({first_line(exc)})"
+        return None, f"not a readable Parquet file ({describe(exc)})"
     missing = [c for c in required if c not in own]
     if missing:
         return None, f"does not fit the record schema (no {', '.join(repr(c) for c in missing)} column)"

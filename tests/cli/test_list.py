@@ -82,6 +82,6 @@ def test_list_shows_presets_options_and_protocols_and_json(monkeypatch):
     protocols = {p["name"]: p for p in listed["protocol"]}
     assert protocols["echonet"]["frames"] == 32 and protocols["echonet"]["period"] == 2
     assert protocols["echovisionfm"]["tag"] == "echovisionfm@1"
-    assert set(listed) == {"backbone", "head", "task", "pretrainer", "protocol"}
+    assert set(listed) == {"backbone", "head", "task", "pretrainer", "dataset", "protocol"}
     only = json.loads(CliRunner().invoke(app, ["list", "protocols", "--json"]).stdout)
     assert list(only) == ["protocol"]

@@ -38,7 +38,7 @@ def test_each_command_is_one_submitit_job(tmp_path):
     assert all(p.where.startswith("job ") for p in placed)
 
 
-def test_run_gives_each_sweep_run_to_the_placement_as_its_own_command(tmp_path, monkeypatch):
+def test_run_gives_each_sweep_run_to_the_placement_as_its_own_command(synth_tiny, tmp_path, monkeypatch):
     from echobench.cli.main import app
 
     given = {}
@@ -49,7 +49,7 @@ def test_run_gives_each_sweep_run_to_the_placement_as_its_own_command(tmp_path, 
 
     monkeypatch.setattr(placement, "place_per_device", fake)
     result = CliRunner().invoke(app, ["run", "--backbone", "echo-videomae", "--head", "maxpool", "--seeds", "0,1",
-                                      "--data", str(tmp_path / "data"), "--epochs", "1", "--placement", "per-gpu",
+                                      "--data", str(synth_tiny), "--epochs", "1", "--placement", "per-gpu",
                                       "--cpu-slots", "2", "--results", str(tmp_path / "lb"), "--runs",
                                       str(tmp_path / "runs"), "--num-workers", "0"])
     assert result.exit_code == 0, result.output

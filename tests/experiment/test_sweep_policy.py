@@ -52,11 +52,16 @@ def test_a_failed_run_is_reported_and_the_sweep_goes_on_with_the_data_decoded_on
     assert seen[0].startswith("echo-videomae+broken-head ef seed 0: head 'broken-head' failed to build")
 
 
-def test_names_are_checked_before_anything_runs_and_unusable_data_stop_the_sweep(registry, tmp_path):
+def test_names_are_checked_before_anything_runs_and_unusable_data_stop_the_sweep(registry, synth_tiny, tmp_path):
+    from dataclasses import replace
+
     with pytest.raises(UnknownNameError, match="maxpol"):
         sweep.plan_sweep(base(tmp_path, tmp_path), backbones=["echo-videomae"], heads=["maxpool", "maxpol"],
                          tasks=["ef"], seeds=[0], registry=registry)
-    configs = sweep.plan_sweep(base(tmp_path / "nowhere", tmp_path), backbones=["echo-videomae"],
+    with pytest.raises(DataError, match="nowhere: data directory not found"):  # found when planning (labels checked)
+        sweep.plan_sweep(base(tmp_path / "nowhere", tmp_path), backbones=["echo-videomae"], heads=["maxpool"],
+                         tasks=["ef"], seeds=[0], registry=registry)
+    configs = sweep.plan_sweep(base(synth_tiny, tmp_path), backbones=["echo-videomae"],
                                heads=["maxpool", "meanpool"], tasks=["ef"], seeds=[0], registry=registry)
-    with pytest.raises(DataError):
-        sweep.run_sweep(configs, registry=registry)
+    with pytest.raises(DataError):  # data gone between planning and running: the sweep stops
+        sweep.run_sweep([replace(c, data=tmp_path / "nowhere") for c in configs], registry=registry)
