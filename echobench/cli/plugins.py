@@ -43,7 +43,8 @@ def listing(registry, kinds: tuple[str, ...]) -> dict[str, list[dict]]:
             if k == "backbone":
                 item.update(presets=list(e.spec.presets), options=dict(e.spec.defaults))
             if k == "dataset":
-                item.update(labels=dict(e.spec.labels), subgroups=list(e.spec.subgroups), dataset_version=e.spec.version)
+                item.update(labels=dict(e.spec.labels), subgroups=list(e.spec.subgroups),
+                            dataset_version=e.spec.version)
             shown[k].append(item)
     return shown
 
