@@ -109,7 +109,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
 
     from echobench.atomic import atomic_save_safetensors, atomic_write_bytes, atomic_write_parquet, atomic_write_text
     from echobench.data.dense_clips import CLIP_RULE, DenseClipDataset
-    from echobench.engine.dense import fit_dense, predict_dense, val_score_name
+    from echobench.engine.dense import fit_dense, init_mask_prior, predict_dense, val_score_name
     from echobench.engine.devices import make_fabric
     from echobench.evaluation import CONSTANT
     from echobench.engine.loop import TrainSettings
@@ -127,7 +127,8 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
         warn(message)
         runlog.line(f"note: {message}", echo=False)
 
-    for flag, wanted in (("--resume", cfg.resume), ("--robustness", cfg.robustness)):
+    refused = (("--resume", cfg.resume), ("--robustness", cfg.robustness), ("--eval-data", bool(cfg.eval_data)))
+    for flag, wanted in refused:
         if wanted:
             raise ConfigError(f"{flag} is not supported for task {task.name} ({task.kind}) yet; run it without {flag}")
     protocol = get_protocol(cfg.protocol)
@@ -137,10 +138,17 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     check_outputs(cfg.results, cfg.runs)
     device = fabric.device
     with runlog.phase("read and decode data"):
-        data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=note)
+        data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=note,
+                                        dataset=cfg.dataset)
         records, masks, dense_skipped = _dense_records(data, task, registry, note)
     skipped = data.skipped + dense_skipped
-    identity = {**cfg.hashed(), "precision": "32-true", "dataset_hash": data.dataset_hash, "clip_rule": CLIP_RULE}
+    from echobench.data.resolve import dataset_identity
+    from echobench.experiment.weights import resolve_weights
+
+    weights = resolve_weights(registry.get("backbone", cfg.backbone.split(":")[0]), cfg.weights)
+    dataset_tag = dataset_identity(data.dataset_spec or registry.get("dataset", DATASET))
+    identity = {**cfg.hashed(), "precision": "32-true", "dataset_hash": data.dataset_hash, **dataset_tag,
+                "clip_rule": CLIP_RULE, "weights_sha256": weights.sha256[:16] if weights.sha256 else None}
     config_hash = stable_hash(identity)
     setup_hash = stable_hash({k: v for k, v in identity.items() if k != "seed"})
     created = datetime.now(timezone.utc)
@@ -163,12 +171,14 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
                                    generator=torch.Generator().manual_seed(cfg.seed))}
     for s in EVAL_SPLITS:
         loaders[s] = DataLoader(datasets[s], batch_size=cfg.batch_size, shuffle=False)
-    model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=cfg.weights,
+    model = build_model(registry, backbone=cfg.backbone, head=cfg.head, preset=cfg.preset, weights=weights.path,
                         backbone_options=cfg.backbone_options, head_options=cfg.head_options,
                         clip_shape=(protocol.frames, protocol.size, protocol.size),
                         unit_input=protocol.normalization == "unit").to(device)
     if cfg.freeze_backbone:
         model.backbone.requires_grad_(False)
+    if seg and init_mask_prior(model, masks["TRAIN"], (protocol.size, protocol.size)):
+        runlog.line("segmentation head starts at the TRAIN mean mask (its logit prior)")
     truth = {s: np.stack(masks[s]) if seg else np.array([[r.ed_frame, r.es_frame] for r in records[s]])
              for s in records}
     settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
@@ -207,9 +217,11 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
         atomic_write_bytes(run_dir / "masks_TEST.npz", buffer.getvalue())
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": cfg.weights or "random init", "trained_on": task.name,
+        "weights": weights.name, "weights_sha256": weights.sha256, "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": f"{protocol.version}+{CLIP_RULE}",
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
+        "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
+        "evaluated_on_dataset": dataset_tag["dataset_name"], "trained_on_dataset_hash": data.dataset_hash,
         "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
         "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": dev,
         "precision": "32-true", "skipped": json.dumps(dict(skipped), sort_keys=True),

@@ -190,7 +190,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     from echobench.evaluation.clip_samplers import sampler_clips
     from echobench.evaluation.tracks import PROBE
     from echobench.protocols import get_protocol
-    from echobench.provenance import device_name, environment, file_sha256, git_sha, stable_hash
+    from echobench.provenance import device_name, environment, git_sha, stable_hash
     from echobench.registry import get_registry
     from echobench.results.records import write_record
     from echobench.runner import check_outputs, prepare_data
@@ -215,12 +215,15 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
             "cannot be cached)")
 
     # --- the run's models, one per probe kind (same seed: the heads the frozen run would build) ----
+    from echobench.experiment.weights import resolve_weights
+
+    resolved = resolve_weights(registry.get("backbone", cfg.backbone.split(":")[0]), cfg.weights)
     models = {}
     for probe, (head, options) in heads.items():
         seed_everything(cfg.seed)
         with fabric.init_module():
             models[probe] = build_model(registry, backbone=cfg.backbone, head=head, preset=cfg.preset,
-                                        weights=cfg.weights, backbone_options=cfg.backbone_options,
+                                        weights=resolved.path, backbone_options=cfg.backbone_options,
                                         head_options=options,
                                         clip_shape=(protocol.frames, protocol.size, protocol.size),
                                         unit_input=protocol.normalization == "unit")
@@ -228,8 +231,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
 
     # --- feature cache ------------------------------------------------------------------------------
     entry = registry.entry("backbone", cfg.backbone.split(":")[0])
-    weights_id = (file_sha256(cfg.weights) if cfg.weights and Path(cfg.weights).is_file()
-                  else f"random init, seed {cfg.seed}")
+    weights_id = resolved.sha256 or f"random init, seed {cfg.seed}"
     base = {"backbone": cfg.backbone, "preset": cfg.preset, "backbone_options": cfg.backbone_options,
             "plugin": f"{entry.distribution} {entry.version}", "weights": weights_id, "protocol": protocol.tag,
             "dataset_hash": data.dataset_hash, "frame_size": data.frame_size, "stats": data.stats, "dtype": cfg.dtype}
@@ -339,7 +341,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     plugin = f"{entry.plugin} ({entry.distribution} {entry.version})"
     common = {
         "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": cfg.weights or "random init", "trained_on": task.name,
+        "weights": resolved.name, "weights_sha256": resolved.sha256, "trained_on": task.name,
         "protocol": protocol.name, "protocol_version": protocol.version, "track": PROBE.tag,
         "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
         "seed": cfg.seed, "config_hash": config_hash, "echobench_version": __version__,

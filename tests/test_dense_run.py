@@ -22,8 +22,9 @@ FULL = os.environ.get("ECHOBENCH_FULL_DENSE") == "1"
 
 
 def _run(data, out, task, head, **kw):
-    cfg = RunConfig(backbone="echo-videomae", head=head, task=task, data=data, protocol="echonet", epochs=1,
-                    gpus=0, n_boot=50, lr=2e-3, results=out / "leaderboard", runs=out / "runs", **kw)
+    kw = {"epochs": 1, "n_boot": 50, "lr": 2e-3, **kw}
+    cfg = RunConfig(backbone="echo-videomae", head=head, task=task, data=data, protocol="echonet",
+                    gpus=0, results=out / "leaderboard", runs=out / "runs", **kw)
     return run_experiment(cfg)
 
 
@@ -116,7 +117,8 @@ def test_cli_refuses_a_head_that_does_not_fit_the_task(synth_tiny, tmp_path):
 @pytest.mark.skipif(not FULL, reason="set ECHOBENCH_FULL_DENSE=1 (minutes on a CPU)")
 @pytest.mark.parametrize("task,head", [("lv-seg", "seg-upsample"), ("ed-es-frames", "frames-upsample")])
 def test_full_dense_quality(synth_small, tmp_path, task, head):
-    result = _run(synth_small, tmp_path, task, head, epochs=12, batch_size=8)
+    epochs = int(os.environ.get("ECHOBENCH_DENSE_EPOCHS", 24 if task == "lv-seg" else 12))
+    result = _run(synth_small, tmp_path, task, head, epochs=epochs, batch_size=8)
     model, base = result.metrics["TEST"], result.constant["TEST"]
     print(task, "TEST model", model, "baseline", base)
     if task == "lv-seg":

@@ -171,9 +171,7 @@ def run(
     if placement != "sequential" or launcher != "local":  # one process or job per run (experiment.placement)
         _place([replace(c, gpus=gpus) for c in configs], placement=placement, launcher=launcher, gpus=gpus,
                cpu_slots=cpu_slots, runs=runs,
-               extra=[*(w for o in backbone_option or [] for w in ("--backbone-option", o)),
-                      *(w for o in head_option or [] for w in ("--head-option", o)),
-                      *(["--dataset", dataset] if dataset else []),
+               extra=[*(["--dataset", dataset] if dataset else []),  # run_command spells out the model options
                       *(w for o in eval_data or [] for w in ("--eval-data", o)),
                       *(["--robustness"] if robustness else []), *(["--resume"] if resume else []),
                       *(["--num-workers", str(num_workers)] if num_workers is not None else [])])

@@ -96,7 +96,7 @@ def label_units(task: TaskSpec, spec: DatasetSpec, data: DatasetRecords | None =
             raise ConfigError(f"task {task.name} needs label column {task.label!r}, which dataset {spec.name} "
                               f"does not have (its labels: {', '.join(known) or 'none'})")
         return task.units
-    if declared != task.units and task.kind in ("regression", "binary"):  # dense kinds' units are their metrics'
+    if declared != task.units and task.kind != "frames":  # a frames task's units are its metric's (frames)
         raise ConfigError(f"task {task.name} reads {task.label} in {task.units or 'no units'}, but dataset "
                           f"{spec.name} gives {task.label} in {declared or 'no units'}")
     return declared

@@ -60,6 +60,21 @@ def val_score_name(kind: str) -> str:
     return "VAL 1 - Dice" if kind == "segmentation" else "VAL frame MAE"
 
 
+def init_mask_prior(model, train_masks, clip_size: tuple[int, int]) -> bool:
+    """Start a segmentation head at the TRAIN mean LV mask, when the head takes a prior
+    (``head.set_prior``; the dense analogue of starting a regression head at the TRAIN mean, see
+    :func:`echobench.engine.objective.init_output`): the pixel-wise mean of the TRAIN ED and ES masks
+    ``(N, 2, H, W)`` bool, resized (bilinear) to ``clip_size``, clipped to [0.02, 0.98] and turned into
+    logits. Returns whether the head took it."""
+    head = getattr(model, "head", None)
+    if not hasattr(head, "set_prior") or len(train_masks) == 0:
+        return False
+    mean = torch.as_tensor(np.asarray(train_masks, dtype=np.float32).mean(axis=(0, 1)))[None, None]
+    mean = F.interpolate(mean, size=tuple(clip_size), mode="bilinear", align_corners=False)[0, 0]
+    head.set_prior(torch.logit(mean.clamp(0.02, 0.98)))
+    return True
+
+
 def _phase_logits(output: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """``(B, T, S, S)`` logits -> ``(B, 2, S, S)`` at the ED/ES clip positions ``(B, 2)``."""
     return output.gather(1, positions.to(output.device)[:, :, None, None].expand(-1, -1, *output.shape[2:]))

@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
-FIGURE_VERSION = "1"  # bump when a plot's drawing changes, so every cached PNG is redrawn
+FIGURE_VERSION = "2"  # bump when a plot's drawing changes, so every cached PNG is redrawn
 
 
 def figure_path(folder: Path, stem: str, kind: str, *, title: str, source: Path) -> Path | None:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echobench.results.leaderboard import binary_threshold, group_title, groups, memo, table, task_label, units_label
+from echobench.results.leaderboard import (binary_threshold, group_title, groups, is_external, memo, table, task_label,
+                                           units_label)
 
 
 def _slug(text: str) -> str:
@@ -122,6 +123,8 @@ def write_page(summary: pl.DataFrame, results: Path, *, tables: dict | None = No
         figures: list[tuple[str, Path]] = []
         if key["source"] == "run":
             for row in [r for r in raw if not r["model"].startswith("constant")][:FIGURES_PER_GROUP]:
+                if is_external({**key, **row}):  # its run's predictions.parquet holds the training data only
+                    continue
                 figures.extend(_figures(key, row, folder))
         text = ("Published numbers, shown for reference; not run here and not ranked with measured rows."
                 if key["source"] == "reported" else

@@ -30,8 +30,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "weights_sha256": pl.Utf8,  # sha256 (hex) of the weights file; null for random init and the constant
     "task": pl.Utf8,  # the task the row is scored as
     "task_version": pl.Utf8,
-    "trained_on": pl.Utf8,
-    "track": pl.Utf8,  # evaluation track "name@version" (echobench.evaluation.tracks); null: the main table  # the task the model was trained for (ef50 rows of an EF regression model: "ef")
+    "trained_on": pl.Utf8,  # the task the model was trained for (ef50 rows of an EF regression model: "ef")
+    "track": pl.Utf8,  # evaluation track "name@version" (echobench.evaluation.tracks); null: the main table
     "protocol": pl.Utf8,
     "protocol_version": pl.Utf8,
     "split": pl.Utf8,

@@ -10,7 +10,9 @@ feature map) share them:
   ``s x s`` cells), reshaped on the token grid to ``(B, C, t, h*s, w*s)`` with ``s = ceil(H / 4 / h)``,
   resized (bilinear) to ``(H/4, W/4)``, one per-frame 3x3 conv + GELU refinement, a 1x1x1 conv to one
   logit, and trilinear upsampling to ``(T, H, W)`` (the refinement stays at the grid's ``t``, so it
-  costs little). The logit bias starts at -2 (an LV cavity covers ~10 % of an A4C frame).
+  costs little), plus a learnable per-pixel prior ``(H, W)`` added to every frame's logits. The logit
+  bias starts at -2 (an LV cavity covers ~10 % of an A4C frame); core may instead start the prior at the
+  TRAIN mean mask (:meth:`SegUpsampleHead.set_prior`), as a regression head starts at the TRAIN mean.
 - :class:`FramesUpsampleHead` (``frames-upsample``): per-token LayerNorm + linear ``D -> C``, the mean
   over the grid's rows and columns, linear interpolation from ``t`` to ``T`` time steps, one
   temporal conv (kernel 3) + GELU and a 1x1 conv to two logits per frame (ED, ES).
@@ -61,6 +63,21 @@ class SegUpsampleHead(nn.Module):
         self.refine = nn.Sequential(nn.Conv3d(channels, channels, (1, 3, 3), padding=(0, 1, 1)), nn.GELU(),
                                     nn.Conv3d(channels, 1, 1))
         nn.init.constant_(self.refine[-1].bias, -2.0)
+        self.prior = nn.Parameter(torch.zeros(self.clip_shape[1:]))  # (H, W) logits added to every frame
+
+    def set_prior(self, logits: torch.Tensor) -> None:
+        """Start the output at a per-pixel prior: ``logits`` ``(H, W)`` at the clip's size (e.g. the
+        logit of the TRAIN mean LV mask); the decoder's constant bias is set to 0 so the prior alone
+        is the initial output's offset.
+
+        Raises:
+            ValueError: ``logits`` is not ``(H, W)`` of the clip.
+        """
+        if tuple(logits.shape) != tuple(self.prior.shape):
+            raise ValueError(f"prior of shape {tuple(logits.shape)}, expected {tuple(self.prior.shape)}")
+        with torch.no_grad():
+            self.prior.copy_(logits.to(self.prior))
+            self.refine[-1].bias.zero_()
 
     def forward(self, features: Features) -> torch.Tensor:
         _, h_out, w_out = self.clip_shape
@@ -73,7 +90,7 @@ class SegUpsampleHead(nn.Module):
             x = F.interpolate(x, size=(t, max(1, h_out // 4), max(1, w_out // 4)), mode="trilinear",
                               align_corners=False)
         x = self.refine(x)
-        return F.interpolate(x, size=self.clip_shape, mode="trilinear", align_corners=False).squeeze(1)
+        return F.interpolate(x, size=self.clip_shape, mode="trilinear", align_corners=False).squeeze(1) + self.prior
 
 
 class FramesUpsampleHead(nn.Module):
