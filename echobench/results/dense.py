@@ -96,12 +96,12 @@ def _title(key: dict, kind: str) -> str:
 
 def dense_markdown(summary: pl.DataFrame) -> str:
     """Markdown tables of every dense group ("" when there is none)."""
+    from echobench.results.leaderboard import markdown_table
+
     parts = []
     for key, group, kind in dense_groups(summary):
         columns, rows, _ = dense_table(key, group, kind)
-        parts += [f"### {_title(key, kind)}\n", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        parts += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
-        parts.append("")
+        parts += markdown_table(_title(key, kind), columns, rows)
     return "\n".join(parts)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from echobench.results.leaderboard import MODEL, PRIMARY, TASK_ORDER, cell, model_label, units_label, task_label
+from echobench.results.leaderboard import (MODEL, PRIMARY, TASK_ORDER, cell,
+                                           markdown_table, model_label, task_label, units_label)
 
 WHAT = ("Trained and selected on one dataset; scored with no retraining on another (its TEST split, or all "
         "its labelled videos: split ALL), same protocol and the training dataset's TRAIN normalisation; "
@@ -79,9 +80,7 @@ def external_markdown(summary: pl.DataFrame) -> str:
         return ""
     parts = ["## External validation\n", WHAT + "\n"]
     for title, columns, rows in tables:
-        parts += [f"### external validation · {title}\n", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        parts += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
-        parts.append("")
+        parts += markdown_table(f"external validation · {title}", columns, rows)
     return "\n".join(parts)
 
 

@@ -306,6 +306,13 @@ def table(key: dict, group: pl.DataFrame) -> tuple[list[str], list[dict], list[d
     return columns, shown, raw
 
 
+def markdown_table(heading: str, columns: list[str], rows: list[dict]) -> list[str]:
+    """A ``### heading`` and a Markdown table of ``rows`` (dicts of cell text) under ``columns``, then
+    a blank line: the lines every leaderboard section (main, tracks, dense, external, sensitivity) uses."""
+    return [f"### {heading}\n", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(r[c] for c in columns) + " |" for r in rows), ""]
+
+
 def markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str:
     """Markdown tables, one per comparison group; each row names its split, protocol and version
     (``tables``: the board's memo of rendered groups, :func:`memo`)."""
@@ -317,11 +324,7 @@ def markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str:
                      "`echobench demo`, or relax the filters_\n")
     for key, group in groups(summary):
         columns, rows, _ = memo(tables, key, lambda: table(key, group))
-        parts.append(f"### {group_title(key)}\n")
-        parts.append("| " + " | ".join(columns) + " |")
-        parts.append("|" + "---|" * len(columns))
-        parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
-        parts.append("")
+        parts += markdown_table(group_title(key), columns, rows)
     from echobench.results.dense import dense_markdown
     from echobench.results.external import external_markdown
     from echobench.results.tracks import tracks_markdown

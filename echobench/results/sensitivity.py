@@ -84,14 +84,14 @@ def sensitivity_tables(summary: pl.DataFrame) -> list[tuple[str, list[str], list
 
 def sensitivity_markdown(summary: pl.DataFrame) -> str:
     """``## Protocol sensitivity`` with its tables ("" without probe records)."""
+    from echobench.results.leaderboard import markdown_table
+
     tables = sensitivity_tables(summary)
     if not tables:
         return ""
     parts = ["## Protocol sensitivity (frozen probes)\n", WHAT + "\n"]
     for title, columns, rows in tables:
-        parts += [f"### {title}\n", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        parts += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
-        parts.append("")
+        parts += markdown_table(title, columns, rows)
     return "\n".join(parts)
 
 

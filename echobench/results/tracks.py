@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from echobench.evaluation.tracks import TRACKS
-from echobench.results.leaderboard import GROUP, cell, memo, model_label, units_label, wide
+from echobench.results.leaderboard import GROUP, cell, markdown_table, memo, model_label, units_label, wide
 
 TRACK_METRICS: dict[str, list[str]] = {  # display order per track
     "calibration": ["ECE", "Brier"],
@@ -161,11 +161,7 @@ def tracks_markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str
             current = key["track"]
             parts += [f"## {_heading(current)}\n", WHAT.get(current.split("@")[0], "") + "\n"]
         columns, rows = memo(tables, key, lambda: track_table(key, group))
-        parts.append(f"### {key['track']} · {_title(key)}\n")  # distinct from the main tables' headings
-        parts.append("| " + " | ".join(columns) + " |")
-        parts.append("|" + "---|" * len(columns))
-        parts.extend("| " + " | ".join(r[c] for c in columns) + " |" for r in rows)
-        parts.append("")
+        parts += markdown_table(f"{key['track']} · {_title(key)}", columns, rows)  # distinct from the main tables
     return "\n".join(parts)
 
 
