@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from echobench import defaults
 from echobench.errors import ConfigError
 
 SUBSET_SEED = 0
@@ -104,9 +105,9 @@ class ProbeConfig:
     train_fractions: tuple[float, ...] = (1.0,)
     samplers: tuple[str, ...] = ("one", "uniform-5", "all", "beats")
     seed: int = 0
-    epochs: int = 8
-    batch_size: int = 8
-    n_boot: int = 1000
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    n_boot: int = defaults.N_BOOT
     gpus: int | None = None
     dtype: str = "float32"  # cached tokens on disk: float32 or float16
     results: Path = Path("leaderboard")
