@@ -73,8 +73,10 @@ def probe(
     clips: Annotated[str, typer.Option(
         help="TEST clip samplers: one, uniform-K, all, beats.")] = "one,uniform-5,all,beats",
     seed: Annotated[int, typer.Option(min=0, help="Seed (initialisation, batch order, flips).")] = 0,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs over TRAIN (each probe's epoch picked on VAL).")] = defaults.EPOCHS,
-    batch_size: Annotated[int, typer.Option(min=1, help="Clips per step (and per extraction batch).")] = defaults.BATCH_SIZE,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs over TRAIN (each probe's epoch picked on VAL).")
+                      ] = defaults.EPOCHS,
+    batch_size: Annotated[int, typer.Option(min=1, help="Clips per step (and per extraction batch).")
+                          ] = defaults.BATCH_SIZE,
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95 % intervals.")] = defaults.N_BOOT,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; at most 1).")] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Feature cache folder (default: $ECHOBENCH_CACHE, else "
