@@ -50,10 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
-from echobench.errors import DataError
-
-from echobench_datasets.reading import probe_or_skip
+from echobench import SPLITS, DataError, DataReport, DatasetRecords, VideoRecord, label_notes, probe_or_skip
 from echobench_datasets.subgroups import ADULT_AGE_BANDS, UNKNOWN, age_band, sex
 
 VIEWS = {"2CH": "A2C", "4CH": "A4C"}
@@ -145,7 +142,6 @@ def _patients(folder: Path, report: DataReport) -> list[Path]:
 
 def _read_view(patient: Path, view: str, split: str, report: DataReport, *, probe: bool) -> VideoRecord | None:
     """The record of one patient's view, or None (the skip counted)."""
-    from echobench.data.echonet import _label_notes
     from echobench.data.nifti import nifti_fps, nifti_shape
 
     name = f"{patient.name}_{view}"
@@ -178,7 +174,7 @@ def _read_view(patient: Path, view: str, split: str, report: DataReport, *, prob
         except DataError as exc:
             report.skip("half sequence unreadable", name, str(exc))
             return None
-    notes = _label_notes(ef, volumes["LVesv"], volumes["LVedv"])
+    notes = label_notes(ef, volumes["LVesv"], volumes["LVedv"])
     cfg_fps = _number(info, "FrameRate")
     if math.isfinite(cfg_fps) and cfg_fps > 0:
         fps = cfg_fps
