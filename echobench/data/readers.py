@@ -51,8 +51,9 @@ inter-observer variation of EF, so a note means the labels disagree by a clinica
 LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
 """Note reasons of physically inconsistent labels (rows kept), as :func:`label_notes` gives them."""
 
-SUFFIX_PATTERN = r"(?i)\.(" + "|".join(sorted(s[1:] for s in VIDEO_SUFFIXES)) + r")$"
-"""A trailing video-container extension (``.avi``, ``.mp4``...), any case, as a polars/re pattern."""
+SUFFIX_PATTERN = r"(?is)^(.+)\.(" + "|".join(sorted(s[1:] for s in VIDEO_SUFFIXES)) + r")$"
+"""A name with a trailing video-container extension (``.avi``, ``.mp4``..., any case) after a non-empty
+stem, the stem as group 1 (a polars/re pattern; :func:`video_stem_expr` replaces it by ``${1}``)."""
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -75,7 +76,7 @@ def video_stem(name: str) -> str:
 def video_stem_expr(names: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     """:func:`video_stem` over a polars string column: an expression (``video_stem_expr(pl.col("FileName"))``)
     or a Series gives the same kind back; nulls become ``""``."""
-    return names.fill_null("").str.strip_chars().str.replace(SUFFIX_PATTERN, "")
+    return names.fill_null("").str.strip_chars().str.replace(SUFFIX_PATTERN, "${1}")
 
 
 # ------------------------------------------------------------------------------------------ tables
