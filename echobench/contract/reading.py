@@ -13,15 +13,23 @@ a third-party reader takes real-world variation in its stride as core's EchoNet-
   (:class:`VideoInfo`) without decoding, or a counted skip with its reason;
 - :func:`ed_es_frames`: ED/ES frames as the traced frames of largest/smallest method-of-discs volume;
 - :func:`label_notes` (:data:`LABEL_CHECKS`, :data:`EF_TOLERANCE`): inconsistent EF/ESV/EDV noted;
-- :data:`MAX_FPS`: a larger FPS cell is an error, not a frame rate.
+- :data:`MAX_FPS`: a larger FPS cell is an error, not a frame rate;
+- :func:`read_nifti`, :func:`nifti_shape`, :func:`nifti_fps`: NIfTI 2D+time sequences (CAMUS) as
+  ``(T, H, W, 3)`` uint8 frames, their shape and frame rate (:mod:`echobench.data.nifti`);
+- :func:`polygon_mask`: a traced outline as a ``(H, W)`` bool mask, for a spec's ``masks``
+  (:mod:`echobench.data.polygon`).
+
+What a dataset plugin's synthetic generator writes with is in :mod:`echobench.contract.writing`.
 """
 
 from __future__ import annotations
 
+from echobench.data.nifti import nifti_fps, nifti_shape, read_nifti
+from echobench.data.polygon import polygon_mask
 from echobench.data.readers import (EF_TOLERANCE, LABEL_CHECKS, MAX_FPS, VIDEO_SUFFIXES, VideoInfo, ed_es_frames,
                                     index_videos, label_notes, pick_video, probe_or_skip, probe_reason,
                                     probe_video, read_table, video_stem, video_stem_expr)
 
 __all__ = ["EF_TOLERANCE", "LABEL_CHECKS", "MAX_FPS", "VIDEO_SUFFIXES", "VideoInfo", "ed_es_frames", "index_videos",
-           "label_notes", "pick_video", "probe_or_skip", "probe_reason", "probe_video", "read_table", "video_stem",
-           "video_stem_expr"]
+           "label_notes", "nifti_fps", "nifti_shape", "pick_video", "polygon_mask", "probe_or_skip", "probe_reason",
+           "probe_video", "read_nifti", "read_table", "video_stem", "video_stem_expr"]

@@ -182,9 +182,8 @@ def synthesize_lvh(out: str | os.PathLike, *, videos: int, seed: int = 0) -> Pat
     """
     from dataclasses import replace
 
-    from echobench.atomic import atomic_write_text
+    from echobench import atomic_write_text, write_avi
     from echobench.data.synth import CM_PER_PIXEL, NOTE, draw_params, render, synthetic_filelist, tracing
-    from echobench.data.video import write_avi
 
     out = Path(out)
     synthetic_filelist(videos=videos, seed=seed)  # validates videos and seed

@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from echobench import (MAX_FPS, DataError, DataReport, DatasetRecords, VideoRecord, ed_es_frames, index_videos,
-                       pick_video, probe_or_skip, read_table, video_stem, video_stem_expr)
+                       pick_video, polygon_mask, probe_or_skip, read_table, video_stem, video_stem_expr)
 from echobench_datasets.subgroups import PEDIATRIC_AGE_BANDS, age_band, sex
 
 VIEWS = ("A4C", "PSAX")
@@ -108,8 +108,6 @@ def pediatric_masks(record: VideoRecord) -> dict[int, np.ndarray]:
     Raises:
         DataError: the tracings file is missing or unusable.
     """
-    from echobench.data.polygon import polygon_mask
-
     path = Path(record.path).parent.parent / "VolumeTracings.csv"
     try:
         st = path.stat()
@@ -258,9 +256,8 @@ def synthesize_pediatric(out: str | os.PathLike, *, videos: int, seed: int = 0) 
     Raises:
         ConfigError: ``videos < 1`` or ``seed < 0``.
     """
-    from echobench.atomic import atomic_write_text
+    from echobench import atomic_write_text, write_avi
     from echobench.data.synth import NOTE, draw_params, render, synthetic_filelist, tracing
-    from echobench.data.video import write_avi
 
     out = Path(out)
     labels = synthetic_filelist(videos=videos, seed=seed)

@@ -22,12 +22,15 @@ FRAMES = np.random.default_rng(0).integers(0, 255, (40, 16, 16), dtype=np.uint8)
 
 
 def test_the_toolkit_is_the_public_face_of_core_readers():
-    from echobench.contract import reading
+    from echobench.contract import reading, writing
     from echobench.data import echonet, readers
 
-    for name in reading.__all__:
-        assert getattr(echobench, name) is getattr(readers, name), name
-    assert set(reading.__all__) <= set(echobench.__all__)
+    for face in (reading, writing):
+        for name in face.__all__:
+            assert getattr(echobench, name) is getattr(face, name), name
+        assert set(face.__all__) <= set(echobench.__all__)
+    for name in set(reading.__all__) & set(readers.__all__):
+        assert getattr(reading, name) is getattr(readers, name), name
     assert echonet.read_table is read_table and echonet.index_videos is index_videos  # one implementation
 
 
