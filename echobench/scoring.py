@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from echobench.data.echonet import SPLITS, VideoRecord, _read_csv, _stem
+from echobench.data.echonet import SPLITS, VideoRecord
+from echobench.data.readers import read_table, video_stem
 from echobench.errors import ConfigError, DataError, describe
 from echobench.contract.specs import TaskSpec
 from echobench.results.leaderboard import units_label
@@ -108,13 +109,13 @@ def read_predictions(path: str | os.PathLike) -> dict[str, float]:
         raise DataError(f"{path}: cannot read the predictions file (permission denied)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: is empty; expected a CSV with columns FileName, prediction")
-    df = _read_csv(path, ("FileName", "prediction"))
+    df = read_table(path, ("FileName", "prediction"))
     missing = [c for c in ("FileName", "prediction") if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected columns FileName, prediction")
     if df.height == 0:
         raise DataError(f"{path}: has no rows")
-    names = [_stem(n or "") for n in df["FileName"].to_list()]
+    names = [video_stem(n or "") for n in df["FileName"].to_list()]
     raw = df["prediction"].to_list()
     values = df["prediction"].cast(pl.Float64, strict=False).to_list()
     lines = list(range(2, df.height + 2))  # 1-based, after the header
@@ -164,9 +165,9 @@ def read_split_predictions(path: str | os.PathLike, *, split: str, clips: str = 
     parquet = path.suffix.lower() in PARQUET_SUFFIXES
     if not parquet:
         if (not path.is_file() or not os.access(path, os.R_OK) or path.stat().st_size == 0
-                or not set(_read_csv(path, SELECTORS).columns)):
+                or not set(read_table(path, SELECTORS).columns)):
             return read_predictions(path)  # no selector column (or not a readable file): its checks apply
-        frame, where = _read_csv(path, ("FileName", "prediction", *SELECTORS)), "line"
+        frame, where = read_table(path, ("FileName", "prediction", *SELECTORS)), "line"
         first = 2  # 1-based, after the header
     else:
         frame, where, first = _read_parquet(path), "row", 1
@@ -202,7 +203,7 @@ def _read_parquet(path: Path) -> pl.DataFrame:
 
 def _checked(path: Path, frame: pl.DataFrame, where: str) -> dict[str, float]:
     """``{stem: prediction}`` of the kept rows; errors name the FileName and its line/row."""
-    names = [_stem(str(n or "").strip()) for n in frame["FileName"].to_list()]
+    names = [video_stem(str(n or "").strip()) for n in frame["FileName"].to_list()]
     values = frame["prediction"].cast(pl.Float64, strict=False).to_list()
     lines = frame["_line"].to_list()
     seen: dict[str, int] = {}

@@ -9,7 +9,10 @@
 - :mod:`~echobench.contract.features`: ``Features``, the tensor a backbone hands a head;
 - :mod:`~echobench.contract.interfaces`: ``Backbone``, ``Head``, ``Pretrainer``, ``PeerModels``;
 - the toolkit: :mod:`~echobench.contract.weights` (safe loading), :mod:`~echobench.contract.presets`
-  (named sizes), :mod:`~echobench.contract.layers` (shared transformer layers).
+  (named sizes), :mod:`~echobench.contract.layers` (shared transformer layers),
+  :mod:`~echobench.contract.reading` (what dataset readers share: tables, video folders, probing,
+  ED/ES frames, label checks, NIfTI sequences, outline masks), :mod:`~echobench.contract.writing`
+  (the atomic writers and ``write_avi`` a synthetic generator writes with).
 
 Every name is re-exported by the top-level :mod:`echobench` package, so a plugin writes
 ``from echobench import hookimpl, BackboneSpec, Features``. Names are resolved lazily: importing
@@ -32,6 +35,11 @@ _NAMES: dict[str, str] = {
     "read_state_dict": "weights", "load_state": "weights", "LoadReport": "weights", "strip_prefix": "weights",
     "VIT_SIZES": "presets", "preset_options": "presets",
     "Attention": "layers", "Block": "layers", "sinusoid_position_table": "layers",
+    **{name: "reading" for name in (
+        "EF_TOLERANCE", "LABEL_CHECKS", "MAX_FPS", "VIDEO_SUFFIXES", "VideoInfo", "ed_es_frames", "index_videos",
+        "label_notes", "nifti_fps", "nifti_shape", "pick_video", "polygon_mask", "probe_or_skip", "probe_reason",
+        "probe_video", "read_nifti", "read_table", "video_stem", "video_stem_expr")},
+    "atomic_write_bytes": "writing", "atomic_write_text": "writing", "write_avi": "writing",
 }
 _ERRORS = ("EchobenchError", "ConfigError", "DataError", "PluginError", "UnknownNameError", "WeightsError")
 

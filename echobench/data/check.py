@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from echobench.data.echonet import EF_TOLERANCE, LABEL_CHECKS, DataReport
+from echobench.contract.dataset import DataReport
+from echobench.data.readers import EF_TOLERANCE, LABEL_CHECKS
 
 _SHOW_NAMES = 5
 _SHOW_MESSAGES = 10

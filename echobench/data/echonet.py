@@ -24,103 +24,26 @@ FileList's FPS is trusted over the container's; the frame count comes from the f
 from __future__ import annotations
 
 import collections
-import errno
 import math
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from echobench.contract.dataset import SPLITS, DataReport, EchoNetData, VideoRecord
 from echobench.data.discs import volumes_from_tracings
-from echobench.contract.dataset import MESSAGES_PER_REASON, SPLITS, DataReport, EchoNetData, VideoRecord
-from echobench.data.video import VIDEO_SUFFIXES, VideoInfo, probe_video
-from echobench.errors import DataError, describe
+from echobench.data.readers import (EF_TOLERANCE, LABEL_CHECKS, MAX_FPS, VIDEO_SUFFIXES, ed_es_frames, header_key,
+                                    index_videos, known_columns, label_notes, parse_csv, pick_video, probe_or_skip,
+                                    read_table, video_stem, video_stem_expr)
+from echobench.data.video import VideoInfo
+from echobench.errors import DataError
 
 _FILELIST_COLUMNS = ("FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split")
 _REQUIRED = ("FileName", "EF", "Split")
 _TRACING_COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
-EF_TOLERANCE = 5.0
-"""EF points (%) by which FileList's EF may differ from ``100 * (EDV - ESV) / EDV`` before it is noted.
-Chosen well above what rounding of the published volumes can explain (rounding ESV and EDV to the
-nearest 0.5 mL moves the EF of a 20 mL ventricle by under 2 points) and at the low end of the
-inter-observer variation of EF, so a note means the labels disagree by a clinically meaningful amount."""
-MAX_FPS = 1000.0  # above any echo frame rate (high-frame-rate B-mode stays in the hundreds): a unit or typing error
-
-
-_SUFFIX_PATTERN = r"(?i)\.(" + "|".join(sorted(s[1:] for s in VIDEO_SUFFIXES)) + r")$"
-"""A trailing video-container extension (``.avi``, ``.mp4``...), any case, as a polars/re pattern."""
-
-
-def _split_suffix(name: str) -> tuple[str, str]:
-    """``"X.avi"`` -> ``("X", ".avi")``; ``"X.MP4"`` -> ``("X", ".mp4")``; ``"X"`` -> ``("X", "")``."""
-    name = name.strip()
-    base, dot, ext = name.rpartition(".")
-    return (base, "." + ext.lower()) if dot and base and "." + ext.lower() in VIDEO_SUFFIXES else (name, "")
-
-
-def _stem(name: str) -> str:
-    """A FileName without its video-container extension (``.avi``, ``.mp4``..., any case)."""
-    return _split_suffix(name)[0]
-
-
-def _parse_csv(path: Path, **options) -> pl.DataFrame:
-    """Every cell as a string (polars' names: a repeated header cell gets a ``_duplicated_N`` suffix).
-
-    Raises:
-        DataError: polars cannot parse the file (one line naming it).
-    """
-    try:
-        return pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy", **options)
-    except Exception as exc:  # polars raises several error types for malformed CSV
-        raise DataError(f"{path}: cannot parse CSV ({describe(exc)})") from exc
-
-
-def _header_key(cell: str) -> str:
-    return cell.strip().lstrip("\ufeff").strip().lower()
-
-
-def _known_columns(path: Path, df: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    """The known ``columns`` present in ``df`` (read from ``path``), renamed to their known names,
-    cells stripped (header case-insensitive, stripped, BOM ignored).
-
-    Raises:
-        DataError: two header cells read as the same known column (``EF`` and ``ef``, or ``EF``
-            twice): which one holds the labels is ambiguous, so neither is guessed.
-    """
-    first = _parse_csv(path, has_header=False, n_rows=1)
-    if first.height == 1 and first.width == df.width:
-        raw = first.row(0)
-    else:  # polars read no header row by itself (e.g. NUL bytes): undo its renaming of repeated cells
-        raw = tuple(re.sub(r"_duplicated_\d+$", "", c) for c in df.columns)
-    wanted = {name.lower(): name for name in columns}
-    found: dict[str, list[int]] = {}
-    for i, cell in enumerate(raw):
-        key = _header_key(cell or "")
-        if key in wanted:
-            found.setdefault(wanted[key], []).append(i)
-    for name, where in found.items():
-        if len(where) > 1:
-            cells = [f"{raw[i].strip()!r} (column {i + 1})" for i in where]
-            both = "both" if len(cells) == 2 else "all"
-            raise DataError(f"{path}: columns {', '.join(cells[:-1])} and {cells[-1]} {both} read as {name} "
-                            "(header case is ignored); rename or remove all but one")
-    return df.select([pl.col(df.columns[where[0]]).str.strip_chars().alias(name) for name, where in found.items()])
-
-
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
-    """Read every cell as a stripped string; keep the known ``columns`` (header case-insensitive).
-
-    Raises:
-        DataError: unparsable CSV, or an ambiguous header (:func:`_known_columns`).
-    """
-    return _known_columns(path, _parse_csv(path), columns)
-
-
 def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
     """The normalised content of ``FileList.csv`` (``kind="filelist"``) or ``VolumeTracings.csv``
     (``kind="tracings"``), as bytes for hashing: the known columns in a fixed order (header case,
@@ -132,7 +55,7 @@ def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
         DataError: the file cannot be parsed or its header is ambiguous.
     """
     columns = {"filelist": _FILELIST_COLUMNS, "tracings": _TRACING_COLUMNS}[kind]
-    df = _read_csv(Path(path), columns)
+    df = read_table(Path(path), columns)
     parts = [f"{kind}:{df.height}".encode()]
     for name in columns:
         parts.append(f"\x1e{name}:".encode())
@@ -140,7 +63,7 @@ def canonical_content(path: str | os.PathLike, kind: str) -> bytes:
             continue
         cells = df[name].fill_null("")
         if name in ("FileName", "Split"):
-            text = cells.str.strip_chars().str.replace(_SUFFIX_PATTERN, "") if name == "FileName" else cells.str.to_uppercase()
+            text = video_stem_expr(cells) if name == "FileName" else cells.str.to_uppercase()
         else:
             number = cells.cast(pl.Float64, strict=False)
             values = number.fill_null(math.nan).to_numpy().astype("<f8") + 0.0  # -0.0 is 0.0
@@ -166,7 +89,7 @@ def _extra_labels(table: pl.DataFrame) -> dict[str, list[float]]:
     known = {c.lower() for c in _FILELIST_COLUMNS}
     out: dict[str, list[float]] = {}
     for column in table.columns:
-        name = _header_key(column) and column.strip().lstrip("\ufeff").strip()
+        name = header_key(column) and column.strip().lstrip("\ufeff").strip()
         if (not name or name.lower() in known or name in out or re.search(r"_duplicated_\d+$", column)
                 or re.fullmatch(r"(Unnamed: \d+|column_\d+)", name)):  # a written index, a header-less column
             continue
@@ -187,98 +110,6 @@ def _count(value: float | None) -> int | None:
 def _volume_ok(value: float | None) -> bool:
     """NaN (a missing volume) or a finite non-negative number of mL."""
     return value is not None and (math.isnan(value) or 0 <= value < math.inf)
-
-
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
-
-
-def _entry_problem(path: str) -> str | None:
-    """Why a ``Videos/*.avi`` entry cannot be read as a video, or None when it can. Follows symlinks;
-    never opens the entry (opening a FIFO would block)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        return {errno.ELOOP: "symlink loop", errno.ENOENT: "broken symlink"}.get(
-            exc.errno, f"cannot stat ({exc.strerror or exc})")
-    if not stat.S_ISREG(mode):
-        return "not a regular file" + next((f" ({kind})" for test, kind in _FILE_KINDS if test(mode)), "")
-    if not os.access(path, os.R_OK):
-        return "not readable (permission denied)"
-    return None
-
-
-def _index_videos(videos: Path, report: DataReport) -> tuple[dict[str, dict[str, Path]], dict[str, tuple[str, str]]]:
-    """Usable ``Videos/<stem>.<ext>`` files (any container of :data:`VIDEO_SUFFIXES`: AVI, MP4...) as
-    ``{stem: {ext: path}}``, and ``{stem: (skip reason, detail)}`` for the others.
-
-    A stem may have several containers (``X.avi`` beside ``X.mp4``); :func:`_pick_video` chooses by
-    the FileName's own extension. Entries that are not regular readable files (FIFOs, sockets,
-    directories, broken links, symlink loops, unreadable files) and names that differ only in case
-    (``X.avi`` and ``X.AVI``: which one is the video is ambiguous, so neither is used) are counted in
-    :attr:`DataReport.entries_skipped`, each named. Hidden entries (``.*``, e.g. macOS ``._X.avi``)
-    and other extensions are not looked at.
-
-    Raises:
-        DataError: ``videos`` cannot be listed.
-    """
-    try:
-        names = sorted(e.name for e in os.scandir(videos) if _split_suffix(e.name)[1] and not e.name.startswith("."))
-    except OSError as exc:
-        raise DataError(f"{videos}: cannot list the video directory ({exc.strerror or exc})") from None
-    by_lower: dict[str, list[str]] = collections.defaultdict(list)
-    for name in names:
-        by_lower[name.lower()].append(name)
-    index: dict[str, dict[str, Path]] = {}
-    unusable: dict[str, tuple[str, str]] = {}
-    for group in by_lower.values():
-        for name in group:
-            stem, ext = _split_suffix(name)
-            if len(group) > 1:
-                reason, detail = "file names differ only in case", f"{', '.join(group)} in {videos}: neither used"
-                unusable[stem] = "video ambiguous (file names differ only in case)", ", ".join(group)
-            elif problem := _entry_problem(os.path.join(videos, name)):
-                reason, detail = problem, f"{videos / name} not used"
-                unusable[stem] = "video not usable", f"{name}: {problem}"
-            else:
-                index.setdefault(stem, {})[ext] = videos / name
-                continue
-            report.skip_entry(reason, name, detail)
-    return index, unusable
-
-
-def _pick_video(containers: dict[str, Path], file_name: str) -> tuple[Path | None, str]:
-    """The file a FileName names among its stem's containers, and a note ('' when none).
-
-    One container: it (whatever FileName's extension says, as the EchoNet loader appends ``.avi``).
-    Several (``X.avi`` beside ``X.mp4``): the one with FileName's own extension; without one, or
-    when FileName's is not among them, None (ambiguous; the caller skips the row naming them).
-    """
-    if len(containers) == 1:
-        return next(iter(containers.values())), ""
-    ext = _split_suffix(file_name)[1]
-    found = ", ".join(p.name for p in containers.values())
-    if ext in containers:
-        return containers[ext], f"{found} present; FileName {file_name.strip()!r} names {containers[ext].name}"
-    return None, found
-
-
-LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
-"""Note reasons of physically inconsistent labels (rows kept)."""
-
-
-def _label_notes(ef: float, esv: float, edv: float) -> list[tuple[str, str]]:
-    """Notes for physically inconsistent labels (EF in %, volumes in mL; NaN volumes are not checked):
-    ESV > EDV, or EF more than :data:`EF_TOLERANCE` points from ``100 * (EDV - ESV) / EDV``."""
-    if not (math.isfinite(esv) and math.isfinite(edv)):
-        return []
-    if esv > edv:
-        return [(LABEL_CHECKS[0], f"ESV {esv:g} mL > EDV {edv:g} mL (label kept as published)")]
-    if edv > 0 and abs(ef - (from_volumes := 100.0 * (edv - esv) / edv)) > EF_TOLERANCE:
-        return [(LABEL_CHECKS[1],
-                 f"EF {ef:g} %, volumes give {from_volumes:.1f} % (more than {EF_TOLERANCE:g} points apart; "
-                 "label kept as published)")]
-    return []
 
 
 def require_splits(records: Iterable[VideoRecord], root: str | os.PathLike, *, task: str | None = None,
@@ -303,15 +134,6 @@ def require_splits(records: Iterable[VideoRecord], root: str | os.PathLike, *, t
                         + f"; `echobench run` needs TRAIN, VAL and TEST{why}")
 
 
-def _probe_reason(exc: DataError) -> str:
-    text = str(exc)
-    if "empty (0 bytes)" in text:
-        return "video empty (0 bytes)"
-    if "truncated" in text:
-        return "video truncated"
-    return "video unreadable"
-
-
 def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, float]], dict[str, int]]:
     """``{stem: {traced frame: method-of-discs volume}}`` (volumes in pixel units, NaN when the rows
     give none) and tracing row counts per stem (for the unlisted count)."""
@@ -320,16 +142,16 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, 
         report.messages.append(f"note: {path}: not found; no video has traced frames")
         return {}, {}
     try:
-        parsed = _parse_csv(path)
+        parsed = parse_csv(path)
     except DataError as exc:
         report.messages.append(f"note: {exc}; no video has traced frames")
         return {}, {}
-    df = _known_columns(path, parsed, _TRACING_COLUMNS)  # an ambiguous header is refused
+    df = known_columns(path, parsed, _TRACING_COLUMNS)  # an ambiguous header is refused
     if "FileName" not in df.columns or "Frame" not in df.columns:
         report.messages.append(f"note: {path}: no FileName/Frame columns; no video has traced frames")
         return {}, {}
     df = df.select(
-        pl.col("FileName").fill_null("").str.strip_chars().str.replace(_SUFFIX_PATTERN, ""),
+        video_stem_expr(pl.col("FileName")),
         pl.col("Frame").cast(pl.Float64, strict=False),
         *(pl.col(c).cast(pl.Float64, strict=False) if c in df.columns else pl.lit(None, pl.Float64).alias(c)
           for c in ("X1", "Y1", "X2", "Y2")),
@@ -346,15 +168,6 @@ def _read_tracings(root: Path, report: DataReport) -> tuple[dict[str, dict[int, 
     for stem, frame, volume in volumes.iter_rows():
         frames[stem][frame] = math.nan if volume is None else volume
     return frames, rows
-
-
-def _ed_es(volumes: dict[int, float]) -> tuple[int | None, int | None]:
-    """ED frame (largest method-of-discs volume) and ES frame (smallest), or ``(None, None)`` when
-    fewer than two traced frames have a volume or all volumes are equal. Ties: the earlier frame."""
-    known = sorted((f, v) for f, v in volumes.items() if math.isfinite(v))
-    if len(known) < 2 or max(v for _, v in known) == min(v for _, v in known):
-        return None, None
-    return max(known, key=lambda fv: (fv[1], -fv[0]))[0], min(known, key=lambda fv: (fv[1], fv[0]))[0]
 
 
 def read_echonet(
@@ -388,8 +201,8 @@ def read_echonet(
         raise DataError(f"{filelist}: not found (not an EchoNet-Dynamic-format directory)")
     if not (root / "Videos").is_dir():
         raise DataError(f"{root / 'Videos'}: video directory not found")
-    table = _parse_csv(filelist)
-    df = _known_columns(filelist, table, _FILELIST_COLUMNS)
+    table = parse_csv(filelist)
+    df = known_columns(filelist, table, _FILELIST_COLUMNS)
     extra = _extra_labels(table)
     missing = [c for c in _REQUIRED if c not in df.columns]
     if missing:
@@ -397,7 +210,7 @@ def read_echonet(
     report = DataReport(root=root, rows=df.height)
     if df.height == 0:
         raise DataError(f"{filelist}: has no rows")
-    videos, unusable = _index_videos(root / "Videos", report)
+    videos, unusable = index_videos(root / "Videos", report)
     traced, tracing_rows = _read_tracings(root, report)
     for col in ("ESV", "EDV"):
         if col not in df.columns:
@@ -411,7 +224,7 @@ def read_echonet(
     records: list[VideoRecord] = []
     for i, name in enumerate(names):
         line = i + 2  # 1-based, after the header
-        stem = _stem(name)
+        stem = video_stem(name)
         if not stem:
             report.skip("FileName missing", f"{filelist.name} line {line}", "")
             continue
@@ -438,7 +251,7 @@ def read_echonet(
         for col in ("ESV", "EDV"):
             if col in df.columns and math.isnan(volumes[col]):
                 notes.append(("ESV/EDV missing", f"{col} is empty; kept (only volume tasks need it)"))
-        notes += _label_notes(ef, volumes["ESV"], volumes["EDV"])
+        notes += label_notes(ef, volumes["ESV"], volumes["EDV"])
         if stem in unusable:
             reason, detail = unusable[stem]
             report.skip(reason, stem, f"{detail} in {root / 'Videos'} (line {line})")
@@ -447,7 +260,7 @@ def read_echonet(
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{root / 'Videos' / stem}.avi (or .mp4...) not found (line {line})")
             continue
-        path, which = _pick_video(videos[stem], name)
+        path, which = pick_video(videos[stem], name)
         if path is None:
             report.skip("video ambiguous (several containers for one FileName)", stem,
                         f"{which} in {root / 'Videos'}; FileName {name.strip()!r} names none of them (line {line})")
@@ -460,14 +273,8 @@ def read_echonet(
         fps_ok = fps is not None and math.isfinite(fps) and 0 < fps <= MAX_FPS
         info: VideoInfo | None = None
         if probe or not fps_ok or frames is None or height is None or width is None:
-            try:
-                info = probe_video(path)
-            except DataError as exc:
-                report.skip(_probe_reason(exc), stem, str(exc))
+            if (info := probe_or_skip(path, stem, report, progress)) is None:
                 continue
-            finally:
-                if progress is not None:
-                    progress(1)
         if not fps_ok:
             implausible = fps is not None and math.isfinite(fps) and fps > MAX_FPS
             if not info or not 0 < info.fps <= MAX_FPS:
@@ -493,7 +300,7 @@ def read_echonet(
             detail = f"file {info.height}x{info.width}, FileList {height}x{width}"
             notes.append(("frame size in the file differs from FileList", detail))
         frames_traced = tuple(sorted(traced.get(stem, ())))
-        ed_frame, es_frame = _ed_es(traced.get(stem, {}))
+        ed_frame, es_frame = ed_es_frames(traced.get(stem, {}))
         if len(frames_traced) > 2 and ed_frame is not None:
             notes.append(("more than two traced frames (ED/ES chosen by volume)",
                           f"frames {', '.join(map(str, frames_traced))}: ED = frame {ed_frame} (largest "

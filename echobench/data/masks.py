@@ -60,13 +60,14 @@ def tracing_mask(x1, y1, x2, y2, height: int, width: int) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def _tracings(path: str, mtime_ns: int, size: int) -> dict[str, dict[int, np.ndarray]]:
     """``{stem: {frame: (K, 4) X1, Y1, X2, Y2}}`` of one ``VolumeTracings.csv`` (cached per file state)."""
-    from echobench.data.echonet import _TRACING_COLUMNS, _read_csv
+    from echobench.data.echonet import _TRACING_COLUMNS
+    from echobench.data.readers import read_table, video_stem_expr
 
-    df = _read_csv(Path(path), _TRACING_COLUMNS)
+    df = read_table(path, _TRACING_COLUMNS)
     missing = [c for c in _TRACING_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    df = df.select(pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", ""),
+    df = df.select(video_stem_expr(pl.col("FileName")),
                    *(pl.col(c).cast(pl.Float64, strict=False) for c in ("Frame", "X1", "Y1", "X2", "Y2")))
     df = df.filter(pl.col("Frame").is_finite() & (pl.col("Frame") >= 0) & (pl.col("Frame") == pl.col("Frame").floor()))
     out: dict[str, dict[int, np.ndarray]] = {}

@@ -50,10 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
-from echobench.errors import DataError
-
-from echobench_datasets.reading import probe_or_skip
+from echobench import (SPLITS, DataError, DataReport, DatasetRecords, VideoRecord, atomic_write_bytes, label_notes,
+                       nifti_fps, nifti_shape, polygon_mask, probe_or_skip, read_nifti)
 from echobench_datasets.subgroups import ADULT_AGE_BANDS, UNKNOWN, age_band, sex
 
 VIEWS = {"2CH": "A2C", "4CH": "A4C"}
@@ -145,9 +143,6 @@ def _patients(folder: Path, report: DataReport) -> list[Path]:
 
 def _read_view(patient: Path, view: str, split: str, report: DataReport, *, probe: bool) -> VideoRecord | None:
     """The record of one patient's view, or None (the skip counted)."""
-    from echobench.data.echonet import _label_notes
-    from echobench.data.nifti import nifti_fps, nifti_shape
-
     name = f"{patient.name}_{view}"
     cfg, path = patient / f"Info_{view}.cfg", _sequence(patient, f"{name}_half_sequence")
     if not cfg.is_file():
@@ -178,7 +173,7 @@ def _read_view(patient: Path, view: str, split: str, report: DataReport, *, prob
         except DataError as exc:
             report.skip("half sequence unreadable", name, str(exc))
             return None
-    notes = _label_notes(ef, volumes["LVesv"], volumes["LVedv"])
+    notes = label_notes(ef, volumes["LVesv"], volumes["LVedv"])
     cfg_fps = _number(info, "FrameRate")
     if math.isfinite(cfg_fps) and cfg_fps > 0:
         fps = cfg_fps
@@ -274,8 +269,6 @@ def camus_masks(record: VideoRecord) -> dict[int, np.ndarray]:
     """
     from PIL import Image
 
-    from echobench.data.nifti import read_nifti
-
     folder, out = Path(record.path).parent, {}
     for frame, phase in ((record.ed_frame, "ED"), (record.es_frame, "ES")):
         path = _sequence(folder, f"{record.file_name}_{phase}_gt")
@@ -296,8 +289,6 @@ def write_nifti(path: Path, frames: np.ndarray, *, spacing_mm: float, fps: float
 
     import nibabel
 
-    from echobench.atomic import atomic_write_bytes
-
     data = np.asarray(frames, dtype=np.uint8)
     data = data.T if data.ndim == 2 else data.transpose(2, 1, 0)
     image = nibabel.Nifti1Image(np.ascontiguousarray(data), np.diag([spacing_mm, spacing_mm, 1.0, 1.0]))
@@ -311,7 +302,6 @@ def write_nifti(path: Path, frames: np.ndarray, *, spacing_mm: float, fps: float
 
 def _labels_map(p, c: float, height: int, width: int) -> np.ndarray:
     """Label map (0 background, 1 LV cavity, 2 myocardium, 3 LA) of the synthetic heart at state ``c``."""
-    from echobench.data.polygon import polygon_mask
     from echobench.data.synth import tracing
 
     axis, chords = tracing(p, c)
@@ -344,7 +334,7 @@ def synthesize_camus(out: str | os.PathLike, *, videos: int, seed: int = 0) -> P
     Raises:
         ConfigError: ``videos < 1`` or ``seed < 0``.
     """
-    from echobench.atomic import atomic_write_text
+    from echobench import atomic_write_text
     from echobench.data.synth import CM_PER_PIXEL, FRAME, NOTE, draw_params, render, synthetic_filelist
 
     out = Path(out)

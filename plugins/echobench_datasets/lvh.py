@@ -35,10 +35,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echobench import SPLITS, DataReport, DatasetRecords, VideoRecord
-from echobench.errors import DataError
-
-from echobench_datasets.reading import pick_video, probe_or_skip
+from echobench import (MAX_FPS, SPLITS, DataError, DataReport, DatasetRecords, VideoRecord, index_videos, pick_video,
+                       probe_or_skip, read_table, video_stem)
 
 CALCS = ("IVSd", "LVIDd", "LVPWd", "IVSs", "LVIDs", "LVPWs")
 COLUMNS = ("HashedFileName", "Calc", "CalcValue", "Frame", "X1", "X2", "Y1", "Y2", "Frames", "FPS", "Width",
@@ -47,19 +45,18 @@ SPLIT_RULE = "MeasurementsList's split column (train/val/test), as released (rul
 MAX_CM = 15.0  # above any wall thickness or LV diameter: a unit error (mm) or a typing error
 
 
-def _index(root: Path, report: DataReport) -> tuple[dict[str, Path], dict[str, tuple[str, str]]]:
-    """Videos of every ``Batch*/`` folder by stem; a stem in two batches is ambiguous (neither used)."""
-    from echobench.data.echonet import _index_videos
-
-    index: dict[str, Path] = {}
+def _index(root: Path, report: DataReport) -> tuple[dict[str, dict[str, Path]], dict[str, tuple[str, str]]]:
+    """Videos of every ``Batch*/`` folder by stem (:func:`echobench.index_videos` of each: ``{stem: {ext:
+    path}}``); a stem in two batches is ambiguous (neither used)."""
+    index: dict[str, dict[str, Path]] = {}
     unusable: dict[str, tuple[str, str]] = {}
     where: dict[str, list[str]] = collections.defaultdict(list)
     for batch in sorted(p for p in root.glob("Batch*") if p.is_dir()):
-        found, bad = _index_videos(batch, report)
+        found, bad = index_videos(batch, report)
         unusable.update(bad)
-        for stem, path in found.items():
+        for stem, containers in found.items():
             where[stem].append(batch.name)
-            index[stem] = path
+            index[stem] = containers
     for stem, batches in where.items():
         if len(batches) > 1:
             index.pop(stem)
@@ -84,8 +81,6 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
         DataError: no directory, no ``MeasurementsList.csv`` or ``Batch*/`` folder, an unparsable
             list, missing HashedFileName/Calc/CalcValue/split columns, or no usable video.
     """
-    from echobench.data.echonet import MAX_FPS, _read_csv, _stem
-
     root = Path(root)
     path = root / "MeasurementsList.csv"
     if not root.is_dir():
@@ -94,11 +89,11 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
         raise DataError(f"{path}: not found (not an EchoNet-LVH-format directory)")
     if not any(p.is_dir() for p in root.glob("Batch*")):
         raise DataError(f"{root}: no Batch*/ video folder")
-    df = _read_csv(path, COLUMNS)
+    df = read_table(path, COLUMNS)
     missing = [c for c in ("HashedFileName", "Calc", "CalcValue", "split") if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing required column(s) {', '.join(missing)}")
-    df = df.with_columns(pl.col("HashedFileName").fill_null("").map_elements(_stem, return_dtype=pl.Utf8),
+    df = df.with_columns(pl.col("HashedFileName").fill_null("").map_elements(video_stem, return_dtype=pl.Utf8),
                          *(pl.col(c).cast(pl.Float64, strict=False) if c in df.columns
                            else pl.lit(None, pl.Float64).alias(c) for c in ("CalcValue", "Frame", "Frames", "FPS")))
     report = DataReport(root=root)
@@ -132,13 +127,13 @@ def read_lvh(root: str | os.PathLike, *, probe: bool = True,
             reason, detail = unusable[stem]
             report.skip(reason, stem, detail)
             continue
-        video, which = pick_video(videos, stem, stem)
-        if video is None and stem in videos:
-            report.skip("video ambiguous (several containers)", stem, which)
-            continue
-        if video is None:
+        if stem not in videos:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{stem}.avi not found in any Batch*/ folder")
+            continue
+        video, which = pick_video(videos[stem], stem)
+        if video is None:
+            report.skip("video ambiguous (several containers)", stem, which)
             continue
         info = probe_or_skip(video, stem, report, progress)
         if info is None:
@@ -187,9 +182,8 @@ def synthesize_lvh(out: str | os.PathLike, *, videos: int, seed: int = 0) -> Pat
     """
     from dataclasses import replace
 
-    from echobench.atomic import atomic_write_text
+    from echobench import atomic_write_text, write_avi
     from echobench.data.synth import CM_PER_PIXEL, NOTE, draw_params, render, synthetic_filelist, tracing
-    from echobench.data.video import write_avi
 
     out = Path(out)
     synthetic_filelist(videos=videos, seed=seed)  # validates videos and seed

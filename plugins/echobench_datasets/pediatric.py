@@ -44,10 +44,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echobench import DataReport, DatasetRecords, VideoRecord
-from echobench.errors import DataError
-
-from echobench_datasets.reading import pick_video, probe_or_skip
+from echobench import (MAX_FPS, DataError, DataReport, DatasetRecords, VideoRecord, ed_es_frames, index_videos,
+                       pick_video, polygon_mask, probe_or_skip, read_table, video_stem, video_stem_expr)
 from echobench_datasets.subgroups import PEDIATRIC_AGE_BANDS, age_band, sex
 
 VIEWS = ("A4C", "PSAX")
@@ -80,13 +78,11 @@ def _outlines(path: Path) -> tuple[dict[str, dict[int, tuple[np.ndarray, np.ndar
     Raises:
         DataError: unparsable file, ambiguous header or missing columns (one line naming it).
     """
-    from echobench.data.echonet import _read_csv
-
-    df = _read_csv(path, TRACING_COLUMNS)
+    df = read_table(path, TRACING_COLUMNS)
     missing = [c for c in TRACING_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    df = df.select(pl.col("FileName").fill_null("").str.replace(r"(?i)\.avi$", ""),
+    df = df.select(video_stem_expr(pl.col("FileName")),
                    *(pl.col(c).cast(pl.Float64, strict=False) for c in ("Frame", "X", "Y")))
     valid = (pl.col("Frame").is_finite() & (pl.col("Frame") >= 0) & (pl.col("Frame") == pl.col("Frame").floor())
              & pl.col("X").is_finite() & pl.col("Y").is_finite())
@@ -112,8 +108,6 @@ def pediatric_masks(record: VideoRecord) -> dict[int, np.ndarray]:
     Raises:
         DataError: the tracings file is missing or unusable.
     """
-    from echobench.data.polygon import polygon_mask
-
     path = Path(record.path).parent.parent / "VolumeTracings.csv"
     try:
         st = path.stat()
@@ -139,22 +133,20 @@ def _tracings(folder: Path, report: DataReport) -> dict[str, dict[int, float]]:
 
 def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progress) -> list[VideoRecord]:
     """The usable records of one view folder (``A4C/`` or ``PSAX/``)."""
-    from echobench.data.echonet import MAX_FPS, _ed_es, _index_videos, _read_csv, _stem
-
     view, filelist = folder.name, folder / "FileList.csv"
     if not (folder / "Videos").is_dir():
         raise DataError(f"{folder / 'Videos'}: video directory not found")
-    df = _read_csv(filelist, FILELIST_COLUMNS)
+    df = read_table(filelist, FILELIST_COLUMNS)
     missing = [c for c in ("FileName", "EF", "Split") if c not in df.columns]
     if missing:
         raise DataError(f"{filelist}: missing required column(s) {', '.join(missing)}")
     report.rows += df.height
-    videos, unusable = _index_videos(folder / "Videos", report)
+    videos, unusable = index_videos(folder / "Videos", report)
     traced = _tracings(folder, report)
     cells = {c: df[c].to_list() if c in df.columns else [None] * df.height for c in FILELIST_COLUMNS}
     records = []
     for i, name in enumerate(cells["FileName"]):
-        line, stem = i + 2, _stem(name or "")
+        line, stem = i + 2, video_stem(name or "")
         where = f"{view}/FileList.csv line {line}"
         if not stem:
             report.skip("FileName missing", where, "")
@@ -178,13 +170,13 @@ def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progre
             reason, detail = unusable[stem]
             report.skip(reason, stem, f"{detail} in {folder / 'Videos'} ({where})")
             continue
-        path, which = pick_video(videos, stem, name)
-        if path is None and stem in videos:
-            report.skip("video ambiguous (several containers)", stem, f"{which} in {folder / 'Videos'} ({where})")
-            continue
-        if path is None:
+        if stem not in videos:
             report.missing_videos.append(stem)
             report.skip("video missing", stem, f"{folder / 'Videos' / stem}.avi not found ({where})")
+            continue
+        path, which = pick_video(videos[stem], name)
+        if path is None:
+            report.skip("video ambiguous (several containers)", stem, f"{which} in {folder / 'Videos'} ({where})")
             continue
         info = probe_or_skip(path, stem, report, progress)
         if info is None:
@@ -202,7 +194,7 @@ def _read_view(folder: Path, report: DataReport, seen: dict[str, str], *, progre
             report.note("frame size not 112x112", stem, f"file is {info.height}x{info.width}")
         areas = traced.get(stem, {})
         frames_traced = tuple(sorted(areas))
-        ed, es = _ed_es(areas)
+        ed, es = ed_es_frames(areas)
         if len(frames_traced) < 2:
             report.note("fewer than two traced frames", stem, f"frames {list(frames_traced)}")
         if frames_traced and frames_traced[-1] >= info.frames:
@@ -264,9 +256,8 @@ def synthesize_pediatric(out: str | os.PathLike, *, videos: int, seed: int = 0) 
     Raises:
         ConfigError: ``videos < 1`` or ``seed < 0``.
     """
-    from echobench.atomic import atomic_write_text
+    from echobench import atomic_write_text, write_avi
     from echobench.data.synth import NOTE, draw_params, render, synthetic_filelist, tracing
-    from echobench.data.video import write_avi
 
     out = Path(out)
     labels = synthetic_filelist(videos=videos, seed=seed)

@@ -35,10 +35,17 @@ def test_list_does_not_import_torch():
 
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory) -> Path:
-    """pip-install the example plugin package (its own pyproject.toml) into a private target dir."""
+    """pip-install the example plugin package (its own pyproject.toml) into a private target dir, built
+    from a copy: building in the source tree leaves ``build/`` and an ``.egg-info`` there, whose entry
+    point then registers the example plugin a second time in any later test that puts the tree on
+    ``sys.path`` (the ``example_plugin`` fixture)."""
+    import shutil
+
     target = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(FIXTURE, tmp_path_factory.mktemp("src") / FIXTURE.name,
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(FIXTURE)], check=True,
+                    "--no-index", "--target", str(target), str(source)], check=True,
                    capture_output=True, text=True)
     assert any(p.name.startswith("echobench_example_plugin-0.3.1") for p in target.iterdir())
     return target

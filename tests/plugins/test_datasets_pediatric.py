@@ -141,3 +141,24 @@ def test_folders_that_cannot_be_used_are_one_line_errors(pediatric, tmp_path):
         row["EF"] = "200"
     pediatric.write()
     assert "no usable rows" in error(pediatric.root) and "8 EF missing or outside 0-100" in error(pediatric.root)
+
+
+def test_mp4_videos_named_with_their_extension_keep_their_tracings(pediatric):
+    """FileList and VolumeTracings naming ``X.mp4`` (not ``.avi``): one stem, as core's reader makes it
+    (``echobench.video_stem``), so the traced frames and masks are found."""
+    from tests.helpers import write_mp4
+
+    rows = pediatric.rows["PSAX"]
+    for row in rows:
+        pediatric.video("PSAX", row["FileName"]).unlink()
+        write_mp4(pediatric.root / "PSAX" / "Videos" / f"{row['FileName']}.mp4", np.zeros((FRAMES, 112, 112), np.uint8))
+        row["FileName"] += ".mp4"
+    pediatric.write()
+    tracings = pediatric.root / "PSAX" / "VolumeTracings.csv"
+    tracings.write_text(tracings.read_text().replace(".mp4.avi,", ".MP4,"))  # FileName X.mp4, tracings X.MP4
+    data = read_pediatric(pediatric.root)
+    psax = [r for r in data.records if r.subgroups["view"] == "PSAX"]
+    assert len(psax) == 2 and {r.path.suffix for r in psax} == {".mp4"} and not data.report.skipped
+    for r in psax:
+        assert (r.traced_frames, r.ed_frame, r.es_frame) == ((3, 12), 3, 12)
+        assert set(pediatric_masks(r)) == {3, 12}
