@@ -59,7 +59,7 @@ def register_backbones(register: Callable) -> None:
             presets=_PRESETS,
             inputs=("unit_input",),
             options=_ENCODER_OPTIONS,
-            token_grid=(2, 16, 16),  # tubelet 2x16x16: (T/2, H/16, W/16)
+            token_grid="echobench_videomae.grid:token_grid",  # (T/tubelet, H/patch, W/patch)
             citation=f"{_ECHOVISIONFM} {_VIDEOMAE}",
             licence=_LICENCE,
         )
@@ -72,7 +72,7 @@ def register_backbones(register: Callable) -> None:
             presets=_PRESETS,
             inputs=("unit_input",),
             options=_ENCODER_OPTIONS,
-            token_grid=(2, 16, 16),  # tubelet 2x16x16: (T/2, H/16, W/16)
+            token_grid="echobench_videomae.grid:token_grid",  # (T/tubelet, H/patch, W/patch)
             peer=PeerSpec(factory="echobench_videomae.peer:hf_videomae_pair", reference="transformers.VideoMAEModel",
                           requires=("transformers",), presets=_PRESETS),
             citation=_VIDEOMAE,
