@@ -57,11 +57,12 @@ def estimate_sector_box(frames: np.ndarray, *, threshold: int = LIVE_THRESHOLD, 
 
 
 def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THRESHOLD,
-                      min_fraction: float = MIN_FAN_FRACTION) -> np.ndarray | None:
+                      min_fraction: float = MIN_FAN_FRACTION, opening: int = 2) -> np.ndarray | None:
     """The scan sector inside ``box`` as an ``(H, W)`` bool mask, or None when no sector is found.
 
-    Steps: :func:`live_pixels` inside ``box``; a binary opening (3x3, twice) removes thin moving lines
-    and isolated flicker (ECG trace, a changing digit's strokes); the largest connected live component
+    Steps: :func:`live_pixels` inside ``box``; a binary opening (3x3, ``opening`` times: 2 for full-size
+    frames; 1 for frames decoded at 1/2 size or less, the nearest in source pixels) removes thin moving
+    lines and isolated flicker (ECG trace, a changing digit's strokes); the largest connected live component
     is the sector; its convex hull (a sector of a circle is convex) fills the dark, static parts inside
     it (blood pool, far field). Static text, scales and markers outside the hull are outside the mask.
     None when the loop has a single frame (nothing varies) or the component covers less than
@@ -76,7 +77,7 @@ def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THR
     if len(frames) < 2 or x1 <= x0 or y1 <= y0:
         return None
     live = live_pixels(frames[:, y0:y1, x0:x1], threshold=threshold)
-    live = ndimage.binary_opening(live, np.ones((3, 3), bool), iterations=2)
+    live = ndimage.binary_opening(live, np.ones((3, 3), bool), iterations=opening)
     labels, count = ndimage.label(live)
     if count == 0:
         return None
