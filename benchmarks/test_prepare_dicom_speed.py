@@ -118,7 +118,7 @@ def _original(plugin: str, loops: dict[str, Path], out: Path) -> dict[str, float
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": BASELINE_SRC}
     done = subprocess.run([sys.executable, "-c", _ORIGINAL, plugin, str(SIZE), str(out), *map(str, loops.values())],
-                          env=env, check=True, capture_output=True, text=True)
+                          env=env, cwd=out, check=True, capture_output=True, text=True)  # not cwd: -c puts it first
     spent = json.loads(done.stdout.strip().splitlines()[-1])
     return {name: spent[str(path)] for name, path in loops.items()}
 
