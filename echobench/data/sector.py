@@ -89,10 +89,13 @@ def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THR
         hull = ConvexHull(np.stack([cols, rows], axis=1).astype(np.float64))
     except QhullError:  # all on one line: no area
         return None
-    yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0]
-    inside = np.ones(live.shape, bool)
+    # Only the component's bounding box can be inside: the equations are unit normals, so a pixel a
+    # whole pixel outside that box is farther than the half-pixel tolerance from the hull.
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    yy, xx = np.arange(top, bottom)[:, None], np.arange(left, right)[None, :]
+    inside = np.ones((bottom - top, right - left), bool)
     for a, b, c in hull.equations:  # a x + b y + c <= 0 inside; half a pixel keeps the hull's own pixels
         inside &= a * xx + b * yy + c <= 0.5
     mask = np.zeros((height, width), bool)
-    mask[y0:y1, x0:x1] = inside
+    mask[y0 + top : y0 + bottom, x0 + left : x0 + right] = inside
     return mask
