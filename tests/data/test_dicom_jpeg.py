@@ -177,3 +177,21 @@ def test_decode_setting_is_checked():
     assert PrepareSettings().decode == "fast"
     with pytest.raises(ConfigError, match="--decode"):
         PrepareSettings(decode="draft")
+
+
+def test_convert_file_decode_modes(tmp_path):
+    """``decode="exact"`` writes the clip of the full-size library path byte for byte; ``"fast"`` asks
+    for reduced frames and the uint8 resize (here no reduction: this loop's header region is unusable)."""
+    from echobench.data.prepare import convert_file
+    from echobench.data.video import read_video, write_avi
+
+    path = _loop("examples_ybr_color.dcm")
+    settings = PrepareSettings(size=64, decode="exact")
+    fields = convert_file(path, tmp_path / "exact.avi", settings)
+    reference = cine_to_clip(read_dicom_cine(path), size=64, fps=settings.fps)
+    write_avi(tmp_path / "reference.avi", reference, settings.fps)
+    assert (tmp_path / "exact.avi").read_bytes() == (tmp_path / "reference.avi").read_bytes()
+    convert_file(path, tmp_path / "fast.avi", PrepareSettings(size=64))
+    exact, fast = read_video(tmp_path / "exact.avi"), read_video(tmp_path / "fast.avi")
+    assert fast.shape == exact.shape == (fields["frames"], 64, 64, 3)
+    assert np.abs(exact.astype(np.int16) - fast).mean() < 1
