@@ -6,9 +6,11 @@ Decodes the real 120-frame 480x640 YBR_FULL_422 JPEG Baseline echo loop of pydic
 (``color3d_jpeg_baseline.dcm``) with each of pydicom's decoder plugins, ``ROUNDS`` rounds interleaved
 (robust to a change of machine load), and prints CPU seconds per file and frames/s per core (process
 time: on a shared machine wall time measures the neighbours), the ratio of the medians and the
-pixel difference (max and mean |diff| of 255 over all frames and channels). echobench decodes with
-the plugin in :data:`echobench.data.dicom.PREFERRED_PLUGINS` (Pillow for JPEG Baseline/Extended); the
-difference bound is a test (tests/data/test_dicom.py::test_preferred_jpeg_plugin_agrees_with_pylibjpeg).
+pixel difference (max and mean |diff| of 255 over all frames and channels). echobench decodes YBR JPEG
+loops with libjpeg-turbo directly (:mod:`echobench.data.dicom_jpeg`, the Pillow plugin's pixels without
+its numpy YBR -> RGB step; the whole prepare path is timed by benchmarks/test_prepare_dicom_speed.py),
+other JPEG files with the plugin in :data:`echobench.data.dicom.PREFERRED_PLUGINS`; the difference
+bound is a test (tests/data/test_dicom.py::test_preferred_jpeg_plugin_agrees_with_pylibjpeg).
 ``ECHOBENCH_BENCH_ROUNDS`` (default 3) sets the rounds.
 """
 

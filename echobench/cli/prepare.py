@@ -27,6 +27,11 @@ class Crop(str, Enum):
     none = "none"
 
 
+class Decode(str, Enum):
+    fast = "fast"
+    exact = "exact"
+
+
 class BurnedIn(str, Enum):
     mask = "mask"
     skip = "skip"
@@ -56,6 +61,10 @@ def dicom(
         help="K/N: convert only piece K (0-based) of N of the files (deterministic by path), e.g. one "
              "SLURM array task each; join the N OUT folders with `echobench prepare merge`.",
         show_default=False)] = None,
+    decode: Annotated[Decode, typer.Option(
+        help="fast: decode JPEG frames at 1/2 or 1/4 size when the clip is that much smaller than "
+             "the ultrasound region, resize in uint8 (pixels within a tested bound of exact); exact: "
+             "full-size decode, float resize.")] = Decode.fast,
 ) -> None:
     """Convert every DICOM cine loop under SRC to a square clip under OUT, with a manifest.
 
@@ -68,7 +77,7 @@ def dicom(
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     settings = PrepareSettings(fps=fps, size=size, min_frames=min_frames, crop=crop.value,
-                               burned_in=burned_in.value)
+                               burned_in=burned_in.value, decode=decode.value)
     piece = Shard.parse(shard) if shard is not None else None
     with progress_factory() as make:
         summary = prepare_dicom(src, out, settings, workers=workers, retry_failed=retry_failed, progress=make,

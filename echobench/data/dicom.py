@@ -8,7 +8,10 @@ half-open); the frame rate is 1000 / Frame Time (ms), else 1000 / mean Frame Tim
 else Cine Rate, else Recommended Display Frame Rate (PS3.3 C.7.6.5 Cine module; frames/s).
 
 Pixels are decoded by pydicom's decoders (pylibjpeg/Pillow plugins for JPEG, JPEG-LS, JPEG 2000;
-Pillow first for JPEG Baseline/Extended, see :data:`PREFERRED_PLUGINS`).
+Pillow first for JPEG Baseline/Extended, see :data:`PREFERRED_PLUGINS`), except the YBR_FULL(_422)
+JPEG frames most echo loops hold: libjpeg-turbo decodes and converts those itself, the same pixels 6x
+faster (:mod:`echobench.data.dicom_jpeg`), and with ``reduce_to`` at 1/2 or 1/4 size when the clip
+is that much smaller than the ultrasound region (DCT scaling; :attr:`DicomCine.scale`).
 pydicom 3 converts YBR_FULL(_422) to RGB by default; the decoder's metadata is checked and
 :func:`pydicom.pixels.convert_color_space` applied if it did not. PALETTE COLOR goes through its LUT;
 MONOCHROME1/2 becomes three equal channels (MONOCHROME1 inverted); other than uint8 is stretched
@@ -97,6 +100,8 @@ class DicomCine:
         burned_in: the Burned In Annotation attribute, ``"YES"``, ``"NO"`` or ``""`` if absent.
         notes: recoverable oddities met while reading (short, header-value free), e.g. a stray
             delimiter or a header region that does not fit the image (then ``region`` is None).
+        scale: source pixels per frame pixel along each side: 1, or 2 or 4 when the frames were
+            decoded reduced (``reduce_to``); ``frames`` and ``region`` are then in reduced pixels.
     """
 
     frames: np.ndarray
@@ -106,6 +111,7 @@ class DicomCine:
     photometric: str
     burned_in: str = ""
     notes: tuple[str, ...] = ()
+    scale: int = 1
 
 
 @contextmanager
@@ -398,6 +404,8 @@ def read_dicom_cine(
     modality: str | None = None,
     max_bytes: int = MAX_DECODED_BYTES,
     refuse_burned_in: bool = False,
+    reduce_to: int | None = None,
+    crop: str = "region",
 ) -> DicomCine:
     """Read and decode a (multi-frame) DICOM image, e.g. an echo cine loop.
 
@@ -407,6 +415,13 @@ def read_dicom_cine(
         modality: if given (e.g. ``"US"``), files whose Modality differs are rejected before decoding.
         max_bytes: largest decoded pixel array accepted (from the header, before decoding).
         refuse_burned_in: reject (``skip``) files whose BurnedInAnnotation is YES, before decoding.
+        reduce_to: the side (pixels) of the clip the frames will be resized to, or None (full size).
+            Given, JPEG YBR frames are decoded at 1/s (s = 2 or 4; :func:`dicom_jpeg.draft_scale`)
+            when the crop (``crop``: the header's ultrasound region, or the whole frame for
+            ``"none"``) keeps at least ``reduce_to`` pixels across; without a usable header region
+            the crop is estimated from the pixels and the frames stay full size. The clip then
+            differs from the full-size path's by the bound tested in tests/data/test_dicom_jpeg.py.
+        crop: the crop :func:`framing` will use (``"region"`` or ``"none"``), for ``reduce_to``.
 
     Recoverable oddities do not cost the file: stray top-level delimiters (group FFFE) are dropped,
     an optional attribute that cannot be parsed counts as absent, a header region that does not fit
@@ -414,7 +429,8 @@ def read_dicom_cine(
     decoded (or that is rejected on purpose) raises.
 
     Returns:
-        :class:`DicomCine` with frames ``(T, H, W, 3)`` uint8 RGB.
+        :class:`DicomCine` with frames ``(T, H, W, 3)`` uint8 RGB (``H, W`` divided by
+        :attr:`DicomCine.scale`, rounded up).
 
     Raises:
         DicomError: (a ``DataError``) missing file, not DICOM, truncated or malformed, no pixel data,
@@ -422,13 +438,18 @@ def read_dicom_cine(
             unsupported photometric interpretation, too large, fewer than ``min_frames`` frames, or
             burnt-in annotation with ``refuse_burned_in``.
             Any other exception raised while parsing a malformed file is turned into one.
+        ValueError: ``crop`` not one of :data:`CROPS` or ``reduce_to < 1`` (a caller's mistake).
     """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    if reduce_to is not None and reduce_to < 1:
+        raise ValueError(f"reduce_to must be >= 1, got {reduce_to}")
     path = Path(path)
     name = str(path)
     with _quiet():
         try:
             return _read_cine(path, name, min_frames=min_frames, modality=modality, max_bytes=max_bytes,
-                              refuse_burned_in=refuse_burned_in)
+                              refuse_burned_in=refuse_burned_in, reduce_to=reduce_to, crop=crop)
         except DataError:
             raise
         except MemoryError as exc:
@@ -437,8 +458,28 @@ def read_dicom_cine(
             raise DicomError(name, "malformed DICOM file", detail=type(exc).__name__) from exc
 
 
+def _draft_scale(region: Box | None, rows: int, cols: int, reduce_to: int | None, crop: str) -> int:
+    """How much smaller the JPEG frames may be decoded (see ``reduce_to`` of :func:`read_dicom_cine`)."""
+    from echobench.data.dicom_jpeg import draft_scale
+
+    if reduce_to is None or (crop == "region" and region is None):
+        return 1
+    x0, y0, x1, y1 = region if crop == "region" and region is not None else (0, 0, cols, rows)
+    return draft_scale(max(x1 - x0, y1 - y0), reduce_to)
+
+
+def _scaled(box: Box | None, scale: int, rows: int, cols: int) -> Box | None:
+    """A half-open box of source pixels in the pixels of frames decoded at 1/``scale`` (outward)."""
+    if box is None or scale == 1:
+        return box
+    x0, y0, x1, y1 = box
+    return _clip((x0 // scale, y0 // scale, -(-x1 // scale), -(-y1 // scale)), -(-rows // scale), -(-cols // scale))
+
+
 def _read_cine(path: Path, name: str, *, min_frames: int, modality: str | None, max_bytes: int,
-               refuse_burned_in: bool) -> DicomCine:
+               refuse_burned_in: bool, reduce_to: int | None = None, crop: str = "region") -> DicomCine:
+    from echobench.data.dicom_jpeg import decode_jpeg_frames
+
     ds, truncated, notes = _read_dataset(path, name)
     if "PixelData" not in ds:
         if truncated:
@@ -446,15 +487,22 @@ def _read_cine(path: Path, name: str, *, min_frames: int, modality: str | None, 
         raise DicomError(name, "DICOM file has no pixel data", skip=True, detail="no PixelData element")
     _check_header(ds, name, min_frames=min_frames, modality=modality, max_bytes=max_bytes,
                   refuse_burned_in=refuse_burned_in)
-    arr, meta = _decode(ds, name, truncated)
-    rows, cols, n_frames = int(meta["rows"]), int(meta["columns"]), int(meta.get("number_of_frames") or 1)
-    if n_frames * rows * cols == 0 or arr.size % (n_frames * rows * cols):
-        raise DicomError(name, "decoded pixel data does not match the header",
-                         detail=f"{arr.shape} is not {n_frames} frame(s) of {rows}x{cols}")
-    arr = arr.reshape(n_frames, rows, cols, -1)
-    arr = arr[..., 0] if arr.shape[-1] == 1 else arr
     photometric = str(_safe(ds, "PhotometricInterpretation", "")).strip()
-    frames = _to_rgb(arr, str(meta.get("photometric_interpretation", photometric)), ds, name)
+    rows, cols = _count(_safe(ds, "Rows")) or 0, _count(_safe(ds, "Columns")) or 0
+    region, region_note = _header_region(ds, rows, cols)
+    scale = _draft_scale(region, rows, cols, reduce_to, crop)
+    frames = decode_jpeg_frames(ds, scale=scale)  # None: not a JPEG YBR loop libjpeg-turbo decodes alone
+    if frames is None:
+        scale = 1
+        arr, meta = _decode(ds, name, truncated)
+        rows, cols, n_frames = int(meta["rows"]), int(meta["columns"]), int(meta.get("number_of_frames") or 1)
+        if n_frames * rows * cols == 0 or arr.size % (n_frames * rows * cols):
+            raise DicomError(name, "decoded pixel data does not match the header",
+                             detail=f"{arr.shape} is not {n_frames} frame(s) of {rows}x{cols}")
+        arr = arr.reshape(n_frames, rows, cols, -1)
+        arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+        frames = _to_rgb(arr, str(meta.get("photometric_interpretation", photometric)), ds, name)
+        region, region_note = _header_region(ds, rows, cols)
     if len(frames) < min_frames:
         raise DicomError(name, _few_frames_reason(len(frames), min_frames), skip=True,
                          detail=f"DICOM image has {len(frames)} frame(s), need at least {min_frames}")
@@ -462,15 +510,15 @@ def _read_cine(path: Path, name: str, *, min_frames: int, modality: str | None, 
         fps = _header_fps(ds)
     except Exception:  # a malformed timing element: treated as no timing
         fps, notes = None, (*notes, "frame timing unreadable: treated as absent")
-    region, region_note = _header_region(ds, rows, cols)
     return DicomCine(
         frames=np.ascontiguousarray(frames),
         fps=fps,
-        region=region,
+        region=_scaled(region, scale, rows, cols),
         modality=str(_safe(ds, "Modality", "") or ""),
         photometric=photometric,
         burned_in=_burned_in(ds),
         notes=(*notes, *([region_note] if region_note else [])),
+        scale=scale,
     )
 
 
@@ -541,30 +589,44 @@ def framing(cine: DicomCine, *, crop: str = "region", burned_in: str = "mask") -
     notes = tuple(cine.notes)
     if burned_in == "keep":
         return Framing(box, source, None, "none", notes)
-    mask = estimate_fan_mask(cine.frames, box)
+    mask = estimate_fan_mask(cine.frames, box, opening=2 if cine.scale == 1 else 1)  # ~5 source pixels
     if mask is None:
         return Framing(box, source, None, "fan not found", (*notes, "no scan sector found: not masked"))
     return Framing(box, source, mask, "fan", notes)
 
 
-def _pad_square(frames: np.ndarray) -> np.ndarray:
-    """Zero-pad ``(T, H, W, C)`` to ``(T, S, S, C)``, S = max(H, W), the content centred."""
+def _masked_square(frames: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``(T, H, W, C)`` zero-padded to ``(T, S, S, C)``, S = max(H, W), the content centred, and set to
+    zero where ``mask`` (``(H, W)`` bool, optional) is False: one new array (none when square, unmasked)."""
     t, h, w, c = frames.shape
-    if h == w:
+    if h == w and mask is None:
         return frames
     out = np.zeros((t, max(h, w), max(h, w), c), frames.dtype)
     top, left = (max(h, w) - h) // 2, (max(h, w) - w) // 2
-    out[:, top : top + h, left : left + w] = frames
+    inner = out[:, top : top + h, left : left + w]
+    if mask is None:
+        inner[...] = frames
+    else:
+        # the mask repeated over channels: numpy then runs whole rows in its inner loop (26x faster
+        # than broadcasting a (H, W, 1) mask, whose inner loop is the 3 channels)
+        np.multiply(frames, np.repeat(mask[:, :, None].astype(frames.dtype), c, axis=2), out=inner)
     return out
 
 
+#: Largest |difference| (of 255) between ``square_resize(..., fast=True)`` and the float32 path.
+FAST_RESIZE_MAX_DIFF = 1
+
+
 def square_resize(frames: np.ndarray, box: Box, *, size: int, chunk: int = 32,
-                  mask: np.ndarray | None = None) -> np.ndarray:
+                  mask: np.ndarray | None = None, fast: bool = False) -> np.ndarray:
     """Crop ``(T, H, W, 3)`` uint8 frames to ``box``, zero-pad to a centred square, resize to ``size``.
 
     ``mask`` (``(H, W)`` bool, optional): pixels where it is False are set to zero before resizing.
     Resizing is bilinear with antialiasing (``torch.nn.functional.interpolate``, CPU, deterministic),
-    done ``chunk`` frames at a time to bound memory. Returns ``(T, size, size, 3)`` uint8.
+    done ``chunk`` frames at a time to bound memory: on float32 copies, rounded (default), or with
+    ``fast`` on the uint8 frames themselves (torch's uint8 channels-last kernel, fixed-point weights,
+    ~10x less CPU), which differs from the float32 result by at most :data:`FAST_RESIZE_MAX_DIFF`
+    (tested). Returns ``(T, size, size, 3)`` uint8.
     Raises ValueError for ``size < 1`` or an empty box.
     """
     import torch
@@ -573,16 +635,19 @@ def square_resize(frames: np.ndarray, box: Box, *, size: int, chunk: int = 32,
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     cropped = crop_to_region(frames, box)
-    if mask is not None:
-        cropped = cropped * crop_to_region(mask[None, ..., None], box).astype(np.uint8)
-    square = _pad_square(cropped)
+    square = _masked_square(cropped, None if mask is None else crop_to_region(mask[None], box)[0])
     out = np.empty((len(square), size, size, 3), np.uint8)
     for start in range(0, len(square), chunk):
-        block = torch.from_numpy(np.ascontiguousarray(square[start : start + chunk]))
-        block = block.permute(0, 3, 1, 2).float()
-        if block.shape[-1] != size:
+        block = torch.from_numpy(np.ascontiguousarray(square[start : start + chunk])).permute(0, 3, 1, 2)
+        if block.shape[-1] == size:
+            out[start : start + chunk] = square[start : start + chunk]
+            continue
+        if fast:  # the permuted view is channels-last: torch's uint8 antialiased kernel reads it in place
             block = F.interpolate(block, (size, size), mode="bilinear", align_corners=False, antialias=True)
-        out[start : start + chunk] = block.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        else:
+            block = F.interpolate(block.float(), (size, size), mode="bilinear", align_corners=False,
+                                  antialias=True).round().clamp(0, 255).to(torch.uint8)
+        out[start : start + chunk] = block.permute(0, 2, 3, 1).numpy()
     return out
 
 
@@ -604,16 +669,17 @@ def resample_indices(n_frames: int, src_fps: float, dst_fps: float) -> np.ndarra
 
 
 def cine_to_clip(cine: DicomCine, *, size: int, fps: float | None, crop: str = "region",
-                 burned_in: str = "mask", chosen: Framing | None = None) -> np.ndarray:
+                 burned_in: str = "mask", chosen: Framing | None = None, fast: bool = False) -> np.ndarray:
     """A square clip from a cine loop: cropped and masked (:func:`framing`, or ``chosen`` when the
     caller has it), resampled in time to ``fps`` (:func:`resample_indices`; kept frame for frame when
-    ``fps`` or the loop's own rate is None), and resized (:func:`square_resize`). Only the frames kept
-    are resized.
+    ``fps`` or the loop's own rate is None), and resized (:func:`square_resize`, ``fast`` passed on).
+    Only the frames kept are resized.
 
     Returns ``(T_out, size, size, 3)`` uint8 RGB.
     """
     chosen = chosen or framing(cine, crop=crop, burned_in=burned_in)  # the estimates look at every frame
     if fps is None or cine.fps is None:
-        return square_resize(cine.frames, chosen.box, size=size, mask=chosen.mask)
+        return square_resize(cine.frames, chosen.box, size=size, mask=chosen.mask, fast=fast)
     kept, where = np.unique(resample_indices(len(cine.frames), cine.fps, fps), return_inverse=True)
-    return square_resize(cine.frames[kept], chosen.box, size=size, mask=chosen.mask)[where]
+    frames = cine.frames if len(kept) == len(cine.frames) else cine.frames[kept]  # kept is sorted, unique
+    return square_resize(frames, chosen.box, size=size, mask=chosen.mask, fast=fast)[where]

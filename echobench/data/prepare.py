@@ -58,7 +58,9 @@ from echobench.progress import ProgressFactory as Progress  # the one progress t
 STATE = ".prepare"  # OUT/.prepare: settings.json, lock, parts/, tmp/
 SUMMARY = "prepare.json"
 STATUSES = ("ok", "skipped", "failed")
-FORMAT = 2  # bump when the clip or manifest layout changes (2: fan mask, region/mask/notes columns)
+FORMAT = 3  # bump when the clip or manifest layout changes (2: fan mask, region/mask/notes columns;
+# 3: the decode setting, JPEG frames decoded at reduced size and uint8 resizing by default)
+DECODES = ("fast", "exact")
 
 
 
@@ -75,6 +77,12 @@ class PrepareSettings:
         burned_in: ``"mask"`` (zero every pixel outside the scan sector, estimated from the loop's
             pixels), ``"skip"`` (files flagged BurnedInAnnotation YES are ``skipped``; the rest are
             masked), ``"keep"`` (no mask). See :func:`echobench.data.dicom.framing`.
+        decode: ``"fast"`` (JPEG frames decoded at 1/2 or 1/4 size when the clip is that much
+            smaller than the ultrasound region, ``reduce_to`` of
+            :func:`echobench.data.dicom.read_dicom_cine`, and resized in uint8, ``fast`` of
+            :func:`echobench.data.dicom.square_resize`; within the bounds tested in
+            tests/data/test_dicom_jpeg.py) or ``"exact"`` (full-size decode, float32 resize: the clips of
+            format 2).
     """
 
     fps: float = 30.0
@@ -83,6 +91,7 @@ class PrepareSettings:
     crop: str = "region"
     modality: str = "US"
     burned_in: str = "mask"
+    decode: str = "fast"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.fps, (int, float)) and 0 < self.fps <= 1000):
@@ -95,6 +104,8 @@ class PrepareSettings:
             raise ConfigError(f"--crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
         if self.burned_in not in BURNED_IN:
             raise ConfigError(f"--burned-in must be one of {', '.join(BURNED_IN)}, got {self.burned_in!r}")
+        if self.decode not in DECODES:
+            raise ConfigError(f"--decode must be one of {', '.join(DECODES)}, got {self.decode!r}")
 
 
 @dataclass(frozen=True)
@@ -186,12 +197,14 @@ def convert_file(source: str | os.PathLike, clip: str | os.PathLike, settings: P
     """
     from echobench.data.video import write_avi
 
+    fast = settings.decode == "fast"
     cine = read_dicom_cine(source, min_frames=settings.min_frames, modality=settings.modality,
-                           refuse_burned_in=settings.burned_in == "skip")
+                           refuse_burned_in=settings.burned_in == "skip", reduce_to=settings.size if fast else None,
+                           crop=settings.crop)
     chosen = framing(cine, crop=settings.crop, burned_in=settings.burned_in)
     if chosen.mask is None and settings.burned_in != "keep" and cine.burned_in == "YES":
         raise DicomError(str(source), "burnt-in annotation and no scan sector found to mask", skip=True)
-    frames = cine_to_clip(cine, size=settings.size, fps=settings.fps, chosen=chosen)
+    frames = cine_to_clip(cine, size=settings.size, fps=settings.fps, chosen=chosen, fast=fast)
     if tmp_dir is not None:
         Path(tmp_dir).mkdir(parents=True, exist_ok=True)
     write_avi(clip, frames, settings.fps, tmp_dir=tmp_dir)  # atomic: temporary file, fsync, rename

@@ -57,11 +57,12 @@ def estimate_sector_box(frames: np.ndarray, *, threshold: int = LIVE_THRESHOLD, 
 
 
 def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THRESHOLD,
-                      min_fraction: float = MIN_FAN_FRACTION) -> np.ndarray | None:
+                      min_fraction: float = MIN_FAN_FRACTION, opening: int = 2) -> np.ndarray | None:
     """The scan sector inside ``box`` as an ``(H, W)`` bool mask, or None when no sector is found.
 
-    Steps: :func:`live_pixels` inside ``box``; a binary opening (3x3, twice) removes thin moving lines
-    and isolated flicker (ECG trace, a changing digit's strokes); the largest connected live component
+    Steps: :func:`live_pixels` inside ``box``; a binary opening (3x3, ``opening`` times: 2 for full-size
+    frames; 1 for frames decoded at 1/2 size or less, the nearest in source pixels) removes thin moving
+    lines and isolated flicker (ECG trace, a changing digit's strokes); the largest connected live component
     is the sector; its convex hull (a sector of a circle is convex) fills the dark, static parts inside
     it (blood pool, far field). Static text, scales and markers outside the hull are outside the mask.
     None when the loop has a single frame (nothing varies) or the component covers less than
@@ -76,7 +77,7 @@ def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THR
     if len(frames) < 2 or x1 <= x0 or y1 <= y0:
         return None
     live = live_pixels(frames[:, y0:y1, x0:x1], threshold=threshold)
-    live = ndimage.binary_opening(live, np.ones((3, 3), bool), iterations=2)
+    live = ndimage.binary_opening(live, np.ones((3, 3), bool), iterations=opening)
     labels, count = ndimage.label(live)
     if count == 0:
         return None
@@ -88,10 +89,13 @@ def estimate_fan_mask(frames: np.ndarray, box: Box, *, threshold: int = LIVE_THR
         hull = ConvexHull(np.stack([cols, rows], axis=1).astype(np.float64))
     except QhullError:  # all on one line: no area
         return None
-    yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0]
-    inside = np.ones(live.shape, bool)
+    # Only the component's bounding box can be inside: the equations are unit normals, so a pixel a
+    # whole pixel outside that box is farther than the half-pixel tolerance from the hull.
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    yy, xx = np.arange(top, bottom)[:, None], np.arange(left, right)[None, :]
+    inside = np.ones((bottom - top, right - left), bool)
     for a, b, c in hull.equations:  # a x + b y + c <= 0 inside; half a pixel keeps the hull's own pixels
         inside &= a * xx + b * yy + c <= 0.5
     mask = np.zeros((height, width), bool)
-    mask[y0:y1, x0:x1] = inside
+    mask[y0 + top : y0 + bottom, x0 + left : x0 + right] = inside
     return mask
