@@ -49,7 +49,8 @@ def dicom(
     size: Annotated[int, typer.Option(help="Output height = width (pixels).")] = 224,
     min_frames: Annotated[int, typer.Option(help="Fewest frames a loop needs; fewer (e.g. stills) is skipped.")] = 2,
     workers: Annotated[Optional[int], typer.Option(
-        help="Worker processes (default: min(4, CPUs)).", show_default=False)] = None,
+        help="Worker processes (default: one per CPU, fewer if memory holds fewer 1 GiB workers).",
+        show_default=False)] = None,
     crop: Annotated[Crop, typer.Option(help="region: keep only the ultrasound region (header, else sector "
                                             "estimate); none: keep the whole frame.")] = Crop.region,
     retry_failed: Annotated[bool, typer.Option(

@@ -381,9 +381,23 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+WORKER_MEMORY = 1 << 30
+"""Memory to plan per ``prepare`` worker (bytes): a 120-frame 480x640 loop peaks at ~625 MiB."""
+
+
+def _memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def default_workers() -> int:
-    """``min(4, CPUs available to this process)``."""
-    return max(1, min(4, _cpus()))
+    """One worker per CPU available to this process (issue 15 item 5: a 64-core box runs 64, not 4),
+    fewer when the machine's memory holds fewer than that many :data:`WORKER_MEMORY` workers."""
+    memory = _memory()
+    by_memory = max(1, memory // WORKER_MEMORY) if memory else _cpus()
+    return max(1, min(_cpus(), by_memory))
 
 
 def _run_pool(jobs: list, workers: int, record: Callable[[dict], None], *,

@@ -419,3 +419,19 @@ def test_flagged_still_without_a_fan_to_mask_is_skipped(tmp_path):
     prepare_dicom(tmp_path / "src", tmp_path / "keep", PrepareSettings(size=32, min_frames=1, burned_in="keep"),
                   workers=0)
     assert manifest(tmp_path / "keep")["status"].to_list() == ["ok"]  # kept when asked
+
+
+def test_default_workers_follow_the_cpus_and_the_memory(monkeypatch):
+    """Issue 15 item 5: one worker per available CPU (was min(4, CPUs)), fewer when memory is short."""
+    from echobench.data import prepare
+
+    monkeypatch.setattr(prepare, "_cpus", lambda: 64)
+    monkeypatch.setattr(prepare, "_memory", lambda: 256 << 30)
+    assert prepare.default_workers() == 64
+    monkeypatch.setattr(prepare, "_memory", lambda: 6 << 30)
+    assert prepare.default_workers() == 6
+    monkeypatch.setattr(prepare, "_memory", lambda: None)
+    assert prepare.default_workers() == 64
+    monkeypatch.setattr(prepare, "_cpus", lambda: 1)
+    monkeypatch.setattr(prepare, "_memory", lambda: 1 << 20)
+    assert prepare.default_workers() == 1
