@@ -82,7 +82,8 @@ def test_one_scan_reads_mixed_but_fitting_records_and_checks_only_doubtful_foote
      .with_columns(pl.col("value").cast(pl.Float32), pl.col("n").cast(pl.Int32), pl.col("model").cast(pl.Categorical),
                    pl.lit(1, dtype=pl.Int16).alias("seed"))
      .write_parquet(folder / "narrow.parquet"))
-    pl.DataFrame([dict(_rows("nullvalue", 9)[0], value=None)], schema=RECORD_SCHEMA).write_parquet(folder / "nullvalue.parquet")
+    (pl.DataFrame([dict(_rows("nullvalue", 9)[0], value=None)], schema=RECORD_SCHEMA)
+     .write_parquet(folder / "nullvalue.parquet"))
     pl.DataFrame(_rows("nometric", 10)).drop("metric").write_parquet(folder / "nometric.parquet")
     pl.DataFrame(schema={"run_id": pl.Utf8}).write_parquet(folder / "norows.parquet")
     checked: list[str] = []
