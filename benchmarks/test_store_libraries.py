@@ -40,6 +40,10 @@ import numpy as np
 ROUNDS = int(os.environ.get("ECHOBENCH_BENCH_ROUNDS", 3))
 SAMPLES, T, SIZE, BATCH = 256, 16, 112, 8
 SHAPE = (T, SIZE, SIZE, 1)
+NOT_IN_BENCH_EXTRA = {  # why neither library is in the bench extra (pip install --dry-run beside torch 2.14.1)
+    "litdata": "pip install litdata (its boto3/botocore pull python-dateutil below 3)",
+    "mosaicml-streaming": "pip install mosaicml-streaming (0.13.0 downgrades numpy to 2.1.3 and transformers to 4.57)",
+}
 
 
 def _cpu() -> float:
@@ -140,7 +144,7 @@ def _readers(tmp: Path, folder: Path, clips: list[np.ndarray]) -> tuple[dict, di
     try:
         import litdata
     except ImportError as exc:
-        skipped["litdata"] = f"not installed ({exc})"
+        skipped["litdata"] = f"not installed ({exc}); {NOT_IN_BENCH_EXTRA['litdata']}"
     else:
         start = _cpu()
         litdata.optimize(fn=lambda i: {"clip": clips[i]}, inputs=list(range(SAMPLES)), output_dir=str(tmp / "litdata"),
@@ -160,7 +164,7 @@ def _readers(tmp: Path, folder: Path, clips: list[np.ndarray]) -> tuple[dict, di
     try:
         import streaming
     except ImportError as exc:
-        skipped["mosaicml-streaming"] = f"not installed ({exc})"
+        skipped["mosaicml-streaming"] = f"not installed ({exc}); {NOT_IN_BENCH_EXTRA['mosaicml-streaming']}"
     else:
         start = _cpu()
         with streaming.MDSWriter(out=str(tmp / "mds"), columns={"clip": "ndarray:uint8:16,112,112,1"},
