@@ -169,15 +169,22 @@ def read_parquet_files(files: Iterable[Path], schema: dict[str, pl.DataType], *,
     Cost: ONE polars lazy scan of every file, conformed to ``schema`` by the scan itself (absent
     columns null, narrower numbers and categoricals widened, extra columns ignored), and a footer
     check only for the few files the scan cannot vouch for: a file that gave no row or a null in a
-    ``required`` column (an absent required column reads as nulls). When that scan fails (a file
-    that is not Parquet, a column of another type, a directory), every footer is checked against
+    ``required`` column (an absent required column reads as nulls). Entries that are not regular
+    files (a directory, a FIFO, a dangling link) are skipped first, by one ``stat`` each. When that
+    scan fails (a file that is not Parquet, a column of another type), every footer is checked against
     ``schema`` and the files that fit are read again (:func:`_read_checked`), so each bad file is
     named and skipped and the rest are kept, exactly as the one scan gives them.
     """
     if on_skip is None:
         on_skip = lambda path, reason: log.warning("skipped %s: %s", path, reason)  # noqa: E731
-    files = [Path(f) for f in files]
     required = tuple(required)
+    regular = []
+    for f in map(Path, files):
+        if f.is_file():
+            regular.append(f)
+        else:  # never scanned: a directory would read as a dataset, a FIFO would block
+            on_skip(f, _checked_schema(f, schema, required)[1])
+    files = regular
     frame = _scan_all(files, schema) if files else None
     if frame is None:
         return _read_checked(files, schema, required, on_skip, file_column)

@@ -100,3 +100,17 @@ def test_one_scan_reads_mixed_but_fitting_records_and_checks_only_doubtful_foote
     assert fast.sort("file", "metric").equals(careful.sort("file", "metric"))
     assert fast.height == 9 * 3 - 2  # six written, old, narrow, and nullvalue's one row
     assert fast.filter(pl.col("run_id") == "narrow")["model"].to_list() == ["m8"] * 3
+
+
+def test_a_folder_named_like_a_record_is_skipped_not_scanned_as_a_dataset(tmp_path):
+    """Among good records (the one-scan path), ``x.parquet/`` holding a good record is named and
+    skipped; polars would otherwise read the folder as a dataset and count its rows. (A FIFO, which a
+    scan would block on, is covered by tests/fuzz/test_fuzz_leaderboard.py in a worker with a time limit.)"""
+    write_record(_rows("good", 1), tmp_path, "good")
+    inner = records_dir(tmp_path) / "x.parquet"
+    inner.mkdir()
+    pl.DataFrame(_rows("inner", 2), schema=RECORD_SCHEMA).write_parquet(inner / "inner.parquet")
+    skipped: dict[str, str] = {}
+    records = read_records(tmp_path, on_skip=lambda path, reason: skipped.setdefault(path.name, reason))
+    assert set(records["run_id"]) == {"good"} and records.height == 3
+    assert list(skipped) == ["x.parquet"] and "directory" in skipped["x.parquet"]
