@@ -51,6 +51,11 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
 
     ``split`` filters measured rows only; published rows (``reported=True``) are filtered by task
     and protocol and keep their own split.
+
+    Deterministic: the same records give the same bytes. Aggregated eagerly (polars' in-memory
+    engine), since its streaming engine, the lazy default, adds a group's floats in an order that
+    depends on thread timing (two boards of the same records differed in the CSV's last digits);
+    the rows (one per key) are then sorted lazily.
     """
     frame = records if split is None else records.filter(pl.col("split") == split)
     if reported:  # published rows keep their own split (the paper's tables are VAL), shown apart
@@ -58,8 +63,7 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
     for column, value in (("task", task), ("protocol", protocol)):
         if value is not None:
             frame = frame.filter(pl.col(column) == value)
-    frame = frame.lazy().with_columns(pl.col("source").fill_null("run"),
-                                      pl.col("setup_hash").fill_null(pl.col("config_hash")))
+    frame = frame.with_columns(pl.col("source").fill_null("run"), pl.col("setup_hash").fill_null(pl.col("config_hash")))
     frame = frame.with_columns(pl.col(c).fill_null("-") for c in ("clips", "trained_on", "backbone", "head", "setup_hash",
                                                                     "trained_on_dataset", "evaluated_on_dataset",
                                                                     "trained_on_dataset_hash"))
@@ -70,8 +74,7 @@ def summarize(records: pl.DataFrame, *, task: str | None = None, protocol: str |
              pl.col("n").first().alias("n"),  # the interval of one run; over seeds the mean interval
              pl.col("ci_low").mean().alias("ci_low"), pl.col("ci_high").mean().alias("ci_high"),
              pl.col("run_dir").min().alias("run_dir"))
-        .sort(GROUP + MODEL + ["metric"])
-        .collect()
+        .lazy().sort(GROUP + MODEL + ["metric"]).collect()  # one row per key: any engine gives one order; lazy is 5x faster
     )
 
 

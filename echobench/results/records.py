@@ -166,20 +166,73 @@ def read_parquet_files(files: Iterable[Path], schema: dict[str, pl.DataType], *,
     """``files`` as one frame with ``schema`` (see :func:`read_parquet_folder` for what is skipped);
     ``file_column`` adds each row's file name as a column of that name.
 
-    Cost: each file's footer is checked against ``schema`` (metadata only), then the files that
-    share a footer schema are read by ONE polars lazy scan (in practice one scan of every file).
-    Should that scan fail (a file whose footer reads but whose data pages do not), every file is
-    read on its own, so the bad one is named and skipped.
+    Cost: ONE polars lazy scan of every file, conformed to ``schema`` by the scan itself (absent
+    columns null, narrower numbers and categoricals widened, extra columns ignored), and a footer
+    check only for the few files the scan cannot vouch for: a file that gave no row or a null in a
+    ``required`` column (an absent required column reads as nulls). Entries that are not regular
+    files (a directory, a FIFO, a dangling link) are skipped first, by one ``stat`` each. When that
+    scan fails (a file that is not Parquet, a column of another type), every footer is checked against
+    ``schema`` and the files that fit are read again (:func:`_read_checked`), so each bad file is
+    named and skipped and the rest are kept, exactly as the one scan gives them.
     """
     if on_skip is None:
         on_skip = lambda path, reason: log.warning("skipped %s: %s", path, reason)  # noqa: E731
+    required = tuple(required)
+    regular = []
+    for f in map(Path, files):
+        if f.is_file():
+            regular.append(f)
+        else:  # never scanned: a directory would read as a dataset, a FIFO would block
+            on_skip(f, _checked_schema(f, schema, required)[1])
+    files = regular
+    frame = _scan_all(files, schema) if files else None
+    if frame is None:
+        return _read_checked(files, schema, required, on_skip, file_column)
+    nulls = frame.filter(pl.any_horizontal(pl.col(c).is_null() for c in required)) if required else frame.clear()
+    doubtful = set(nulls[_PATH].unique().to_list()) | ({str(f) for f in files} - set(frame[_PATH].unique().to_list()))
+    bad = set()
+    for f in [f for f in files if str(f) in doubtful]:
+        own, reason = _checked_schema(f, schema, required)
+        if own is None:
+            on_skip(f, reason)
+            bad.add(str(f))
+    if bad:
+        frame = frame.filter(~pl.col(_PATH).is_in(sorted(bad)))
+    if not file_column:
+        return frame.drop(_PATH)
+    return frame.select(*schema, pl.col(_PATH).str.split("/").list.last().alias(file_column))
+
+
+_PATH = "__echobench_source_path"  # the scan's per-row source path (internal; dropped or renamed)
+
+
+def _scan_all(files: list[Path], schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """Every row of ``files`` by one scan, with ``schema`` and each row's source path as :data:`_PATH`;
+    None when the scan fails (some file is not Parquet or does not conform to ``schema``)."""
+    try:
+        widen = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast",
+                                   categorical_to_string="allow")  # what _conforms accepts
+        return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore",
+                               cast_options=widen, include_file_paths=_PATH).collect()
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        return None
+    except (AttributeError, TypeError):  # a polars without these scan options: the careful path
+        return None
+
+
+def _read_checked(files: list[Path], schema: dict[str, pl.DataType], required: tuple[str, ...], on_skip: OnSkip,
+                  file_column: str | None) -> pl.DataFrame:
+    """The careful path of :func:`read_parquet_files`: each file's footer is checked against
+    ``schema`` (metadata only), bad files are skipped and named, then the files that share a footer
+    schema are read by one lazy scan each; should that fail (a file whose footer reads but whose
+    data pages do not), every file is read on its own, so the bad one is named and skipped."""
     alike: dict[tuple, tuple[dict, list[Path]]] = {}
     for f in files:
-        own, reason = _checked_schema(Path(f), schema, required)
+        own, reason = _checked_schema(f, schema, required)
         if own is None:
-            on_skip(Path(f), reason)
+            on_skip(f, reason)
             continue
-        alike.setdefault(tuple(own.items()), (own, []))[1].append(Path(f))
+        alike.setdefault(tuple(own.items()), (own, []))[1].append(f)
     empty = pl.DataFrame(schema={**schema, **({file_column: pl.Utf8} if file_column else {})})
     frames = [empty.lazy()] + [_scan_alike(files, own, schema, file_column) for own, files in alike.values()]
     try:

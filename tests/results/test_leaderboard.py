@@ -117,3 +117,32 @@ def test_a_filtered_call_leaves_the_saved_board_whole_and_stale_figures_go(tmp_p
     assert view.filtered and not view.saved and "### ef50" not in view.text
     assert (tmp_path / "esv.md").read_text() == view.text
     assert {p.name: p.read_bytes() for p in whole.saved} == saved  # the saved board is unchanged
+
+
+_REPEAT_SUMMARY = """
+import numpy as np, polars as pl
+from echobench.results.leaderboard import summarize
+from echobench.results.records import RECORD_SCHEMA
+n = 6000  # 50 groups of 120 rows, spread over many small morsels (POLARS_IDEAL_MORSEL_SIZE)
+rng = np.random.default_rng(0)
+frame = pl.DataFrame({c: [None] * n for c in RECORD_SCHEMA}, schema=RECORD_SCHEMA).with_columns(
+    pl.lit("constant (TRAIN mean)").alias("model"), pl.lit("ef").alias("task"), pl.lit("TEST").alias("split"),
+    pl.Series("metric", [f"m{i % 50}" for i in range(n)]),
+    pl.Series("value", rng.uniform(0, 100, n) * 10.0 ** rng.integers(-3, 4, n)),
+    pl.Series("run_id", [f"r{i}" for i in range(n)]), pl.Series("seed", np.arange(n)), pl.Series("n", np.arange(n)))
+print(len({summarize(frame, reported=False).write_csv() for _ in range(4)}))
+"""
+
+
+def test_the_same_records_summarize_to_the_same_bytes():
+    """Means over many rows do not depend on thread timing (polars' streaming engine summed a group's
+    floats in a timing-dependent order: two boards of the same records differed in the CSV's last
+    digits). Small morsels make that order vary on every call; the env var is read once per process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "POLARS_IDEAL_MORSEL_SIZE": "64"}
+    done = subprocess.run([sys.executable, "-c", _REPEAT_SUMMARY], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"

@@ -4,6 +4,7 @@ older schema still read."""
 from __future__ import annotations
 
 import multiprocessing as mp
+from pathlib import Path
 
 import polars as pl
 
@@ -65,3 +66,51 @@ def test_unreadable_and_schema_violating_files_are_skipped_with_their_names(tmp_
     assert skipped["text.parquet"] == "does not fit the record schema (column 'value' is String, expected Float64)"
     assert "'metric'" in skipped["nometric.parquet"]
     assert all("\n" not in reason for reason in skipped.values())
+
+
+def test_one_scan_reads_mixed_but_fitting_records_and_checks_only_doubtful_footers(tmp_path, monkeypatch):
+    """Old, narrow-typed and good records come from one scan; only files the scan cannot vouch for
+    (no row, or a null in a required column) get a footer check, and a file lacking a required column
+    is still skipped with its name; the rows equal those of the careful, footer-first path."""
+    from echobench.results import records as module
+
+    for k in range(6):
+        write_record(_rows(f"run-{k}", k), tmp_path, f"run-{k}")
+    folder = records_dir(tmp_path)
+    pl.DataFrame(_rows("old", 7)).drop("ci_low", "clips", "run_dir").write_parquet(folder / "old.parquet")
+    (pl.DataFrame(_rows("narrow", 8), schema=RECORD_SCHEMA)
+     .with_columns(pl.col("value").cast(pl.Float32), pl.col("n").cast(pl.Int32), pl.col("model").cast(pl.Categorical),
+                   pl.lit(1, dtype=pl.Int16).alias("seed"))
+     .write_parquet(folder / "narrow.parquet"))
+    (pl.DataFrame([dict(_rows("nullvalue", 9)[0], value=None)], schema=RECORD_SCHEMA)
+     .write_parquet(folder / "nullvalue.parquet"))
+    pl.DataFrame(_rows("nometric", 10)).drop("metric").write_parquet(folder / "nometric.parquet")
+    pl.DataFrame(schema={"run_id": pl.Utf8}).write_parquet(folder / "norows.parquet")
+    checked: list[str] = []
+    original = module._checked_schema
+    monkeypatch.setattr(module, "_checked_schema", lambda f, *a: (checked.append(Path(f).name), original(f, *a))[1])
+    skipped: dict[str, str] = {}
+    files = sorted(folder.glob("*.parquet"))
+    fast = module.read_parquet_files(files, RECORD_SCHEMA, required=module.REQUIRED, file_column="file",
+                                     on_skip=lambda path, reason: skipped.setdefault(path.name, reason))
+    assert sorted(checked) == ["nometric.parquet", "norows.parquet", "nullvalue.parquet"]
+    assert sorted(skipped) == ["nometric.parquet", "norows.parquet"] and "'metric'" in skipped["nometric.parquet"]
+    careful = module._read_checked(files, RECORD_SCHEMA, module.REQUIRED, lambda path, reason: None, "file")
+    assert fast.schema == careful.schema == pl.Schema({**RECORD_SCHEMA, "file": pl.Utf8})
+    assert fast.sort("file", "metric").equals(careful.sort("file", "metric"))
+    assert fast.height == 9 * 3 - 2  # six written, old, narrow, and nullvalue's one row
+    assert fast.filter(pl.col("run_id") == "narrow")["model"].to_list() == ["m8"] * 3
+
+
+def test_a_folder_named_like_a_record_is_skipped_not_scanned_as_a_dataset(tmp_path):
+    """Among good records (the one-scan path), ``x.parquet/`` holding a good record is named and
+    skipped; polars would otherwise read the folder as a dataset and count its rows. (A FIFO, which a
+    scan would block on, is covered by tests/fuzz/test_fuzz_leaderboard.py in a worker with a time limit.)"""
+    write_record(_rows("good", 1), tmp_path, "good")
+    inner = records_dir(tmp_path) / "x.parquet"
+    inner.mkdir()
+    pl.DataFrame(_rows("inner", 2), schema=RECORD_SCHEMA).write_parquet(inner / "inner.parquet")
+    skipped: dict[str, str] = {}
+    records = read_records(tmp_path, on_skip=lambda path, reason: skipped.setdefault(path.name, reason))
+    assert set(records["run_id"]) == {"good"} and records.height == 3
+    assert list(skipped) == ["x.parquet"] and "directory" in skipped["x.parquet"]
