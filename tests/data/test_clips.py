@@ -170,3 +170,17 @@ def test_grey_clips_travel_as_one_channel_and_become_the_same_input_on_the_devic
     y = prepare_clips(one.expand(-1, -1, -1, -1, 3), p, train=True, mean=stats[0], std=stats[1],
                       flip_draws=torch.tensor([[0.1, 0.9]] * 3))
     assert x.shape == (3, 3, p.frames, p.size, p.size) and torch.equal(x, y)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_train_flips_flip_exactly_the_drawn_clips_of_the_model_input(channels):
+    """Flips are applied to the one-channel frames before the expansion and normalisation (speed): the
+    result equals flipping the finished, normalised three-channel input of the drawn clips, bit for bit."""
+    p = get_protocol("echovisionfm")
+    clip = torch.randint(0, 256, (4, 4, 32, 40, channels), dtype=torch.uint8)
+    draws = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.2, 0.3], [0.7, 0.8]])  # h only, v only, both, none
+    plain = prepare_clips(clip, p, train=False)
+    flipped = prepare_clips(clip, p, train=True, flip_draws=draws)
+    expected = torch.stack([plain[0].flip(-1), plain[1].flip(-2), plain[2].flip(-1).flip(-2), plain[3]])
+    assert flipped.shape == (4, 3, 4, p.size, p.size) and flipped.is_contiguous()
+    assert torch.equal(flipped, expected)
