@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from echobench.bench.allocator import tune_cpu_allocator
+from echobench.engine.allocator import tune_cpu_allocator
 from echobench.bench.loader import bench_loader
 from echobench.bench.models import BenchSettings, bench_model, torch_dtype
 from echobench.bench.peak import matmul_peak

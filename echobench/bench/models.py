@@ -48,7 +48,7 @@ class BenchSettings:
         min_seconds: each timed sample repeats its work until this long (short kernels on a GPU).
         threads: CPU threads for torch (``torch.set_num_threads``) during the run; None = as is.
         keep_cpu_memory: keep freed CPU memory in the process between steps
-            (:func:`echobench.bench.allocator.tune_cpu_allocator`; process-wide, CPU runs only).
+            (:func:`echobench.engine.allocator.tune_cpu_allocator`; process-wide, CPU runs only).
         breakdown: also profile the inference batch and split its time into matrix multiplies,
             attention and the rest (:mod:`echobench.bench.breakdown`; CPU only).
     """

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from echobench import __version__
-from echobench.bench.allocator import tune_cpu_allocator
+from echobench.engine.allocator import tune_cpu_allocator
 from echobench.bench.breakdown import CLASSES
 from echobench.bench.loader import LoaderThroughput, bench_loader
 from echobench.bench.models import BenchSettings, ModelThroughput, bench_model, torch_dtype

@@ -85,6 +85,10 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         raise ConfigError(f"--gpus {gpus}: this command runs on at most {max_devices} device(s)")
     if gpus == 0 and cpu_processes == 1 and num_nodes > 1:
         raise ConfigError("--nodes needs --gpus N (or --cpu-processes N for CPU processes)")
+    if gpus == 0:  # training on the CPU: freed memory stays in the process (echobench.engine.allocator)
+        from echobench.engine.allocator import tune_cpu_allocator
+
+        tune_cpu_allocator()
     try:
         if cpu_processes > 1:
             from echobench.engine.fabric import DDPStrategy
