@@ -93,6 +93,10 @@ def environment() -> dict[str, str]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = "absent"
+    from echobench.engine.allocator import applied
+
+    if applied():  # CPU training: where freed memory went (speed only; numbers do not depend on it)
+        versions["cpu_allocator"] = applied()
     return versions
 
 

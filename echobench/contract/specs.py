@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from echobench.contract.options import Option
-from echobench.errors import PluginError, describe
+from echobench.errors import ConfigError, PluginError, describe
 
 Kind = Literal["backbone", "head", "task", "pretrainer", "dataset"]
 
@@ -71,13 +71,14 @@ class BackboneSpec(_Spec):
 
         Raises:
             PluginError: the declared rule cannot be loaded or does not return three positive integers.
+            ConfigError: raised by the rule: the options or clip do not fit the backbone.
         """
         if self.token_grid is None:
             return None
         if isinstance(self.token_grid, str):
             try:
                 grid = load_factory(self.token_grid, owner=self.name)(tuple(clip_shape), dict(options or {}))
-            except PluginError:
+            except (PluginError, ConfigError):  # a ConfigError is the user's options, not the plugin
                 raise
             except Exception as exc:
                 raise PluginError(f"backbone {self.name!r}: token_grid {self.token_grid!r} failed for clip "

@@ -589,7 +589,8 @@ def framing(cine: DicomCine, *, crop: str = "region", burned_in: str = "mask") -
     notes = tuple(cine.notes)
     if burned_in == "keep":
         return Framing(box, source, None, "none", notes)
-    mask = estimate_fan_mask(cine.frames, box, opening=2 if cine.scale == 1 else 1)  # ~5 source pixels
+    # the opening removes specks narrower than ~5 source pixels (6 at 1/2 scale, 12 at 1/4)
+    mask = estimate_fan_mask(cine.frames, box, opening=2 if cine.scale == 1 else 1)
     if mask is None:
         return Framing(box, source, None, "fan not found", (*notes, "no scan sector found: not masked"))
     return Framing(box, source, mask, "fan", notes)

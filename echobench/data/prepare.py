@@ -385,16 +385,38 @@ WORKER_MEMORY = 1 << 30
 """Memory to plan per ``prepare`` worker (bytes): a 120-frame 480x640 loop peaks at ~625 MiB."""
 
 
+_MEMORY_FILES = (("/proc/meminfo", "MemAvailable:"), ("/sys/fs/cgroup/memory.max", None),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", None))
+
+
 def _memory() -> int | None:
+    """Bytes this process may use: the smallest of the memory available now (``MemAvailable``), the
+    cgroup limit (v2 ``memory.max`` or v1 ``memory.limit_in_bytes``: containers, SLURM jobs) and the
+    physical memory; None when none can be read."""
+    found: list[int] = []
+    for path, key in _MEMORY_FILES:
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        if key is not None:
+            line = next((x for x in text.splitlines() if x.startswith(key)), "")
+            value = line.split()[1] if len(line.split()) > 1 else ""
+            if value.isdigit():
+                found.append(int(value) * 1024)  # kB
+        elif text.strip().isdigit():  # "max" (no limit) is skipped
+            found.append(int(text.strip()))
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
-        return None
+        pass
+    return min(found) if found else None
 
 
 def default_workers() -> int:
     """One worker per CPU available to this process (issue 15 item 5: a 64-core box runs 64, not 4),
-    fewer when the machine's memory holds fewer than that many :data:`WORKER_MEMORY` workers."""
+    fewer when the memory it may use (:func:`_memory`: available now, cgroup limit) holds fewer than
+    that many :data:`WORKER_MEMORY` workers."""
     memory = _memory()
     by_memory = max(1, memory // WORKER_MEMORY) if memory else _cpus()
     return max(1, min(_cpus(), by_memory))

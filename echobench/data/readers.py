@@ -51,7 +51,7 @@ inter-observer variation of EF, so a note means the labels disagree by a clinica
 LABEL_CHECKS = ("ESV greater than EDV", "EF disagrees with (EDV - ESV) / EDV")
 """Note reasons of physically inconsistent labels (rows kept), as :func:`label_notes` gives them."""
 
-SUFFIX_PATTERN = r"(?is)^(.+)\.(" + "|".join(sorted(s[1:] for s in VIDEO_SUFFIXES)) + r")$"
+SUFFIX_PATTERN = r"(?is)^(.+)\.(" + "|".join(sorted(re.escape(s[1:]) for s in VIDEO_SUFFIXES)) + r")$"
 """A name with a trailing video-container extension (``.avi``, ``.mp4``..., any case) after a non-empty
 stem, the stem as group 1 (a polars/re pattern; :func:`video_stem_expr` replaces it by ``${1}``)."""
 

@@ -58,6 +58,9 @@ def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_no
         max_devices: the caller supports at most this many devices.
         cpu_processes: CPU processes (DDP over gloo) instead of GPUs.
 
+    On the CPU it also keeps freed memory in the process for the next step
+    (:func:`echobench.engine.allocator.tune_cpu_allocator`: process-wide, recorded in ``environment.json``).
+
     Raises:
         ConfigError: more GPUs requested than present, or more than the caller supports; CPU processes
             together with GPUs; several nodes without several processes per node's devices.

@@ -209,6 +209,7 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     if weights is not None:
         options["weights"] = weights
     factory = bspec.load()
+    declared_grid = bspec.grid(clip_shape, options) if clip_shape is not None else None  # ConfigError: no fit
     if clip_shape is not None:
         for name, value in (("num_frames", clip_shape[0]), ("image_size", clip_shape[1])):
             if _takes(bspec, factory, name) and name not in options:
@@ -222,7 +223,7 @@ def build_model(registry: Registry, *, backbone: str, head: str, preset: str | N
     head_factory = hspec.load()
     head_kwargs = {"dim": dim, **hspec.defaults, **_checked(hspec, "head", head_options or {})}
     if clip_shape is not None and _takes(hspec, head_factory, "grid"):
-        head_kwargs["grid"] = bspec.grid(clip_shape, options) or _measured_grid(bspec, net, clip_shape)
+        head_kwargs["grid"] = declared_grid or _measured_grid(bspec, net, clip_shape)
     if clip_shape is not None and _takes(hspec, head_factory, "clip_shape"):
         head_kwargs["clip_shape"] = tuple(int(v) for v in clip_shape)
     head_module = _call(f"head {head!r}", head_factory, head_kwargs)

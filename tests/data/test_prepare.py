@@ -435,3 +435,23 @@ def test_default_workers_follow_the_cpus_and_the_memory(monkeypatch):
     monkeypatch.setattr(prepare, "_cpus", lambda: 1)
     monkeypatch.setattr(prepare, "_memory", lambda: 1 << 20)
     assert prepare.default_workers() == 1
+
+
+def test_worker_memory_is_the_smallest_of_available_memory_and_the_cgroup_limit(tmp_path, monkeypatch):
+    """A 64-CPU node whose job may use 16 GiB (SLURM/container cgroup) runs 16 workers, not one per CPU."""
+    from echobench.data import prepare
+
+    (tmp_path / "meminfo").write_text("MemTotal:       263000000 kB\nMemAvailable:   250000000 kB\n")
+    (tmp_path / "memory.max").write_text(f"{16 << 30}\n")
+    (tmp_path / "v1").write_text("9223372036854771712\n")  # cgroup v1 without a limit
+    files = ((str(tmp_path / "meminfo"), "MemAvailable:"), (str(tmp_path / "memory.max"), None),
+             (str(tmp_path / "v1"), None))
+    monkeypatch.setattr(prepare, "_MEMORY_FILES", files)
+    assert prepare._memory() == min(16 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    monkeypatch.setattr(prepare, "_cpus", lambda: 64)
+    monkeypatch.setattr(prepare, "_memory", lambda: 16 << 30)
+    assert prepare.default_workers() == 16
+    (tmp_path / "memory.max").write_text("max\n")  # cgroup v2 without a limit: MemAvailable decides
+    monkeypatch.undo()
+    monkeypatch.setattr(prepare, "_MEMORY_FILES", files)
+    assert prepare._memory() == min(250000000 * 1024, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

@@ -12,6 +12,7 @@ from torch import nn
 
 from echobench import BackboneSpec, Features, HeadSpec, hookimpl
 from echobench.engine.model import build_model
+from echobench.errors import ConfigError
 from echobench.registry import build_registry
 
 CLIPS = [(4, 32, 32), (6, 48, 48), (5, 40, 40)]  # (T, H, W): small, and one not divisible by the strides
@@ -38,9 +39,10 @@ def test_every_declared_token_grid_matches_the_backbones_forward(backbone):
             model = build_model(registry, backbone=backbone, head="maxpool", preset="tiny", clip_shape=clip).eval()
             with torch.no_grad():
                 got = model.backbone(torch.zeros(1, 3, *clip), torch.arange(clip[0]).unsqueeze(0)).grid
-        except Exception:
-            assert any(n % s for n, s in zip(clip, (2, 16, 16))), (backbone, clip)  # only a tubelet backbone
-            continue  # refuses a clip its tubelets do not tile
+        except (ConfigError, ValueError) as exc:  # a tubelet backbone refuses a clip its tubelets do not tile
+            assert "divisible" in str(exc) or "not tiled" in str(exc), (backbone, clip, exc)
+            assert any(n % s for n, s in zip(clip, (2, 16, 16))), (backbone, clip)
+            continue
         assert spec.grid(clip, {**spec.defaults, **options}) == tuple(got), (backbone, clip)
 
 
@@ -117,3 +119,13 @@ def test_a_spec_without_a_grid_is_probed_for_one_release_with_a_future_warning(r
     with pytest.warns(FutureWarning, match="'old-spec' declares no token_grid"):
         model = build_model(registry, backbone="old-spec", head="grid-head", clip_shape=(32, 112, 112))
     assert model.head.grid == (16, 7, 7)
+
+
+def test_options_whose_tubelets_do_not_tile_the_clip_are_one_config_error_before_training():
+    """``--backbone-option patch_size=48`` on 224-pixel clips: refused when the model is built (a
+    ConfigError naming the clip and the tubelet), not at the first forward pass mid-run."""
+    registry = build_registry()
+    for head in ("stff", "maxpool"):  # with a grid-taking head or not
+        with pytest.raises(ConfigError, match=r"not tiled by tubelets of 2x48x48"):
+            build_model(registry, backbone="echo-videomae", head=head, preset="tiny", clip_shape=(16, 224, 224),
+                        backbone_options={"patch_size": 48})
