@@ -162,7 +162,7 @@ def _entry_problem(path: str) -> str | None:
         mode = os.stat(path).st_mode
     except OSError as exc:
         return {errno.ELOOP: "symlink loop", errno.ENOENT: "broken symlink"}.get(
-            exc.errno, f"cannot stat ({exc.strerror or exc})")
+            exc.errno or 0, f"cannot stat ({exc.strerror or exc})")
     if not stat.S_ISREG(mode):
         return "not a regular file" + next((f" ({kind})" for test, kind in _FILE_KINDS if test(mode)), "")
     if not os.access(path, os.R_OK):

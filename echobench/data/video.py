@@ -140,7 +140,8 @@ def common_frame_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | Non
     if not counts:
         return None
     first = {s: i for i, s in reversed(list(enumerate(tuple(s) for s in sizes)))}
-    return max(counts, key=lambda s: (counts[s], s[0] * s[1], -first[s]))
+    height, width = max(counts, key=lambda s: (counts[s], s[0] * s[1], -first[s]))
+    return int(height), int(width)
 
 
 def read_video(path: str | os.PathLike) -> np.ndarray:
@@ -249,7 +250,7 @@ def _decode_sampled(path: Path, container, stream, select: Callable[[int], np.nd
             raise DataError(f"{path}: frame {i} is {image.shape[0]}x{image.shape[1]} but other frames are "
                             f"{shape[0]}x{shape[1]} (damaged?)")
         images[i] = image
-    clip = np.zeros((len(indices),) + shape, dtype=np.uint8)
+    clip: np.ndarray = np.zeros((len(indices),) + shape, dtype=np.uint8)
     for k, i in enumerate(indices.tolist()):
         if i in images:
             clip[k] = images[i]
@@ -304,7 +305,7 @@ class _RGBConverter:
             for plane, value in zip(probe.planes, (luma, cu, cv)):
                 np.ndarray((plane.height, plane.line_size), np.uint8, buffer=plane)[:, :plane.width] = value
             rgb = self._swscale.reformat(probe, format="rgb24").to_ndarray()
-            table = np.zeros((256, 3), np.uint8)
+            table: np.ndarray = np.zeros((256, 3), np.uint8)
             table[luma.ravel()] = rgb.reshape(-1, 3)
             complete = np.unique(luma).size == 256
             _LUMA_TABLES[key] = table if complete and np.array_equal(table[luma], rgb) else None

@@ -124,6 +124,10 @@ def test_demo_logs_and_prints_its_exact_run_command(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(stdout, "width", 400)  # the command on one line
+    from echobench.cli import run as run_cli
+
+    # this module runs the protocol at 112 px (clips_112): 16-pixel patches give the demo's 8x7x7 grid there
+    monkeypatch.setattr(run_cli, "DEMO_BACKBONE_OPTIONS", {"patch_size": 16})
     demo = CliRunner().invoke(app, ["demo", "--videos", "12", "--epochs", "1"])
     assert demo.exit_code == 0, demo.output
     (run_dir,) = list((tmp_path / "runs").iterdir())
