@@ -126,6 +126,22 @@ def shards(
         stdout.print(f"skipped {n}: {reason}", highlight=False, soft_wrap=True)
 
 
+@app.command("merge-stores")
+@user_errors
+def merge_stores_command(
+    stores: Annotated[list[Path], typer.Argument(
+        help="Shard stores written by `prepare shards` on several machines, in order (e.g. by shard K).")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the merged store.")],
+) -> None:
+    """Join shard stores written on several machines into one, without rewriting a clip (shards are
+    hard-linked, or copied across file systems); the order of STORES fixes the sample order."""
+    from echobench.data.shard_merge import merge_stores
+
+    report = merge_stores(stores, out)
+    stdout.print(f"{report.samples} clips in {report.shards} shard(s) from {len(stores)} stores, "
+                 f"{report.bytes / 2**20:.1f} MiB: {report.out}", highlight=False, soft_wrap=True)
+
+
 def render_summary(summary) -> None:
     """Counts by status and reason, and where the manifest is, as one Rich screen on stdout."""
     from rich.table import Table

@@ -121,3 +121,31 @@ def test_pretrain_reads_a_store(store, tmp_path):
                                      options={"preset": "tiny", "size": 32}, steps=1, batch_size=4, lr=1e-3, seed=0,
                                      gpus=0, save_every=1, keep=1, num_workers=0))
     assert len(result.losses) == 1 and np.isfinite(result.losses[0]) and (tmp_path / "run" / "encoder.safetensors").is_file()
+
+
+def test_stores_written_on_several_machines_merge_into_the_store_of_all_clips(small_clips, store, tmp_path):
+    """Two "nodes" each write the store of their half of the clips; `prepare merge-stores` joins them: the
+    merged store reads, sample by sample in the order given, the same clips as the one-machine store."""
+    halves = [tmp_path / "a", tmp_path / "b"]
+    clips = sorted(small_clips.glob("*.avi"))
+    for half, part in zip(halves, (clips[:3], clips[3:])):
+        half.mkdir()
+        for path in part:
+            shutil.copy(path, half / path.name)
+    parts = [tmp_path / "store_a", tmp_path / "store_b"]
+    for half, part in zip(halves, parts):
+        assert CliRunner().invoke(app, ["prepare", "shards", str(half), str(part), "--shard-mb", "1"]).exit_code == 0
+    merged = tmp_path / "merged"
+    result = CliRunner().invoke(app, ["prepare", "merge-stores", *map(str, parts), "--out", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert "8 clips in" in result.output
+    one, joined = open_store(store), open_store(merged)
+    assert joined.clips == one.clips and joined.info["samples"] == 8  # same clips, in the order of the stores
+    a, b = ShardClipDataset(one, frames=16, stride=2), ShardClipDataset(joined, frames=16, stride=2)
+    for i in range(8):
+        every = np.arange(int(one.shape[i, 0]))
+        assert np.array_equal(a.read_clip(i, every), b.read_clip(i, every))  # every frame, byte for byte
+        assert torch.equal(a[(i, 7, 0)]["clip"], b[(i, 7, 0)]["clip"])
+    again = CliRunner().invoke(app, ["prepare", "merge-stores", str(parts[0]), str(parts[0]), "--out",
+                                     str(tmp_path / "twice")])
+    assert again.exit_code != 0 and "also in" in again.output and "Traceback" not in again.output
