@@ -5,7 +5,7 @@ Torch-free, so the grid of a configuration can be known without building it.
 
 from __future__ import annotations
 
-from echobench.errors import ConfigError
+from echobench import ConfigError
 
 
 def _default(name: str) -> int:
@@ -27,6 +27,6 @@ def token_grid(clip_shape: tuple[int, int, int], options: dict) -> tuple[int, in
     tubelet = int(options.get("tubelet_size", _default("tubelet_size")))
     patch = int(options.get("patch_size", _default("patch_size")))
     if tubelet < 1 or patch < 1 or t % tubelet or h % patch or w % patch:
-        raise ConfigError(f"clip (T, H, W) = {(t, h, w)} is not tiled by tubelets of {tubelet}x{patch}x{patch} "
+        raise ConfigError(f"clip (T, H, W) = {(t, h, w)} is not divisible by the tubelet {tubelet}x{patch}x{patch} "
                           "(--backbone-option tubelet_size / patch_size must divide the protocol's frames and size)")
     return (t // tubelet, h // patch, w // patch)
