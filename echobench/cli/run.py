@@ -220,7 +220,8 @@ def _place(configs, *, placement, launcher, gpus, cpu_slots, runs, extra) -> Non
         raise typer.Exit(1)
 
 
-# Measured on an idle 2-core CPU (README, "Set-up"): 7 min 37 s in all, TEST R² 0.626 [0.499, 0.719], MAE 5.40
+# Measured on an idle 2-core CPU (README, "Set-up"), protocol echovisionfm@1, TEST split (150 videos): 7 min 37 s
+# in all, R² 0.626 [0.499, 0.719], MAE 5.40
 # vs 8.69 EF points for the constant predictor. With 1000 videos: R² 0.453 (checkpoint of epoch 5); with
 # maxpool, 600 videos and 16-pixel patches (the earlier demo): R² ~0.15.
 DEMO_VIDEOS = 1200

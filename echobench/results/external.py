@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 from echobench.results.leaderboard import (MODEL, PRIMARY, TASK_ORDER, cell,
-                                           markdown_table, model_label, task_label, units_label)
+                                           markdown_section, model_label, task_label, units_label)
 
 WHAT = ("Trained and selected on one dataset; scored with no retraining on another (its TEST split, or all "
         "its labelled videos: split ALL), same protocol and the training dataset's TRAIN normalisation; "
@@ -75,13 +75,7 @@ def external_tables(summary: pl.DataFrame) -> list[tuple[str, list[str], list[di
 
 def external_markdown(summary: pl.DataFrame) -> str:
     """``## External validation`` and one Markdown table per task (empty without external rows)."""
-    tables = external_tables(summary)
-    if not tables:
-        return ""
-    parts = ["## External validation\n", WHAT + "\n"]
-    for title, columns, rows in tables:
-        parts += markdown_table(f"external validation · {title}", columns, rows)
-    return "\n".join(parts)
+    return markdown_section("External validation", WHAT, external_tables(summary), prefix="external validation · ")
 
 
 def external_sections(summary: pl.DataFrame) -> list:

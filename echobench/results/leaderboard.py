@@ -316,6 +316,18 @@ def markdown_table(heading: str, columns: list[str], rows: list[dict]) -> list[s
             *("| " + " | ".join(r[c] for c in columns) + " |" for r in rows), ""]
 
 
+def markdown_section(heading: str, what: str, tables: list[tuple[str, list[str], list[dict]]], *,
+                     prefix: str = "") -> str:
+    """A ``## heading`` section: the ``what`` paragraph, then one :func:`markdown_table` per
+    ``(title, columns, rows)`` (titles prefixed with ``prefix``); "" without tables."""
+    if not tables:
+        return ""
+    parts = [f"## {heading}\n", what + "\n"]
+    for title, columns, rows in tables:
+        parts += markdown_table(prefix + title, columns, rows)
+    return "\n".join(parts)
+
+
 def markdown(summary: pl.DataFrame, *, tables: dict | None = None) -> str:
     """Markdown tables, one per comparison group; each row names its split, protocol and version
     (``tables``: the board's memo of rendered groups, :func:`memo`)."""

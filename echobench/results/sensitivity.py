@@ -84,15 +84,9 @@ def sensitivity_tables(summary: pl.DataFrame) -> list[tuple[str, list[str], list
 
 def sensitivity_markdown(summary: pl.DataFrame) -> str:
     """``## Protocol sensitivity`` with its tables ("" without probe records)."""
-    from echobench.results.leaderboard import markdown_table
+    from echobench.results.leaderboard import markdown_section
 
-    tables = sensitivity_tables(summary)
-    if not tables:
-        return ""
-    parts = ["## Protocol sensitivity (frozen probes)\n", WHAT + "\n"]
-    for title, columns, rows in tables:
-        parts += markdown_table(title, columns, rows)
-    return "\n".join(parts)
+    return markdown_section("Protocol sensitivity (frozen probes)", WHAT, sensitivity_tables(summary))
 
 
 def sensitivity_sections(summary: pl.DataFrame) -> list:
