@@ -149,3 +149,7 @@ def test_stores_written_on_several_machines_merge_into_the_store_of_all_clips(sm
     again = CliRunner().invoke(app, ["prepare", "merge-stores", str(parts[0]), str(parts[0]), "--out",
                                      str(tmp_path / "twice")])
     assert again.exit_code != 0 and "also in" in again.output and "Traceback" not in again.output
+    (parts[1] / "store.json").unlink()  # a node that did not finish: refused by name, nothing written
+    partial = CliRunner().invoke(app, ["prepare", "merge-stores", *map(str, parts), "--out", str(tmp_path / "p")])
+    assert partial.exit_code != 0 and "store_b" in partial.output and "Traceback" not in partial.output
+    assert not (tmp_path / "p").exists()
