@@ -31,12 +31,12 @@ AVI_BATCHES, STORE_BATCHES = 6, 60
 def _clips_per_cpu_second(dataset, n_videos: int, batches: int, seed: int) -> float:
     from torch.utils.data import DataLoader
 
-    from echobench.data.pretrain_clips import StepBatches
+    from echobench.data.pretrain_clips import StepBatches, collate_clips
 
     steps = StepBatches(n_videos=n_videos, seed=seed, global_batch=BATCH, rank=0, world_size=1, start_step=0,
                         total_steps=batches)
     start = time.process_time()
-    for batch in DataLoader(dataset, batch_sampler=steps, num_workers=0):
+    for batch in DataLoader(dataset, batch_sampler=steps, num_workers=0, collate_fn=collate_clips):
         assert batch["clip"].shape[1:4] == (16, 224, 224)
     return batches * BATCH / (time.process_time() - start)
 

@@ -109,7 +109,7 @@ def _readers(tmp: Path, folder: Path, clips: list[np.ndarray]) -> tuple[dict, di
     import torch
     from torch.utils.data import DataLoader
 
-    from echobench.data.pretrain_clips import StepBatches
+    from echobench.data.pretrain_clips import StepBatches, collate_clips
     from echobench.data.shards import ShardClipDataset, open_store, write_shards
 
     readers, writes, skipped = {}, {}, {}
@@ -124,7 +124,7 @@ def _readers(tmp: Path, folder: Path, clips: list[np.ndarray]) -> tuple[dict, di
                            total_steps=SAMPLES // BATCH)
 
     readers["echobench ShardClipDataset (pretrain items)"] = lambda seed: (
-        b["clip"] for b in DataLoader(ours, batch_sampler=steps(seed), num_workers=0))
+        b["clip"] for b in DataLoader(ours, batch_sampler=steps(seed), num_workers=0, collate_fn=collate_clips))
     readers["echobench store, read_clip only"] = lambda seed: DataLoader(
         _ClipOnly(ours), batch_size=BATCH,
         sampler=torch.randperm(SAMPLES, generator=torch.Generator().manual_seed(seed)).tolist(),

@@ -15,7 +15,8 @@ Sampling (VideoMAE, Tong et al. 2022, ``datasets.py`` / ``VideoMAE`` loader: con
 :func:`echobench.data.video.read_frames`): a clip of a video with ``n`` frames uses
 ``start + stride * arange(frames)``; a video shorter than ``frames * stride`` gets the indices clamped
 to its last frame (``short`` in the item, counted by the caller). Random horizontal and vertical flips
-(one draw each per clip, p = 0.5) are applied to the uint8 frames here. A batch needs one frame
+(one draw each per clip, p = 0.5) are drawn here (``flips`` in the item) and applied on the device
+with the resize and normalisation (:func:`echobench.data.transforms.prepare_clips`). A batch needs one frame
 size: the list's most common frame size (:attr:`VideoList.frame_size`, from the manifest's
 ``height``/``width`` or each file's stream header) is given to every clip of another size (a folder
 of 224x224 and 112x112 videos) by :func:`echobench.data.clips.fit_frame_size`, the resize the
@@ -220,7 +221,8 @@ class PretrainClipDataset:
 
     Item (a dict of tensors, batched by the default collate):
 
-    - ``clip``: ``(frames, H, W, 3)`` uint8, flipped as drawn; resizing happens on the device;
+    - ``clip``: ``(frames, H, W, 3)`` uint8 as stored (not flipped); resizing and flips happen on the device;
+    - ``flips``: ``(2,)`` bool, flip this clip horizontally / vertically (:func:`flip_flags`);
     - ``frame_indices``: ``(frames,)`` int64 source-frame indices;
     - ``seed``: int64 sample seed (for the pretrainer's mask); ``position``: int64 stream position;
     - ``video``: int64 index of the video actually used; ``short``: bool, indices were clamped;
@@ -271,27 +273,28 @@ class PretrainClipDataset:
                          frame_size=self.frame_size, flips=self.flips)
 
 
+def flip_flags(sample_seed: int, flips: bool) -> tuple[bool, bool]:
+    """Whether a sample is flipped ``(horizontally, vertically)``: one draw each, p = 0.5, from
+    ``derive_seed(sample seed, 2)`` (VideoMAE's random flips); both False when ``flips`` is off."""
+    if not flips:
+        return False, False
+    hflip, vflip = np.random.default_rng(derive_seed(sample_seed, 2)).random(2) < 0.5
+    return bool(hflip), bool(vflip)
+
+
 def clip_item(clip: np.ndarray, indices: np.ndarray, *, key: tuple[int, int, int], short: bool, failed: list,
               frame_size: tuple[int, int] | None, flips: bool) -> dict:
-    """The dataset item of :class:`PretrainClipDataset` (and of the shard store's twin) for a decoded
-    clip ``(frames, H, W, C)`` uint8 of video ``key[0]``: fitted to ``frame_size``, flipped by the
-    draws of ``derive_seed(sample seed, 2)`` when ``flips``."""
+    """The dataset item of :class:`PretrainClipDataset` for a decoded clip ``(frames, H, W, C)`` uint8 of
+    video ``key[0]``: fitted to ``frame_size``, with its :func:`flip_flags` (applied on the device)."""
     import torch
 
     from echobench.data.clips import fit_frame_size
 
     video, sample_seed, position = key
     resized = frame_size is not None and tuple(clip.shape[1:3]) != tuple(frame_size)
-    clip = fit_frame_size(clip, frame_size)
-    rng = np.random.default_rng(derive_seed(sample_seed, 2))
-    if flips:
-        hflip, vflip = rng.random(2) < 0.5
-        if hflip:
-            clip = clip[:, :, ::-1]
-        if vflip:
-            clip = clip[:, ::-1]
     return {
-        "clip": torch.from_numpy(np.ascontiguousarray(clip)),
+        "clip": torch.from_numpy(np.ascontiguousarray(fit_frame_size(clip, frame_size))),
+        "flips": torch.tensor(flip_flags(sample_seed, flips)),
         "frame_indices": torch.from_numpy(indices),
         "seed": torch.tensor(sample_seed, dtype=torch.int64),
         "position": torch.tensor(position, dtype=torch.int64),
@@ -302,10 +305,23 @@ def clip_item(clip: np.ndarray, indices: np.ndarray, *, key: tuple[int, int, int
     }
 
 
+def collate_clips(batch: list | dict) -> dict:
+    """The DataLoader ``collate_fn`` of the pre-training datasets: a list of items (from
+    ``__getitem__``) is stacked by torch's default collate; a batch the dataset built itself (a dict
+    from ``__getitems__``, as :class:`~echobench.data.shards.ShardClipDataset` reads a batch straight
+    into one buffer) is passed on as it is."""
+    if isinstance(batch, dict):
+        return batch
+    from torch.utils.data import default_collate
+
+    return default_collate(batch)
+
+
 def steps_for_epochs(epochs: float, n_videos: int, global_batch: int) -> int:
     """Optimizer steps that show every video ``epochs`` times on average: ``ceil(epochs * N / B)``."""
     return max(1, math.ceil(epochs * n_videos / global_batch))
 
 
 __all__ = ["MANIFEST", "MANIFEST_COLUMNS", "VIDEO_SUFFIXES", "PretrainClipDataset", "StepBatches", "VideoList",
-           "clip_indices", "clip_item", "derive_seed", "list_pretrain_videos", "sample_key", "steps_for_epochs"]
+           "clip_indices", "clip_item", "collate_clips", "derive_seed", "flip_flags", "list_pretrain_videos",
+           "sample_key", "steps_for_epochs"]

@@ -17,15 +17,15 @@ Written by :func:`write_shards` (``echobench prepare shards PREPARED OUT``) from
 Read by :class:`ShardClipDataset`, the map-style twin of
 :class:`~echobench.data.pretrain_clips.PretrainClipDataset`: the same keys ``(video index, sample
 seed, position)`` give the same clip (same start frame, stride and flips, drawn from the same
-seeds), read with ONE ``pread`` of the contiguous frame span of the clip from the shard (no decode, no
-colour conversion). So the sample order, DDP split and resumption are those of
+seeds), read straight into the batch buffer with one ``preadv`` per run of consecutive frames (no
+decode, no colour conversion, no copy after the read). So the sample order, DDP split and resumption are those of
 :class:`~echobench.data.pretrain_clips.StepBatches`: the order is a function of ``(seed, epoch)``
 alone, rank ``r`` of ``W`` takes its slice of each global batch (disjoint ranks whose union is the
 epoch), DataLoader workers receive whole batches (worker-aware for free: a key addresses a clip,
 wherever it is read), and a resumed run starts at its checkpoint's step with the same order. A grey
 store gives ``C = 1`` clips: they travel to the device as one channel and are expanded to three
-there (:func:`echobench.data.transforms.prepare_clips`). Resizing, flips-as-augmentation and
-normalisation stay on the device; the flips drawn here are the pre-training loader's.
+there (:func:`echobench.data.transforms.prepare_clips`). Resizing, flips and normalisation happen on
+the device; each item carries the flips drawn for it (:func:`~echobench.data.pretrain_clips.flip_flags`).
 
 Why WebDataset: plain tar shards that any WebDataset/tar tool reads, no server or index service, and
 the pre-training loader's own position-addressed order kept intact (random access by byte offset).
@@ -33,9 +33,7 @@ the pre-training loader's own position-addressed order kept intact (random acces
 ``benchmarks/test_store_libraries.py`` against litdata and mosaicml-streaming on the same clips
 (16x112x112 grey, one core): read by byte offset this store read 1.04-1.19x as many clips per
 CPU-second as litdata with ``batch_decode=False``, ~3x mosaicml-streaming and ~3x the ``webdataset``
-library's own sequential reader; litdata's default ``batch_decode="auto"`` was 16-20x slower. The
-items ``pretrain`` builds (:func:`~echobench.data.pretrain_clips.clip_item`: clip plus five small
-tensors) cost more than the read itself (2.7-3.7x fewer clips/s than ``read_clip`` alone).
+library's own sequential reader; litdata's default ``batch_decode="auto"`` was 16-20x slower.
 """
 
 from __future__ import annotations
@@ -50,7 +48,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from echobench.data.pretrain_clips import (MANIFEST, VideoList, clip_indices, clip_item, derive_seed,
+from echobench.data.pretrain_clips import (MANIFEST, VideoList, clip_indices, derive_seed, flip_flags,
                                            list_pretrain_videos)
 from echobench.errors import ConfigError, DataError
 
@@ -239,9 +237,16 @@ class ShardClipDataset:
     :class:`~echobench.data.pretrain_clips.PretrainClipDataset` gives them, except ``clip`` is
     ``(frames, H, W, C)`` uint8 with ``C`` the store's channels (1 for a grey store).
 
+    A DataLoader with a batch sampler calls :meth:`__getitems__`, which reads a whole batch straight
+    into one ``(B, frames, H, W, C)`` uint8 buffer (in shared memory inside a DataLoader worker, as
+    torch's default collate does): each run of consecutive drawn frames is one ``preadv`` into its
+    places in the batch, so nothing is copied after the read; use
+    :func:`~echobench.data.pretrain_clips.collate_clips` as the loader's ``collate_fn``.
+
     Args:
         frame_size: ``(height, width)`` every clip is given (:attr:`VideoList.frame_size`); a sample
-            of another size is resized (:func:`echobench.data.clips.fit_frame_size`) and marked ``resized``.
+            of another size is resized (:func:`echobench.data.clips.fit_frame_size`) and marked
+            ``resized``. None: a batch takes its first sample's size.
 
     Shard files are opened lazily, once per process (so each DataLoader worker has its own).
     """
@@ -268,26 +273,98 @@ class ShardClipDataset:
         return self._files[shard]
 
     def read_clip(self, index: int, indices: np.ndarray) -> np.ndarray:
-        """Frames ``indices`` (sorted or not) of sample ``index`` as ``(len(indices), H, W, C)`` uint8:
-        one read of the contiguous span ``[min, max]`` of frames."""
-        t, h, w, c = (int(v) for v in self.store.shape[index])
+        """Frames ``indices`` (sorted or not, repeats allowed) of sample ``index`` as
+        ``(len(indices), H, W, C)`` uint8: one ``preadv`` per run of consecutive frames, straight into place."""
+        _, h, w, c = (int(v) for v in self.store.shape[index])
+        out = np.empty((len(indices), h, w, c), np.uint8)
+        self._read_into(index, np.asarray(indices), out)
+        return out
+
+    def _read_into(self, index: int, indices: np.ndarray, dest: np.ndarray) -> None:
+        """Read frames ``indices`` of sample ``index`` into ``dest (len(indices), H, W, C)`` (C-contiguous)."""
+        _, h, w, c = (int(v) for v in self.store.shape[index])
         frame = h * w * c
-        first, last = int(indices.min()), int(indices.max())
-        want = (last - first + 1) * frame
-        data = os.pread(self._fd(self.store.shard[index]), want, int(self.store.offset[index]) + first * frame)
-        if len(data) != want:
-            raise DataError(f"{self.store.root / self.store.shard[index]}: sample {index} is truncated")
-        return np.frombuffer(data, np.uint8).reshape(last - first + 1, h, w, c)[indices - first]
+        base = int(self.store.offset[index])
+        fd = self._fd(self.store.shard[index])
+        slot: dict[int, int] = {}  # frame -> the first position that holds it
+        for k, f in enumerate(indices.tolist()):
+            slot.setdefault(f, k)
+        frames = sorted(slot)
+        if not hasattr(os, "preadv"):  # (macOS before 11) one read of the span, then a copy
+            lo, hi = frames[0], frames[-1]
+            data = os.pread(fd, (hi - lo + 1) * frame, base + lo * frame)
+            if len(data) != (hi - lo + 1) * frame:
+                self._truncated(index)
+            dest[...] = np.frombuffer(data, np.uint8).reshape(hi - lo + 1, h, w, c)[indices - lo]
+            return
+        run: list[int] = []
+        for f in [*frames, None]:  # one vectored read per run of consecutive frames, at most IOV_MAX buffers
+            if run and (f is None or f != run[-1] + 1 or len(run) == _IOV_MAX):
+                if os.preadv(fd, [dest[slot[g]] for g in run], base + run[0] * frame) != len(run) * frame:
+                    self._truncated(index)
+                run = []
+            if f is not None:
+                run.append(f)
+        for k, f in enumerate(indices.tolist()):  # a short clip repeats its last frame
+            if k != slot[f]:
+                dest[k] = dest[slot[f]]
+
+    def _truncated(self, index: int):
+        raise DataError(f"{self.store.root / self.store.shard[index]}: sample {index} is truncated")
+
+    def __getitems__(self, keys: Sequence[tuple[int, int, int]]) -> dict:
+        """The batch of ``keys`` (a list of ``(video index, sample seed, position)``): the items of
+        :meth:`__getitem__` stacked, as torch's default collate would give them."""
+        import torch
+
+        from echobench.data.clips import fit_frame_size
+
+        draws = [clip_indices(int(self.store.shape[index, 0]), self.frames, self.stride,
+                              np.random.default_rng(derive_seed(sample_seed, 1))) for index, sample_seed, _ in keys]
+        size = (tuple(self.frame_size) if self.frame_size is not None
+                else tuple(int(v) for v in self.store.shape[keys[0][0], 1:3]))
+        channels = self.store.channels
+        clip = _batch_tensor((len(keys), self.frames, *size, channels))
+        out = clip.numpy()
+        resized = []
+        for i, ((index, _, _), (indices, _)) in enumerate(zip(keys, draws)):
+            _, h, w, c = (int(v) for v in self.store.shape[index])
+            resized.append((h, w) != size)
+            if not resized[-1] and c == channels:
+                self._read_into(index, indices, out[i])
+            else:  # another frame size, or a grey sample in a colour store
+                frames = fit_frame_size(self.read_clip(index, indices), size)
+                out[i] = np.repeat(frames, channels // c, axis=-1) if c != channels else frames
+        return {
+            "clip": clip,
+            "flips": torch.tensor([flip_flags(seed, self.flips) for _, seed, _ in keys], dtype=torch.bool),
+            "frame_indices": torch.from_numpy(np.stack([indices for indices, _ in draws])),
+            "seed": torch.tensor([sample_seed for _, sample_seed, _ in keys], dtype=torch.int64),
+            "position": torch.tensor([position for _, _, position in keys], dtype=torch.int64),
+            "video": torch.tensor([index for index, _, _ in keys], dtype=torch.int64),
+            "short": torch.tensor([short for _, short in draws], dtype=torch.bool),
+            "resized": torch.tensor(resized, dtype=torch.bool),
+            "failed": [json.dumps([])] * len(keys),
+        }
 
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
-        index, sample_seed, position = key
-        n = int(self.store.shape[index, 0])
-        indices, short = clip_indices(n, self.frames, self.stride, np.random.default_rng(derive_seed(sample_seed, 1)))
-        clip = self.read_clip(index, indices)
-        if clip.shape[-1] != self.store.channels:  # a grey sample in a colour store
-            clip = np.repeat(clip, self.store.channels, axis=-1)
-        return clip_item(clip, indices, key=(index, sample_seed, position), short=short, failed=[],
-                         frame_size=self.frame_size, flips=self.flips)
+        return {name: value[0] for name, value in self.__getitems__([key]).items()}
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") and "SC_IOV_MAX" in os.sysconf_names else 1024
+
+
+def _batch_tensor(shape: tuple[int, ...]):
+    """An uninitialised uint8 tensor of ``shape``; inside a DataLoader worker in shared memory, as torch's
+    default collate allocates its batches (``torch/utils/data/_utils/collate.py``), so handing the batch
+    to the main process copies nothing."""
+    import torch
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    elem = torch.empty(0, dtype=torch.uint8)
+    return elem.new(elem._typed_storage()._new_shared(int(np.prod(shape)))).view(shape)
 
 
 def pretrain_data(root: str | os.PathLike) -> tuple[VideoList, Callable[..., object]]:

@@ -19,7 +19,8 @@ from echobench.protocols import Protocol
 
 def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                  generator: torch.Generator | None = None, flip_draws: torch.Tensor | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, flip_draws: torch.Tensor | None = None,
+                  flips: torch.Tensor | None = None) -> torch.Tensor:
     """Turn a uint8 batch ``(B, T, H, W, 3)`` (or ``(B, T, H, W, 1)``: grey, expanded to three channels
     after the resize, on the batch's device) into model input ``(B, 3, T, S, S)`` float32.
 
@@ -28,6 +29,8 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
         generator: CPU generator for the flip draws (seeded by the engine).
         flip_draws: ``(B, 2)`` uniform draws in [0, 1) to use instead (a DDP process's rows of its
             global batch's draws); a draw below 0.5 flips (column 0 horizontally, 1 vertically).
+        flips: ``(B, 2)`` bool, flip these samples (column 0 horizontally, 1 vertically) whatever
+            ``train`` and the protocol say: flips drawn by the loader (the pre-training clips').
 
     Raises:
         ValueError: ``train-mean-std`` protocol without ``mean``/``std``.
@@ -37,13 +40,15 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
     if (h, w) != (protocol.size, protocol.size):
         x = F.interpolate(x, size=(protocol.size, protocol.size), mode="bilinear", align_corners=False)
     x = x.reshape(b, t, c, protocol.size, protocol.size)
-    if train and protocol.train_flips:
+    if flips is None and train and protocol.train_flips:
+        flips = (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)) < 0.5
+    if flips is not None:
         # Flips permute pixels, so they commute exactly with the channel expansion and normalisation
         # below: done here, in place on the flipped samples' one-channel frames, they cost a fraction
         # of flipping the expanded three-channel batch (the same numbers, bit for bit).
-        draws = (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)).cpu()
+        flips = flips.cpu()
         for dim, column in ((-1, 0), (-2, 1)):  # horizontal, then vertical
-            flipped = torch.nonzero(draws[:, column] < 0.5).flatten().to(x.device)
+            flipped = torch.nonzero(flips[:, column]).flatten().to(x.device)
             if len(flipped):
                 x[flipped] = x[flipped].flip(dim)
     x = x.permute(0, 2, 1, 3, 4)

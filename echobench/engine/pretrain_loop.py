@@ -267,7 +267,7 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     import torch
     from torch.utils.data import DataLoader
 
-    from echobench.data.pretrain_clips import StepBatches, derive_seed, steps_for_epochs
+    from echobench.data.pretrain_clips import StepBatches, collate_clips, derive_seed, steps_for_epochs
     from echobench.data.shards import pretrain_data
     from echobench.data.transforms import prepare_clips
     from echobench.engine.checkpoint import restore_rng
@@ -343,7 +343,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
                            frame_size=videos.frame_size)
     batches = StepBatches(n_videos=len(videos.paths), seed=cfg.seed, global_batch=cfg.batch_size, rank=rank,
                           world_size=fabric.world_size, start_step=start, total_steps=total)
-    loader = DataLoader(dataset, batch_sampler=batches, **loader_options(fabric, cfg.num_workers, persistent=False))
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_clips,
+                        **loader_options(fabric, cfg.num_workers, persistent=False))
     protocol = Protocol(name="pretrain", version="-", frames=trainer.frames, period=trainer.stride, size=trainer.size,
                         normalization="unit", train_flips=False, scaled_targets=False, summary="pre-training clips")
     result = PretrainResult(out=out, start_step=start, steps=total, losses=[],
@@ -368,7 +369,8 @@ def pretrain(cfg: PretrainConfig, *, progress: ProgressFactory | None = None,
     for i, batch in enumerate(loader):
         step = start + i
         torch.manual_seed(derive_seed(cfg.seed, step, rank, 2))  # dropout / drop-path of this step
-        clip = prepare_clips(fabric.to_device(batch["clip"]), protocol, train=False)  # (B, 3, T, S, S) in [0, 1]
+        clip = prepare_clips(fabric.to_device(batch["clip"]), protocol, train=False,  # (B, 3, T, S, S) in [0, 1]
+                             flips=batch["flips"])
         batch_seed = derive_seed(cfg.seed, step, 1)
         loss = trainer.loss(module, clip, batch["seed"].tolist(), batch_seed)
         optimizer.zero_grad(set_to_none=True)

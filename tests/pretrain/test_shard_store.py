@@ -7,6 +7,7 @@ continues the same order; `pretrain` reads a store and gives the AVI path's loss
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader
 from typer.testing import CliRunner
 
 from echobench.cli.main import app
-from echobench.data.pretrain_clips import PretrainClipDataset, StepBatches, list_pretrain_videos
+from echobench.data.pretrain_clips import PretrainClipDataset, StepBatches, collate_clips, list_pretrain_videos
 from echobench.data.shards import ShardClipDataset, is_shard_store, open_store, write_shards
 from echobench.errors import DataError
 
@@ -45,7 +46,7 @@ def _loader(store_or_paths, *, seed=0, rank=0, world=1, start=0, total=2, batch=
         n = len(dataset)
     steps = StepBatches(n_videos=n, seed=seed, global_batch=batch, rank=rank, world_size=world, start_step=start,
                         total_steps=total)
-    return DataLoader(dataset, batch_sampler=steps, num_workers=workers)
+    return DataLoader(dataset, batch_sampler=steps, num_workers=workers, collate_fn=collate_clips)
 
 
 def test_store_layout_is_webdataset_with_provenance_and_one_grey_channel(store, small_clips):
@@ -153,3 +154,86 @@ def test_stores_written_on_several_machines_merge_into_the_store_of_all_clips(sm
     partial = CliRunner().invoke(app, ["prepare", "merge-stores", *map(str, parts), "--out", str(tmp_path / "p")])
     assert partial.exit_code != 0 and "store_b" in partial.output and "Traceback" not in partial.output
     assert not (tmp_path / "p").exists()
+
+
+def _stored_frames(store_root, index):
+    """Sample ``index``'s frames ``(T, H, W, C)`` as its tar member holds them (the reference reader)."""
+    store = open_store(store_root)
+    with tarfile.open(store.root / store.shard[index]) as tar:
+        data = tar.extractfile(f"{index:09d}.u8").read()
+    return np.frombuffer(data, np.uint8).reshape(*store.shape[index])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_batch_is_read_straight_into_one_buffer_with_the_drawn_frames(store, monkeypatch, workers):
+    """`__getitems__` reads each clip with vectored reads (here at most 3 frames a call, so a span takes
+    many calls) into the batch: the frames the keys draw, the short clip's last frame repeated, in a
+    DataLoader worker too; one item is the batch's row."""
+    import echobench.data.shards as shards
+
+    monkeypatch.setattr(shards, "_IOV_MAX", 3)
+    keys = [(0, 11, 0), (3, 12, 1), (5, 13, 2), (0, 14, 3)]  # video 0 is shorter than 16 frames x stride 2
+    dataset = ShardClipDataset(open_store(store), frames=16, stride=2)
+    batch = next(iter(DataLoader(dataset, batch_sampler=[keys], num_workers=workers, collate_fn=collate_clips)))
+    assert batch["clip"].shape == (4, 16, 56, 56, 1) and batch["short"].tolist() == [True, False, False, True]
+    for row, (video, _, _) in enumerate(keys):
+        expected = _stored_frames(store, video)[batch["frame_indices"][row].numpy()]
+        assert np.array_equal(batch["clip"][row].numpy(), expected)
+    assert batch["frame_indices"][0].tolist()[-3:] == [19, 19, 19]
+    item = dataset[keys[1]]
+    assert torch.equal(item["clip"], batch["clip"][1]) and item["video"] == 3 and item["failed"] == "[]"
+    for indices in ([9, 2, 2, 30], list(range(3, 13))):  # unsorted with a repeat; a run of 10 frames (4 calls)
+        assert np.array_equal(dataset.read_clip(2, np.array(indices)), _stored_frames(store, 2)[indices])
+    monkeypatch.delattr(os, "preadv")  # the plain-pread path (no preadv on this OS) gives the same
+    assert torch.equal(dataset.__getitems__(keys)["clip"], batch["clip"])
+
+
+def test_flips_are_drawn_from_the_sample_seed_and_applied_on_the_device(store, small_clips):
+    """The loader sends the stored frames and each clip's (horizontal, vertical) flips; the device input
+    equals the old CPU path's (flip the uint8 frames, then prepare) bit for bit, and the draws follow
+    the sample seed (the same on the AVI and store paths)."""
+    from echobench.data.pretrain_clips import flip_flags
+    from echobench.data.transforms import prepare_clips
+    from echobench.protocols import Protocol
+
+    draws = np.array([flip_flags(seed, True) for seed in range(200)])
+    assert 0.35 < draws.mean() < 0.65 and (draws[:, 0] != draws[:, 1]).any()
+    assert flip_flags(5, False) == (False, False) and flip_flags(5, True) == flip_flags(5, True)
+    batch = next(iter(_loader(store, total=1, batch=8)))
+    assert batch["flips"].shape == (8, 2) and batch["flips"].any() and not batch["flips"].all()
+    protocol = Protocol(name="pretrain", version="-", frames=16, period=2, size=56, normalization="unit",
+                        train_flips=False, scaled_targets=False, summary="pre-training clips")
+    flipped = batch["clip"].clone()
+    for row, (h, v) in enumerate(batch["flips"].tolist()):
+        flipped[row] = flipped[row].flip(2) if h else flipped[row]
+        flipped[row] = flipped[row].flip(1) if v else flipped[row]
+    device = prepare_clips(batch["clip"], protocol, train=False, flips=batch["flips"])
+    assert torch.equal(device, prepare_clips(flipped, protocol, train=False))
+    avi = next(iter(_loader(list_pretrain_videos(small_clips).paths, total=1, batch=8)))
+    assert torch.equal(avi["flips"], batch["flips"])
+
+
+def test_a_colour_store_gives_grey_and_other_size_samples_the_batch_shape(tmp_path):
+    """A store of a 40x48 colour clip, a 40x48 grey clip and a 20x24 grey clip, read with the colour
+    clip's frame size: the grey one becomes three equal channels, the small one is resized and marked."""
+    from echobench.data.clips import fit_frame_size
+    from echobench.data.video import write_avi
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    colour = rng.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8)
+    grey = np.repeat(rng.integers(0, 255, (12, 40, 48, 1), dtype=np.uint8), 3, axis=-1)
+    write_avi(folder / "a_colour.avi", colour, 30.0)
+    write_avi(folder / "b_grey.avi", grey, 30.0)
+    write_avi(folder / "c_small.avi", grey[:, ::2, ::2], 30.0)
+    write_shards(folder, tmp_path / "store")
+    dataset = ShardClipDataset(open_store(tmp_path / "store"), frames=4, stride=2, flips=False, frame_size=(40, 48))
+    assert dataset.store.channels == 3
+    batch = dataset.__getitems__([(0, 1, 0), (1, 2, 1), (2, 3, 2)])
+    assert batch["clip"].shape == (3, 4, 40, 48, 3) and batch["resized"].tolist() == [False, False, True]
+    for row in range(3):
+        stored = _stored_frames(tmp_path / "store", row)[batch["frame_indices"][row].numpy()]
+        expected = fit_frame_size(np.repeat(stored, 3 // stored.shape[-1], axis=-1), (40, 48))
+        assert np.array_equal(batch["clip"][row].numpy(), expected)
+    assert not batch["flips"].any()
