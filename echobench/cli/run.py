@@ -134,7 +134,7 @@ def run(
                       ] = defaults.N_BOOT,
     gpus: Annotated[Optional[int], typer.Option(help="CUDA devices (0 = CPU; default: 1 if present).")] = None,
     precision: Annotated[Optional[str], typer.Option(help="Fabric precision, e.g. 32-true, bf16-mixed.")] = None,
-    num_workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes per device (default: 0 on CPU; on GPU the available cores per process).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes per device (default: 0 on CPU; on GPU the available cores per process); the decoding pass before training uses as many (default: the available cores per process).")] = None,
     results: Annotated[Path, typer.Option(help="Leaderboard directory for run records.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run(s) with this configuration; "

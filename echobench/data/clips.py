@@ -139,12 +139,66 @@ def _compact(clip: np.ndarray) -> np.ndarray:
     return clip
 
 
+class _DecodeJobs(Dataset):
+    """Item ``i``: what :func:`decode_clips` needs of ``records[i]``, decoded here or in a worker:
+    ``{"error": message}`` for a video that cannot be decoded, else ``video`` (every frame, compacted,
+    when ``keep`` and decoded whole, else None), ``clip`` and ``indices`` (compacted; cached
+    protocols), ``counts`` (channel counts when asked), ``frames`` (decoded length, None when only
+    the clip was decoded) and ``size`` (``(H, W)``)."""
+
+    def __init__(self, records: list[VideoRecord], protocol: Protocol, *, whole: list[bool], cache: bool,
+                 keep: bool, counts: list[bool]) -> None:
+        self.records, self.protocol, self.whole, self.cache, self.keep, self.counts = (
+            records, protocol, whole, cache, keep, counts)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        from echobench.data.transforms import channel_counts
+
+        record = self.records[i]
+        try:
+            if self.whole[i]:
+                video = read_video(record.path)
+                indices = self.protocol.frame_indices(len(video)) if self.cache else None
+                clip = take_frames(video, indices) if self.cache else None
+            else:
+                video = None
+                clip, indices = read_frames(record.path, self.protocol.frame_indices)
+        except DataError as exc:
+            return {"error": str(exc)}
+        return {"video": _compact(video) if video is not None and self.keep else None,
+                "clip": _compact(clip) if self.cache else None, "indices": indices,
+                "counts": channel_counts(video) if self.counts[i] and video is not None else None,
+                "frames": None if video is None else len(video),
+                "size": tuple((video if video is not None else clip).shape[1:3])}
+
+
+def _as_is(item):
+    return item
+
+
+def decode_workers(requested: int | None = None, processes: int = 1) -> int:
+    """Worker processes for :func:`decode_clips`: ``requested`` (``--num-workers``) when given, else
+    this machine's available cores (:func:`echobench.engine.devices.available_cores`) shared by the
+    ``processes`` of this node that each decode (DDP ranks); 0 (decode in this process) when that
+    leaves one core. Decoding happens before the first step, so it does not compete with training."""
+    if requested is not None:
+        return max(0, int(requested))
+    from echobench.engine.devices import available_cores
+
+    share = available_cores() // max(1, processes)
+    return share if share > 1 else 0
+
+
 def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
                  progress: Callable[[int], None] | None = None,
                  stop: Callable[[], bool] | None = None,
                  whole: Callable[[VideoRecord], bool] | None = None, hold: bool = False,
                  budget: int | None = None,
-                 histograms: Callable[[VideoRecord], bool] | None = None) -> DecodedClips:
+                 histograms: Callable[[VideoRecord], bool] | None = None,
+                 workers: int | None = None) -> DecodedClips:
     """Decode every video once: validate it, cache its clip when the protocol's clip is fixed, and
     optionally hold all its frames.
 
@@ -168,6 +222,8 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
         histograms: which videos get their ``(3, 256)`` channel counts in ``counts``
             (:func:`~echobench.data.transforms.channel_counts`, for TRAIN mean/std); they must be
             decoded whole.
+        workers: decode in this many worker processes (a DataLoader over the videos, results taken
+            in order: the same result as ``0``, this process alone); None: :func:`decode_workers`.
 
     Raises:
         Interrupted (:class:`echobench.engine.loop.Interrupted`): ``stop()`` turned true.
@@ -195,41 +251,45 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
             raise Interrupted(f"stopped while decoding videos ({done} of {len(records)} decoded; "
                               "nothing was trained yet)")
 
+    jobs = _DecodeJobs(list(records), protocol, whole=[decoded_whole(r) for r in records], cache=cache,
+                       keep=held is not None,
+                       counts=[bool(histograms and histograms(r)) for r in records])
+    workers = decode_workers() if workers is None else workers
+    if workers > 0 and len(records) > 1:
+        from torch.utils.data import DataLoader
+
+        decoded = iter(DataLoader(jobs, batch_size=None, num_workers=min(workers, len(records)),
+                                  collate_fn=_as_is))
+    else:
+        decoded = (jobs[i] for i in range(len(jobs)))
     for done, record in enumerate(records):
         stopped(done)
-        full = decoded_whole(record)
-        try:
-            if full:
-                video = read_video(record.path)
-                indices = protocol.frame_indices(len(video)) if cache else None
-                clip = take_frames(video, indices) if cache else None
-            else:
-                video = None
-                clip, indices = read_frames(record.path, protocol.frame_indices)
-        except DataError as exc:
+        one = next(decoded)
+        if "error" in one:
             result.skipped["video could not be decoded"] += 1
-            result.messages.append(str(exc))
+            result.messages.append(one["error"])
             if progress:
                 progress(1)
             continue
-        if video is not None and protocol.needs_padding(len(video)):
+        video, clip, indices = one["video"], one["clip"], one["indices"]
+        if one["frames"] is not None and protocol.needs_padding(one["frames"]):
             result.notes[f"video shorter than one {protocol.name} clip (zero-padded)"] += 1
-            result.messages.append(f"{record.path}: {len(video)} frames, shorter than one clip of "
+            result.messages.append(f"{record.path}: {one['frames']} frames, shorter than one clip of "
                                    f"{protocol.frames}x{protocol.period}; padded with zero frames")
         result.records.append(record)
-        sizes.append(tuple((video if video is not None else clip).shape[1:3]))
+        sizes.append(one["size"])
         if cache:
-            result.clips.append(_compact(clip))
+            result.clips.append(clip)
             result.frame_indices.append(indices)
         if result.counts is not None:
-            result.counts.append(channel_counts(video) if histograms(record) and video is not None else None)
+            result.counts.append(one["counts"])
         if held is not None:
-            kept = _compact(video) if video is not None else None
-            held_bytes += 0 if kept is None else kept.nbytes
-            held.append(kept)
+            held_bytes += 0 if video is None else video.nbytes
+            held.append(video)
             if held_bytes > limit:
                 held, result.streamed = None, (f"decoded frames exceed the decode budget of {_gib(limit)} "
                                                f"({BUDGET_ENV}) after {done + 1} videos; streamed")
+                jobs.keep = False  # (workers already started keep their copy: their frames are dropped here)
         if progress:
             progress(1)
     stopped(len(records))

@@ -378,7 +378,9 @@ def _sweep(out: Path) -> None:
 
 
 def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from echobench.engine.devices import available_cores
+
+    return available_cores()
 
 
 WORKER_MEMORY = 1 << 30

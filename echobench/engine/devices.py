@@ -33,8 +33,12 @@ def default_workers(fabric, requested: int | None = None) -> int:
         return requested
     if fabric.device.type != "cuda":
         return 0
-    local = max(1, fabric.world_size // max(1, getattr(fabric.strategy, "num_nodes", 1)))
-    return max(1, available_cores() // local - 1)
+    return max(1, available_cores() // local_processes(fabric) - 1)
+
+
+def local_processes(fabric) -> int:
+    """``fabric``'s processes on this node (its world size over its nodes; at least 1)."""
+    return max(1, fabric.world_size // max(1, getattr(fabric.strategy, "num_nodes", 1)))
 
 
 def loader_options(fabric, requested: int | None = None, *, persistent: bool = True) -> dict:

@@ -34,7 +34,7 @@ class RunConfig:
     n_boot: int = defaults.N_BOOT
     gpus: int | None = None
     precision: str | None = None
-    num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA
+    num_workers: int | None = None  # None: 0 on the CPU, the available cores per process on CUDA (decoding: cores)
     cpu_processes: int = 1  # CPU processes with DDP over gloo (tests; same numbers as one process)
     results: Path = Path("leaderboard")
     runs: Path = Path("runs")

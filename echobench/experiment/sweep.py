@@ -107,7 +107,7 @@ def run_sweep(configs: Sequence[RunConfig], *, registry=None, progress: Progress
         try:
             if key not in prepared:
                 prepared[key] = prepare_data(cfg.data, task, get_protocol(cfg.protocol), progress=progress, log=log,
-                                             stop=stop, dataset=cfg.dataset)
+                                             stop=stop, dataset=cfg.dataset, workers=cfg.num_workers)
             result = run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared[key],
                                     stop=stop, echo=echo)
         except Interrupted:

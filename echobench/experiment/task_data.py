@@ -105,7 +105,7 @@ def _train_stats(train: list, counts: list, frame_size) -> tuple[list[float], li
 
 def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFactory | None = None,
                  log: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None,
-                 dataset: str | None = None) -> PreparedData:
+                 dataset: str | None = None, workers: int | None = None) -> PreparedData:
     """Read ``root`` as ``dataset`` (None: detected; :func:`echobench.data.resolve.resolve_dataset`),
     drop (and count) videos without a usable label, and decode every video once (module docstring:
     what is held, and when it streams instead).
@@ -115,6 +115,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
 
     Args:
         stop: polled before each video is decoded (Ctrl-C in the CLI).
+        workers: decoding worker processes (None: :func:`echobench.data.clips.decode_workers`).
 
     Raises:
         ConfigError: the dataset has no column for the task's label, or gives it in other units;
@@ -143,7 +144,7 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
     mean_std = protocol.normalization == "train-mean-std"
     decoded = decode_clips(kept, protocol, progress=progress("decode videos", len(kept)) if progress else None,
                            stop=stop, whole=lambda r: r.split == "TEST", hold=True,
-                           histograms=(lambda r: r.split == "TRAIN") if mean_std else None)
+                           histograms=(lambda r: r.split == "TRAIN") if mean_std else None, workers=workers)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
         log(message)

@@ -115,8 +115,10 @@ def test_fit_frame_size_keeps_a_clip_of_that_size_and_antialiases_the_others():
     assert 120 <= int(small.min()) and int(small.max()) <= 135
 
 
-def test_decoding_stops_when_asked(make_echonet, monkeypatch):
-    """Ctrl-C while decoding stops before the next video, not after the whole dataset."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_decoding_stops_when_asked(make_echonet, monkeypatch, workers):
+    """Ctrl-C while decoding stops before the next video, not after the whole dataset (with worker
+    processes, they stop too; they may have decoded a video or two ahead)."""
     from echobench.data import clips
     from echobench.engine.loop import Interrupted
 
@@ -127,8 +129,34 @@ def test_decoding_stops_when_asked(make_echonet, monkeypatch):
     monkeypatch.setattr(clips, "read_video", lambda path: decoded.append(path) or real(path))
     polls = iter([False, False, True])
     with pytest.raises(Interrupted, match="2 of 6 decoded"):
-        decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls))
-    assert len(decoded) == 2
+        decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls), workers=workers)
+    assert len(decoded) == (2 if workers == 0 else 0)  # workers decode in their own processes
+
+
+@pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
+def test_decoding_in_worker_processes_gives_the_one_process_result(protocol, make_echonet):
+    """`decode_clips(workers=2)` (the default on a machine with cores to spare) equals decoding in this
+    process: the same records in order, clips, frame indices, held frames, channel counts, skips
+    (a missing file), notes (a short video, a 160x128 one resized) and messages."""
+    d = make_echonet(8)
+    write_avi(d.video(d.names[0]), np.full((20, 112, 112), 90, np.uint8), 50.0)
+    write_avi(d.video(d.names[1]), np.full((70, 160, 128), 90, np.uint8), 50.0)
+    records = read_echonet(d.root).records
+    records = [records[0], replace(records[1], path=d.root / "Videos" / "gone.avi"), *records[1:]]
+    p = get_protocol(protocol)
+    options = dict(whole=lambda r: r.split == "TEST", hold=True, histograms=lambda r: r.split == "TRAIN")
+    one, many = decode_clips(records, p, workers=0, **options), decode_clips(records, p, workers=2, **options)
+    assert one.records == many.records and len(one.records) == len(records) - 1
+    assert (one.skipped, one.notes, one.messages, one.frame_size, one.streamed) == (
+        many.skipped, many.notes, many.messages, many.frame_size, many.streamed)
+    assert one.notes["frame size differs from the dataset's 112x112 (resized to it)"] == 1
+    assert one.skipped == {"video could not be decoded": 1}
+    for name in ("clips", "frame_indices", "videos", "counts"):
+        a, b = getattr(one, name), getattr(many, name)
+        assert (a is None) == (b is None), name
+        for x, y in zip(a or [], b or []):
+            assert (x is None and y is None) or np.array_equal(x, y), name
+    assert one.videos is not None and any(v is not None for v in one.videos)
 
 
 def test_channel_stats_stream_one_video_at_a_time_and_match_float64_sums():

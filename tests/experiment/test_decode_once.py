@@ -31,7 +31,8 @@ def counted_run(data: Path, out: Path, protocol: str, monkeypatch) -> tuple[Coun
 
     monkeypatch.setattr(video_module, "_open", counting)
     cfg = RunConfig(backbone="echo-videomae", head="maxpool", task="ef", data=data, protocol=protocol, epochs=1,
-                    batch_size=4, n_boot=0, gpus=0, robustness=True, results=out / "leaderboard", runs=out / "runs")
+                    batch_size=4, n_boot=0, gpus=0, robustness=True, results=out / "leaderboard", runs=out / "runs",
+                    num_workers=0)  # decode in this process, where the opens are counted
     result = run_experiment(cfg)
     monkeypatch.setattr(video_module, "_open", real)
     return opens, pl.read_parquet(result.run_dir / "predictions.parquet")
