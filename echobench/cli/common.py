@@ -133,12 +133,18 @@ def progress_factory() -> Iterator[Bars]:
 @contextmanager
 def stop_on_signals() -> Iterator[Callable[[], bool]]:
     """SIGINT/SIGTERM ask the running job to stop cleanly: yields ``stop() -> bool`` for the job to
-    poll (it saves its state, then stops). A second SIGINT interrupts at once, as usual."""
+    poll (it saves its state, then stops). A second SIGINT interrupts at once, as usual. Processes
+    forked meanwhile (DataLoader workers: Ctrl-C reaches the terminal's whole process group) ignore
+    the signals; the job stops them."""
+    import os
     import signal
 
     requested: list[int] = []
+    owner = os.getpid()
 
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        if os.getpid() != owner:  # a forked worker: the job it works for decides
+            return
         if requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         requested.append(signum)
