@@ -1,5 +1,6 @@
 """Stage 5, record: the run folder's files (best checkpoint, ``environment.json``,
-``predictions.parquet``, ``metrics.json``) and the append-only run record, one row per score with its
+``predictions.parquet``, one ``predictions.<folder>.<dataset hash>.parquet`` per external dataset,
+``metrics.json``) and the append-only run record, one row per score with its
 provenance (:func:`write_run` -> :class:`~echobench.experiment.config.RunResult`; rank 0)."""
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ def _tables(scored: list[Scored], name: str, clips: str, task_name: str):
              for split in EVAL_SPLITS})
 
 
+def _prediction_rows(records, split: str, clips: str, outputs, truth, ef) -> list[dict[str, Any]]:
+    """The rows of a predictions file (``predictions.parquet`` schema): FileName, split, clips,
+    prediction, truth (natural units, or P(positive) for prediction), EF (%, NaN where unknown)."""
+    return [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p), "truth": float(t),
+             "EF": float(e)} for r, p, t, e in zip(records, outputs, truth, ef)]
+
+
 def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolder, trained: Trained,
               predictions: Predictions, scored: list[Scored], model_name: str,
               externals: list | None = None) -> RunResult:
@@ -46,7 +54,7 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     from echobench.data.resolve import dataset_identity
     from echobench.engine import run_state
     from echobench.evaluation import CONSTANT
-    from echobench.evaluation.external import external_provenance, external_rows
+    from echobench.evaluation.external import external_predictions_path, external_provenance, external_rows
     from echobench.provenance import device_name, environment, git_sha
     from echobench.results.leaderboard import units_label
     from echobench.results.records import write_record
@@ -71,11 +79,14 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
     constant, constant_ci = _tables(scored, CONSTANT, "one", task.name)
     all_clips, all_clips_ci = _tables(scored, model_name, "all", task.name) if protocol.period is not None else ({}, {})
 
-    pred_rows = [{"FileName": r.file_name, "split": split, "clips": clips, "prediction": float(p),
-                  "truth": float(t), "EF": float(ef)}
-                 for (split, clips), out in outputs.items()
-                 for r, p, t, ef in zip(data.records[split], out, data.labels[split], data.ef[split])]
-    atomic_write_parquet(pl.DataFrame(pred_rows), run_dir / "predictions.parquet")
+    atomic_write_parquet(pl.DataFrame([row for (split, clips), out in outputs.items() for row in _prediction_rows(
+        data.records[split], split, clips, out, data.labels[split], data.ef[split])]), run_dir / "predictions.parquet")
+    externals = externals or []
+    for ext, out in zip(externals, predictions.external):  # one file per external dataset, same schema
+        path = external_predictions_path(run_dir, ext.root.resolve().name, ext.dataset_hash)
+        atomic_write_parquet(pl.DataFrame(_prediction_rows(ext.records, ext.split, "one", out, ext.labels, ext.ef)),
+                             path)
+        runlog.line(f"external predictions: {ext.spec.name} ({ext.root.resolve().name}) {ext.split} -> {path.name}")
 
     common = {
         "run_id": folder.run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
@@ -90,7 +101,6 @@ def write_run(cfg: RunConfig, setup: Setup, data: PreparedData, folder: RunFolde
         "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run",
         "run_dir": str(run_dir.resolve()),
     }
-    externals = externals or []
     external_scored = [(name, ext.split, "one", s, ext) for ext, out in zip(externals, predictions.external)
                        for name, s in external_rows(task, ext, out, data.labels["TRAIN"], model_name=model_name,
                                                     n_boot=cfg.n_boot)]
