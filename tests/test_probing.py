@@ -168,6 +168,7 @@ def test_robustness_of_a_finished_run(frozen_run, tmp_path):
         read_records(results).filter(pl.col("track").is_null())["config_hash"])
     assert {f"MAE[{p}:{s}]" for p in PERTURBATIONS for s in SEVERITIES} <= set(rows["metric"])
     assert json.loads((run_dir / "robustness.json").read_text())["track"] == "robustness@1"
+    assert "robustness: record " in (run_dir / "log.txt").read_text()  # the run's log continued
     again = CliRunner().invoke(app, ["robustness", str(run_dir), "--results", str(results), "--gpus", "0"])
     assert again.exit_code != 0 and "already has robustness records" in again.output
     missing = CliRunner().invoke(app, ["robustness", str(tmp_path), "--results", str(results)])
