@@ -6,6 +6,7 @@ bootstrap interval next to the constant predictor (:func:`score_predictions`; on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,13 +33,24 @@ class Predictions:
 
 def external_data(cfg: RunConfig, setup: Setup, data: PreparedData) -> list:
     """The external validation datasets of ``cfg.eval_data``
-    (:class:`~echobench.evaluation.external.ExternalData`), read and decoded with the run's protocol;
-    a refused pairing fails here, before training."""
+    (:class:`~echobench.evaluation.external.ExternalData`), read and decoded with the run's protocol
+    once for all the runs that share ``data`` (a sweep's: kept in ``data.externals`` by dataset, folder
+    and task); a refused pairing fails here, before training."""
     from echobench.evaluation.external import prepare_external
 
+    out = []
     with setup.runlog.phase("read and decode external validation data"):
-        return [prepare_external(name, root, setup.task, setup.protocol, trained_on=data.dataset_spec,
-                                 progress=setup.progress, log=setup.log) for name, root in cfg.eval_data]
+        for name, root in cfg.eval_data:
+            key = (name, str(Path(root).resolve()), setup.task.name)
+            if key in data.externals:
+                setup.runlog.line(f"external data: read and decoded before this run (shared by the runs of a "
+                                  f"sweep): {root}")
+            else:
+                data.externals[key] = prepare_external(name, root, setup.task, setup.protocol,
+                                                       trained_on=data.dataset_spec, progress=setup.progress,
+                                                       log=setup.log)
+            out.append(data.externals[key])
+    return out
 
 
 def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Trained,
