@@ -118,6 +118,13 @@ def _check_external_predictions(records: pl.DataFrame, splits: dict[str, str]) -
         assert preds.schema == own.schema and preds.height == row["n"] == preds["FileName"].n_unique()
         assert set(preds["split"]) == {splits[row["dataset"]]} and set(preds["clips"]) == {"one"}
         assert (preds["prediction"] - preds["truth"]).abs().mean() == pytest.approx(row["value"])
+        if splits[row["dataset"]] == "TEST":  # `echobench score FILE` scores it on its own dataset's labels
+            scored = CliRunner().invoke(app, ["score", str(path), "--n-boot", "0"])
+            assert scored.exit_code == 0, scored.output
+            data_line = next(line for line in scored.output.splitlines() if line.startswith("data: "))
+            assert Path(data_line[6:]).name == row["dataset"], scored.output  # not the training data
+            mae = next(line for line in scored.output.splitlines() if line.startswith("│ MAE"))
+            assert f"{row['value']:.2f}" in mae, scored.output
     assert set(own["split"]) == {"VAL", "TEST"}  # the run's own file holds the training dataset only
 
 
