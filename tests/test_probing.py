@@ -179,15 +179,19 @@ def test_robustness_of_a_finished_run(frozen_run, tmp_path):
         score_run_robustness(tmp_path, results=results)
 
 
-def test_the_constant_rows_carry_no_weights_hash(synth_tiny, tmp_path):
+def test_the_constant_rows_carry_no_weights_hash(synth_tiny, tmp_path, monkeypatch):
     """A probe grid on a weights file records the file's sha256 on its probe rows and none on the constant
     predictor's (it uses no weights: RECORD_SCHEMA, the one record writer of every run)."""
+    from dataclasses import replace
+
     from safetensors.torch import save_file
 
     from echobench.engine.model import build_model
+    from echobench.protocols import PROTOCOLS
     from echobench.provenance import file_sha256
     from echobench.registry import get_registry
 
+    monkeypatch.setitem(PROTOCOLS, "echovisionfm", replace(PROTOCOLS["echovisionfm"], size=112))  # as clips_112
     model = build_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny")
     save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp_path / "enc.safetensors"))
     cfg = ProbeConfig(data=synth_tiny, results=tmp_path / "lb", runs=tmp_path / "runs",
