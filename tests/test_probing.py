@@ -195,7 +195,8 @@ def test_the_constant_rows_carry_no_weights_hash(synth_tiny, tmp_path, monkeypat
     model = build_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny")
     save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp_path / "enc.safetensors"))
     cfg = ProbeConfig(data=synth_tiny, results=tmp_path / "lb", runs=tmp_path / "runs",
-                      weights=str(tmp_path / "enc.safetensors"), **{**GRID, "probes": ("maxpool",), "weight_decays": (0.0,), "train_fractions": (1.0,),
+                      weights=str(tmp_path / "enc.safetensors"),
+                      **{**GRID, "probes": ("maxpool",), "weight_decays": (0.0,), "train_fractions": (1.0,),
                          "samplers": ("one",), "epochs": 1})
     run_probes(cfg)
     rows = read_records(tmp_path / "lb")
