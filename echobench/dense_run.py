@@ -114,7 +114,8 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     from echobench.evaluation import CONSTANT
     from echobench.engine.loop import TrainSettings
     from echobench.engine.model import build_model
-    from echobench.provenance import device_name, environment, git_sha, stable_hash
+    from echobench.experiment.record import MODEL_FREE, plugin_provenance, provenance, record_row, write_environment
+    from echobench.provenance import device_name, git_sha, stable_hash
     from echobench.protocols import get_protocol
     from echobench.results.records import write_record
     from echobench.runlog import RunLog
@@ -202,41 +203,24 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     import polars as pl
 
     sha, dev = git_sha(), device_name(device)
-    plugins = {}
-    for kind, name in (("backbone", cfg.backbone), ("head", cfg.head), ("task", cfg.task)):
-        e = registry.entry(kind, name)
-        plugins[f"{kind}:{name}"] = f"{e.plugin} ({e.distribution} {e.version})"
+    plugins = plugin_provenance(registry, (("backbone", cfg.backbone), ("head", cfg.head), ("task", cfg.task)))
     atomic_save_safetensors({k: v.contiguous() for k, v in fitted.best_state.items()}, run_dir / "best.safetensors")
-    atomic_write_text(run_dir / "environment.json", json.dumps(
-        {**environment(), "git_sha": sha, "device": dev, "precision": "32-true", "plugins": plugins}, indent=2))
+    write_environment(run_dir, sha=sha, device=dev, plugins=plugins, precision="32-true")
     atomic_write_parquet(pl.DataFrame(pred_rows), run_dir / "predictions.parquet")
     if seg:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, pred=preds["TEST"].masks.astype(np.uint8), true=truth["TEST"].astype(np.uint8),
                             file_names=np.array([r.file_name for r in records["TEST"]]))
         atomic_write_bytes(run_dir / "masks_TEST.npz", buffer.getvalue())
-    common = {
-        "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": weights.name, "weights_sha256": weights.sha256, "trained_on": task.name,
-        "protocol": protocol.name, "protocol_version": f"{protocol.version}+{CLIP_RULE}",
-        "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
-        "dataset_version": dataset_tag["dataset_version"], "trained_on_dataset": dataset_tag["dataset_name"],
-        "evaluated_on_dataset": dataset_tag["dataset_name"], "trained_on_dataset_hash": data.dataset_hash,
-        "seed": cfg.seed, "config_hash": config_hash, "setup_hash": setup_hash, "echobench_version": __version__,
-        "plugin_versions": json.dumps(plugins, sort_keys=True), "git_sha": sha, "device": dev,
-        "precision": "32-true", "skipped": json.dumps(dict(skipped), sort_keys=True),
-        "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run", "run_dir": str(run_dir.resolve()),
-    }
-    rows: list[dict[str, Any]] = []
-    for name, split, s in scored:
-        scored_task = registry.get("task", s.task)
-        model_free = {"backbone": "-", "head": "-", "preset": "-", "weights": "-", "precision": "-",
-                      "setup_hash": "-"} if name in (baseline, CONSTANT) else {}
-        rows.append({**common, "model": name, "backbone": cfg.backbone, "head": cfg.head, **model_free,
-                     "task": s.task, "task_version": scored_task.version, "track": None,
-                     "units": s.units if s.units is not None else scored_task.units, "split": split, "clips": "one",
-                     "metric": s.metric, "value": s.estimate.value, "ci_low": s.estimate.low,
-                     "ci_high": s.estimate.high, "n": len(records[split])})
+    common = provenance(cfg, run_id=run_id, created=created, weights=weights, task=task, protocol=protocol,
+                        protocol_version=f"{protocol.version}+{CLIP_RULE}", data=data, config_hash=config_hash,
+                        setup_hash=setup_hash, plugins=plugins, sha=sha, device=dev, precision="32-true",
+                        skipped=skipped, run_dir=run_dir, dataset_tag=dataset_tag)
+    rows = [record_row(common, s, registry.get("task", s.task), split=split, clips="one", n=len(records[split]),
+                       model=name, **{"backbone": cfg.backbone, "head": cfg.head,
+                                      **(MODEL_FREE if name in (baseline, CONSTANT) else {})})
+            for name, split, s in scored]
+
     def own(who: str, part=lambda e: e.value) -> dict[str, dict[str, Any]]:
         return {sp: {s.metric: part(s.estimate)
                      for n, sp2, s in scored if n == who and sp2 == sp and s.task == task.name}

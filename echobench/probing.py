@@ -177,7 +177,6 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
 
     from echobench.engine.seeding import seed_everything
 
-    from echobench import __version__
     from echobench.atomic import atomic_write_parquet, atomic_write_text
     from echobench.data.clips import fit_frame_size
     from echobench.data.video import read_video
@@ -191,7 +190,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     from echobench.evaluation.clip_samplers import sampler_clips
     from echobench.evaluation.tracks import PROBE
     from echobench.protocols import get_protocol
-    from echobench.provenance import device_name, environment, git_sha, stable_hash
+    from echobench.experiment.record import MODEL_FREE, plugin_provenance, provenance, record_row, write_environment
+    from echobench.provenance import device_name, git_sha, stable_hash
     from echobench.registry import get_registry
     from echobench.results.records import write_record
     from echobench.runner import check_outputs, prepare_data
@@ -339,29 +339,15 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     run_dir = Path(cfg.runs) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     sha, device = git_sha(), device_name(fabric.device)
-    plugin = f"{entry.plugin} ({entry.distribution} {entry.version})"
-    common = {
-        "run_id": run_id, "created_at": created.isoformat(), "preset": cfg.preset or "-",
-        "weights": resolved.name, "weights_sha256": resolved.sha256, "trained_on": task.name,
-        "protocol": protocol.name, "protocol_version": protocol.version, "track": PROBE.tag,
-        "dataset": Path(cfg.data).resolve().name, "dataset_hash": data.dataset_hash, "synthetic": data.synthetic,
-        "seed": cfg.seed, "config_hash": config_hash, "echobench_version": __version__,
-        "plugin_versions": json.dumps({f"backbone:{cfg.backbone}": plugin}), "git_sha": sha, "device": device,
-        "precision": "32-true", "skipped": json.dumps(dict(data.skipped), sort_keys=True),
-        "notes": json.dumps(dict(data.notes), sort_keys=True), "source": "run", "run_dir": str(run_dir.resolve()),
-    }
-    rows = []
-    for name, head, split, clips, s in scored:
-        constant = name == CONSTANT
-        scored_task = task if s.task == task.name else registry.get("task", s.task)
-        units = s.units if s.units is not None else "" if scored_task.kind == "binary" else scored_task.units
-        rows.append({**common, "model": name, "task_version": scored_task.version,
-                     "backbone": "-" if constant else cfg.backbone, "head": head,
-                     **({"preset": "-", "weights": "-", "precision": "-"} if constant else {}),
-                     "setup_hash": "-" if constant else stable_hash([setup_hash, name]),
-                     "task": s.task, "units": units, "split": split, "clips": clips, "metric": s.metric,
-                     "value": s.estimate.value, "ci_low": s.estimate.low, "ci_high": s.estimate.high,
-                     "n": s.n if s.n is not None else len(data.labels[split])})
+    plugins = plugin_provenance(registry, (("backbone", cfg.backbone),))
+    common = provenance(cfg, run_id=run_id, created=created, weights=resolved, task=task, protocol=protocol, data=data,
+                        config_hash=config_hash, setup_hash=None, plugins=plugins, sha=sha, device=device,
+                        precision="32-true", skipped=data.skipped, run_dir=run_dir)
+    rows = [record_row(common, s, task if s.task == task.name else registry.get("task", s.task), split=split,
+                       clips=clips, n=len(data.labels[split]), model=name, track=PROBE.tag,
+                       **(MODEL_FREE if name == CONSTANT else
+                          {"backbone": cfg.backbone, "head": head, "setup_hash": stable_hash([setup_hash, name])}))
+            for name, head, split, clips, s in scored]
     import polars as pl
 
     best = next(s for s in selected if s["kind"] == ANY_PROBE and s["fraction"] == max(cfg.train_fractions))
@@ -374,8 +360,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     atomic_write_text(run_dir / "config.json", json.dumps(
         {**cfg.hashed(), "data": str(Path(cfg.data).resolve()), "config_hash": config_hash, "weights_id": weights_id,
          "cache": str(folder), "track": PROBE.tag, "protocol_version": protocol.version}, indent=2, default=str))
-    atomic_write_text(run_dir / "environment.json", json.dumps(
-        {**environment(), "git_sha": sha, "device": device, "plugins": {f"backbone:{cfg.backbone}": plugin}}, indent=2))
+    write_environment(run_dir, sha=sha, device=device, plugins=plugins)
     atomic_write_text(run_dir / "metrics.json", json.dumps(
         {"grid": grid_rows, "selected": selected, "val_score": objective.val_score_name, "extracted": extracted,
          "reused": reused, "train_seconds": train_seconds}, indent=2, default=float))

@@ -46,7 +46,8 @@ def test_segmentation_run_records_dice_iou_and_mask_ef(seg_run):
     assert set(ef["trained_on"]) == {"lv-seg"} and set(ef["units"]) == {"%"}
     assert {"MAE", "RMSE", "R2", "r"} <= set(ef["metric"])
     assert set(ef["model"]) == set(seg["model"]) | {"constant (TRAIN mean)"}  # the EF table's own constant
-    assert records.filter(pl.col("task") == "ef50").height > 0  # and the reduced-EF rows an EF model gets
+    ef50 = records.filter(pl.col("task") == "ef50")  # and the reduced-EF rows an EF model gets
+    assert ef50.height > 0 and set(ef50["units"]) == {""}  # unit-free as every run's (one record writer)
     assert 0.0 <= result.metrics["TEST"]["Dice"] <= 1.0 and result.n["TEST"] == 2
 
 

@@ -168,6 +168,7 @@ def test_robustness_of_a_finished_run(frozen_run, tmp_path):
         read_records(results).filter(pl.col("track").is_null())["config_hash"])
     assert {f"MAE[{p}:{s}]" for p in PERTURBATIONS for s in SEVERITIES} <= set(rows["metric"])
     assert json.loads((run_dir / "robustness.json").read_text())["track"] == "robustness@1"
+    assert "robustness: record " in (run_dir / "log.txt").read_text()  # the run's log continued
     again = CliRunner().invoke(app, ["robustness", str(run_dir), "--results", str(results), "--gpus", "0"])
     assert again.exit_code != 0 and "already has robustness records" in again.output
     missing = CliRunner().invoke(app, ["robustness", str(tmp_path), "--results", str(results)])
@@ -176,3 +177,29 @@ def test_robustness_of_a_finished_run(frozen_run, tmp_path):
         from echobench.evaluation.robustness_run import score_run_robustness
 
         score_run_robustness(tmp_path, results=results)
+
+
+def test_the_constant_rows_carry_no_weights_hash(synth_tiny, tmp_path, monkeypatch):
+    """A probe grid on a weights file records the file's sha256 on its probe rows and none on the constant
+    predictor's (it uses no weights: RECORD_SCHEMA, the one record writer of every run)."""
+    from dataclasses import replace
+
+    from safetensors.torch import save_file
+
+    from echobench.engine.model import build_model
+    from echobench.protocols import PROTOCOLS
+    from echobench.provenance import file_sha256
+    from echobench.registry import get_registry
+
+    monkeypatch.setitem(PROTOCOLS, "echovisionfm", replace(PROTOCOLS["echovisionfm"], size=112))  # as clips_112
+    model = build_model(get_registry(), backbone="echo-videomae", head="maxpool", preset="tiny")
+    save_file({k: v.contiguous() for k, v in model.backbone.state_dict().items()}, str(tmp_path / "enc.safetensors"))
+    cfg = ProbeConfig(data=synth_tiny, results=tmp_path / "lb", runs=tmp_path / "runs",
+                      weights=str(tmp_path / "enc.safetensors"),
+                      **{**GRID, "probes": ("maxpool",), "weight_decays": (0.0,), "train_fractions": (1.0,),
+                         "samplers": ("one",), "epochs": 1})
+    run_probes(cfg)
+    rows = read_records(tmp_path / "lb")
+    constant = rows["model"].str.starts_with("constant")
+    assert constant.any() and rows.filter(constant)["weights_sha256"].is_null().all()
+    assert set(rows.filter(~constant)["weights_sha256"]) == {file_sha256(tmp_path / "enc.safetensors", 64)}

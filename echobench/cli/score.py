@@ -63,16 +63,27 @@ def _task_name(name: str) -> str:
 
 
 def _run_config(predictions: Path) -> dict:
-    """The ``config.json`` of the run directory holding ``predictions`` (empty when there is none)."""
+    """The ``config.json`` of the run directory holding ``predictions`` (empty when there is none, or
+    when ``predictions`` is not a file the run wrote); for the run's predictions on an external dataset
+    (:func:`echobench.evaluation.external.external_predictions_path`) with that dataset's folder and
+    layout as ``data`` and ``dataset_name``, so its labels are the ones scored."""
     import json
+
+    from echobench.evaluation.external import external_predictions_path
 
     config = predictions.parent / "config.json"
     if predictions.suffix.lower() != ".parquet" or not config.is_file():
         return {}
     try:
-        return json.loads(config.read_text())
+        run = json.loads(config.read_text())
     except (OSError, ValueError):
         return {}
+    if predictions.name == "predictions.parquet":
+        return run
+    for ext in run.get("eval_data") or []:
+        if predictions.name == external_predictions_path(".", Path(ext["data"]).name, ext["dataset_hash"]).name:
+            return {**run, "data": ext["data"], "dataset_name": ext["dataset"]}
+    return {}
 
 
 @user_errors

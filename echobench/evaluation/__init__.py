@@ -16,6 +16,7 @@ tasks (:mod:`.calibration`), agreement of regression tasks (:mod:`.agreement`), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,27 @@ def ef50_scores_from_ef(pred_ef: np.ndarray, ef: np.ndarray, *, n_boot: int = 10
     """The ``ef50`` rows of a predicted EF ``(N,)`` in % against the true EF ``(N,)`` in %: reduced when
     EF < 50 (:func:`derived_scores` of task ``ef50``); what an EF model reports for ``ef50``."""
     return derived_scores(EF50, pred_ef, ef, n_boot=n_boot, seed=seed)
+
+
+def check_finite(values: np.ndarray, what: str, *, log: Callable[[str], None] | None = None) -> None:
+    """Stop an evaluation whose model outputs are not all finite: ``log("stopped: <what> predictions
+    are not finite")`` (a run's ``log.txt`` line, :meth:`echobench.runlog.RunLog.line`), then the error.
+    The one check of every evaluation path (VAL/TEST, beats, robustness in a run and afterwards).
+
+    Args:
+        values: ``(N,)`` outputs (natural units, or P(positive)).
+        what: the predictions named in both lines, e.g. ``"TEST"``, ``"TEST beat"``.
+
+    Raises:
+        TrainingError: one line with the number of non-finite outputs (diverged; try a lower --lr).
+    """
+    from echobench.errors import TrainingError
+
+    bad = int((~np.isfinite(np.asarray(values, dtype=np.float64))).sum())
+    if bad:
+        if log is not None:
+            log(f"stopped: {what} predictions are not finite")
+        raise TrainingError(f"{bad} {what} prediction(s) are not finite (diverged; try a lower --lr)")
 
 
 def constant_outputs(task: TaskSpec, train_labels: np.ndarray, n: int) -> np.ndarray:

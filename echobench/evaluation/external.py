@@ -12,6 +12,7 @@ B lacks the task's label or gives it in other units than A.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,18 @@ def external_rows(task: TaskSpec, ext: ExternalData, outputs: np.ndarray, train_
     for name, values in ((model_name, outputs), (CONSTANT, const)):
         rows += [(name, s) for s in score_outputs(task, values, ext.labels, ext.ef, n_boot=n_boot, seed=seed)]
     return rows
+
+
+def external_predictions_path(run_dir: str | os.PathLike, dataset: str, dataset_hash: str) -> Path:
+    """Where a run keeps its per-video predictions on one external dataset, next to its own
+    ``predictions.parquet`` and in the same schema (FileName, split, clips, prediction, truth, EF):
+    ``<run_dir>/predictions.<dataset>.<dataset_hash>.parquet``, ``dataset`` the evaluated folder's name
+    and ``dataset_hash`` its hash (a record row's ``dataset`` and ``dataset_hash`` columns find it; any
+    character but letters, digits, ``_`` and ``-`` of the folder name becomes ``-``). One file per
+    external dataset, because every reader of ``predictions.parquet`` (the leaderboard's pictures,
+    ``echobench robustness``, ``echobench score``) selects rows by split and clips only, and an
+    external TEST split would mix with the training dataset's."""
+    return Path(run_dir) / f"predictions.{re.sub(r'[^A-Za-z0-9_-]+', '-', dataset)}.{dataset_hash}.parquet"
 
 
 def external_provenance(ext: ExternalData) -> dict[str, Any]:

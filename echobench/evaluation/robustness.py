@@ -57,6 +57,19 @@ def degradation_scores(task, clean: np.ndarray, perturbed: dict[tuple[str, int],
     return rows
 
 
+def check_perturbed(perturbed: dict[tuple[str, int], np.ndarray], *, log=None) -> None:
+    """:func:`echobench.evaluation.check_finite` of the outputs under each perturbation x severity
+    (``"TEST (<perturbation>, severity <s>)"``); ``log``: the run's log line writer.
+
+    Raises:
+        TrainingError: an output under a perturbation is not finite.
+    """
+    from echobench.evaluation import check_finite
+
+    for (p, s), out in perturbed.items():
+        check_finite(out, f"TEST ({p}, severity {s})", log=log)
+
+
 def predict_perturbed(fabric, model, records, protocol, *, objective, batch_size: int, stats=None, seed: int = 0,
                       advance=None, frame_size: tuple[int, int] | None = None,
                       videos=None) -> dict[tuple[str, int], np.ndarray]:

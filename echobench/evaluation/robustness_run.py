@@ -8,6 +8,8 @@ every perturbation x severity exactly as ``run --robustness`` does
 predictions from ``predictions.parquet``). The rows, with the run's provenance (copied from its
 record), go into a new append-only record ``<results>/records/<run_id>.robustness.parquet`` and into
 ``<run_dir>/robustness.json``. A run that already has robustness rows is refused (no duplicates).
+The run's ``log.txt`` gains the phase's time and the record's path, or, when an output under a
+perturbation is not finite, the ``stopped:`` line a run writes (:func:`echobench.evaluation.check_finite`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def score_run_robustness(run_dir: Path, *, results: Path = Path("leaderboard"), 
             run (dataset hash); its predictions do not cover TEST.
         ConfigError: the run already has robustness records.
         UnknownNameError, WeightsError: the run's backbone/head/weights can no longer be built.
+        TrainingError: an output under a perturbation is not finite; the run's ``log.txt`` says
+            ``stopped: TEST (<perturbation>, severity <s>) predictions are not finite`` and nothing is
+            recorded.
     """
     import polars as pl
     import torch
@@ -71,11 +76,12 @@ def score_run_robustness(run_dir: Path, *, results: Path = Path("leaderboard"), 
     from echobench.engine.model import build_model
     from echobench.engine.objective import Objective
     from echobench.evaluation import CONSTANT
-    from echobench.evaluation.robustness import degradation_scores, predict_perturbed
+    from echobench.evaluation.robustness import check_perturbed, degradation_scores, predict_perturbed
     from echobench.evaluation.tracks import ROBUSTNESS
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
     from echobench.results.records import RECORD_SCHEMA, records_dir
+    from echobench.runlog import RunLog
     from echobench.runner import prepare_data
 
     run_dir = Path(run_dir)
@@ -114,9 +120,12 @@ def score_run_robustness(run_dir: Path, *, results: Path = Path("leaderboard"), 
     clean = np.array([by_name[r.file_name] for r in test], dtype=np.float64)
     batch = batch_size or int(config.get("batch_size", 8))
     advance = progress("evaluate TEST under perturbations", len(test)) if progress else None
-    with torch.no_grad():
+    runlog = RunLog()
+    runlog.attach(run_dir)  # the run's log.txt, continued
+    with runlog.phase("robustness: evaluate TEST under perturbations"), torch.no_grad():
         perturbed = predict_perturbed(fabric, model, test, protocol, objective=objective, batch_size=batch,
                                       stats=prepared.stats, seed=0, advance=advance, frame_size=prepared.frame_size)
+    check_perturbed(perturbed, log=runlog.line)
     scores = degradation_scores(task, clean, perturbed, prepared.labels["TEST"],
                                 n_boot=int(config.get("n_boot", 1000)) if n_boot is None else n_boot, seed=0)
     model_rows = rows.filter((pl.col("model") != CONSTANT) & pl.col("track").is_null() & (pl.col("split") == "TEST"))
@@ -133,4 +142,5 @@ def score_run_robustness(run_dir: Path, *, results: Path = Path("leaderboard"), 
         {"track": ROBUSTNESS.tag, "created_at": created, "record": str(written),
          "scores": [{"metric": s.metric, "value": s.estimate.value, "ci_low": s.estimate.low,
                      "ci_high": s.estimate.high, "units": s.units} for s in scores]}, indent=2, default=float))
+    runlog.line(f"robustness: record {written}")
     return RobustnessResult(run_id=run_id, record=written, summary=summary, scores=scores, units=task.units)

@@ -6,6 +6,7 @@ bootstrap interval next to the constant predictor (:func:`score_predictions`; on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,21 +33,24 @@ class Predictions:
 
 def external_data(cfg: RunConfig, setup: Setup, data: PreparedData) -> list:
     """The external validation datasets of ``cfg.eval_data``
-    (:class:`~echobench.evaluation.external.ExternalData`), read and decoded with the run's protocol;
-    a refused pairing fails here, before training."""
+    (:class:`~echobench.evaluation.external.ExternalData`), read and decoded with the run's protocol
+    once for all the runs that share ``data`` (a sweep's: kept in ``data.externals`` by dataset, folder
+    and task); a refused pairing fails here, before training."""
     from echobench.evaluation.external import prepare_external
 
+    out = []
     with setup.runlog.phase("read and decode external validation data"):
-        return [prepare_external(name, root, setup.task, setup.protocol, trained_on=data.dataset_spec,
-                                 progress=setup.progress, log=setup.log) for name, root in cfg.eval_data]
-
-
-def _finite(values: np.ndarray, what: str) -> None:
-    from echobench.errors import TrainingError
-
-    if not np.isfinite(values).all():
-        raise TrainingError(f"{int((~np.isfinite(values)).sum())} {what} prediction(s) are not finite "
-                            f"(diverged; try a lower --lr)")
+        for name, root in cfg.eval_data:
+            key = (name, str(Path(root).resolve()), setup.task.name)
+            if key in data.externals:
+                setup.runlog.line(f"external data: read and decoded before this run (shared by the runs of a "
+                                  f"sweep): {root}")
+            else:
+                data.externals[key] = prepare_external(name, root, setup.task, setup.protocol,
+                                                       trained_on=data.dataset_spec, progress=setup.progress,
+                                                       log=setup.log)
+            out.append(data.externals[key])
+    return out
 
 
 def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Trained,
@@ -55,9 +59,12 @@ def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Tr
     each external dataset of ``externals`` (:func:`external_data`) with one clip per video.
 
     Raises:
-        TrainingError: a prediction is not finite (diverged).
+        TrainingError: a prediction (VAL/TEST, TEST beats, TEST perturbed, external) is not finite (diverged);
+            ``log.txt`` says ``stopped: <split> predictions are not finite`` first
+            (:func:`echobench.evaluation.check_finite`).
     """
     from echobench.engine.loop import predict, predict_all_clips
+    from echobench.evaluation import check_finite
     from echobench.evaluation.beats import predict_beats
 
     fabric, protocol, objective, model = setup.fabric, setup.protocol, setup.objective, trained.model
@@ -74,22 +81,21 @@ def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Tr
                     fabric, model, data.videos(split), protocol, batch_size=cfg.batch_size, stats=data.stats,
                     advance=advance))
     for (split, _clips), out in outputs.items():
-        if not np.isfinite(out).all():
-            runlog.line(f"stopped: {split} predictions are not finite")
-            _finite(out, split)
+        check_finite(out, split, log=runlog.line)
     advance = progress("evaluate TEST (one clip per detected beat)", n_test) if progress else None
     beats = predict_beats(fabric, model, data.records["TEST"], protocol, objective=objective,
                           batch_size=cfg.batch_size, stats=data.stats, advance=advance, frame_size=data.frame_size,
                           videos=data.videos("TEST"))
-    _finite(beats.outputs, "TEST beat")
+    check_finite(beats.outputs, "TEST beat", log=runlog.line)
     perturbed = None
     if cfg.robustness:
-        from echobench.evaluation.robustness import predict_perturbed
+        from echobench.evaluation.robustness import check_perturbed, predict_perturbed
 
         advance = progress("evaluate TEST under perturbations", n_test) if progress else None
         perturbed = predict_perturbed(fabric, model, data.records["TEST"], protocol, objective=objective,
                                       batch_size=cfg.batch_size, stats=data.stats, seed=0, advance=advance,
                                       frame_size=data.frame_size, videos=data.videos("TEST"))
+        check_perturbed(perturbed, log=runlog.line)
     from echobench.evaluation.external import predict_external
 
     ext_outputs = [predict_external(fabric, model, ext, protocol, objective=objective, batch_size=cfg.batch_size,
@@ -98,6 +104,8 @@ def predict_splits(cfg: RunConfig, setup: Setup, data: PreparedData, trained: Tr
                                     advance=progress(f"evaluate {ext.spec.name} {ext.split} (external)",
                                                      len(ext.records))
                                     if progress else None) for ext in externals or []]
+    for ext, out in zip(externals or [], ext_outputs):
+        check_finite(out, f"{ext.spec.name} {ext.split} (external)", log=runlog.line)
     return Predictions(outputs=outputs, beats=beats, perturbed=perturbed, external=ext_outputs)
 
 

@@ -62,6 +62,9 @@ class PreparedData:
     dataset_spec: Any = None  # the DatasetSpec the folder was read as (echobench.data.resolve)
     held: dict[str, list | None] = field(default_factory=dict)
     streamed: str = ""
+    # external validation datasets read and decoded for the runs sharing these data (a sweep's), by
+    # (dataset name or None, folder, task name): :func:`echobench.experiment.evaluate.external_data`
+    externals: dict[tuple[str | None, str, str], Any] = field(default_factory=dict)
 
     def dataset(self, split: str, targets: np.ndarray, protocol: Protocol, *, seed: int):
         """The :class:`~echobench.data.clips.ClipDataset` of ``split`` (random clip starts on TRAIN),

@@ -89,11 +89,43 @@ def test_external_rows_table_and_rule(synth_tiny, other_sites, other_layouts, ex
         constant = rows.filter(pl.col("model").str.starts_with("constant"))["value"][0]
         assert constant == pytest.approx(np.abs(truth["EF"].to_numpy() - train_ef).mean())  # A's TRAIN mean, B's labels
 
+    splits = {b.name: "TEST", c.name: "ALL", camus.name: "TEST", pediatric.name: "TEST"}
+    _check_external_predictions(read_records(tmp_path / "leaderboard"), splits)
+
     board = CliRunner().invoke(app, ["leaderboard", "--no-html", "--no-reported", "--split", "all"])
     assert board.exit_code == 0, board.output
     text = board.output
     assert "External validation" in text and "in-distribution (TEST)" in text
     assert "site-b" in text and "· ALL" in text and "camus" in text and "echonet-pediatric" in text
+
+
+def _check_external_predictions(records: pl.DataFrame, splits: dict[str, str]) -> None:
+    """Each external dataset's per-video predictions lie next to the run's predictions.parquet, in its
+    schema, one row per scored video, and give the recorded model MAE (n_boot 0: the point value)."""
+    from echobench.evaluation.external import external_predictions_path
+
+    rows = records.filter(pl.col("track").is_null() & (pl.col("metric") == "MAE") & (pl.col("task") == "ef")
+                          & ~pl.col("model").str.starts_with("constant")
+                          & (pl.col("dataset_hash") != pl.col("trained_on_dataset_hash")))
+    assert sorted(rows["dataset"]) == sorted(splits)
+    run_dir = Path(rows["run_dir"][0])
+    own = pl.read_parquet(run_dir / "predictions.parquet")
+    assert len(list(run_dir.glob("predictions.*.parquet"))) == len(splits)  # one file per external dataset
+    for row in rows.iter_rows(named=True):
+        path = external_predictions_path(run_dir, row["dataset"], row["dataset_hash"])
+        assert path.parent == run_dir and path.name.startswith(f"predictions.{row['dataset']}.")
+        preds = pl.read_parquet(path)
+        assert preds.schema == own.schema and preds.height == row["n"] == preds["FileName"].n_unique()
+        assert set(preds["split"]) == {splits[row["dataset"]]} and set(preds["clips"]) == {"one"}
+        assert (preds["prediction"] - preds["truth"]).abs().mean() == pytest.approx(row["value"])
+        if splits[row["dataset"]] == "TEST":  # `echobench score FILE` scores it on its own dataset's labels
+            scored = CliRunner().invoke(app, ["score", str(path), "--n-boot", "0"])
+            assert scored.exit_code == 0, scored.output
+            data_line = next(line for line in scored.output.splitlines() if line.startswith("data: "))
+            assert Path(data_line[6:]).name == row["dataset"], scored.output  # not the training data
+            mae = next(line for line in scored.output.splitlines() if line.startswith("│ MAE"))
+            assert f"{row['value']:.2f}" in mae, scored.output
+    assert set(own["split"]) == {"VAL", "TEST"}  # the run's own file holds the training dataset only
 
 
 def test_pairing_with_other_units_or_no_label_is_refused_before_training(synth_tiny, other_sites, tmp_path,
