@@ -16,12 +16,14 @@ passes read; a clip is 16 frames spread over the video, ``linspace(0, n - 1, 16)
 ``echovisionfm`` protocol's TRAIN/VAL clips, each read by its own decoder, as a loader does):
 
 - ``pyav read_video`` / ``pyav read_frames``: :func:`echobench.data.video.read_video` and
-  :func:`~echobench.data.video.read_frames` (PyAV; grey frames through the luma table);
+  :func:`~echobench.data.video.read_frames` (PyAV; frames to RGB by one cached one-thread swscale
+  context, or the calibrated luma table for grey frames where that is quicker);
 - ``pyav 1 thread``: the same with one FFmpeg decoder thread (:data:`echobench.data.video.DECODER_THREADS`
   = 1, as torchcodec's ``num_ffmpeg_threads=1``; only whole-video decoding uses threads, so of the
   clips only H.264's, read whole, change);
-- ``pyav rgb24``: the whole-video read as ``read_video`` did before it used the luma table (every frame
-  through ``frame.to_ndarray(format="rgb24")``, frame threads on): the reference for that change;
+- ``pyav rgb24``: the whole-video read as ``read_video`` did before (every frame through PyAV's
+  ``frame.to_ndarray(format="rgb24")``: a swscale context per frame, automatic slice threads; frame
+  threads on): the reference for that change;
 - ``torchcodec exact`` / ``torchcodec approximate``: ``torchcodec.decoders.VideoDecoder`` with that
   ``seek_mode``, ``num_ffmpeg_threads=1``, NHWC: ``decoder[:]`` for the whole video,
   ``get_frames_at(indices)`` for a clip (``approximate`` takes the frame count from the header).

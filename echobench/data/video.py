@@ -17,6 +17,17 @@ NIfTI sequences (``*.nii``, ``*.nii.gz``, e.g. CAMUS half sequences) are a frame
 readers below dispatch them to :mod:`echobench.data.nifti` (the one place that knows the format), so
 they give the same ``(T, H, W, 3)`` uint8 frames as a video and every loader works unchanged.
 Any unreadable input raises :class:`echobench.errors.DataError` naming the file.
+
+Why PyAV (issue 15 item 2; ``benchmarks/test_video_readers.py``, CPU-s of one core, medians of 5
+interleaved rounds, three runs on a loaded 2-core machine): torchcodec 0.17's ``VideoDecoder``
+(``num_ffmpeg_threads=1``) gives the same pixels on every file tried and is 0.9-1.5x as fast on the
+MJPEG files echobench reads (whole grey 112x112 EchoNet-style AVIs: read_video 3,200-5,100 frames/s
+per core, torchcodec 1.0-1.5x; 224 px colour ``prepare dicom`` clips: 1,400-1,900 frames/s, 1.2-1.4x;
+a 16-frame clip by read_frames: 160-250 clips/s on the grey AVIs, 90-110 on the 224 px clips,
+torchcodec 0.9-1.3x) and 1.3-1.8x on H.264 MP4s, but it needs FFmpeg's shared libraries installed
+beside it; PyAV's wheel brings its own. Frames are converted to RGB by :class:`_RGBConverter` (one
+cached one-thread swscale context, or a calibrated luma table for grey frames where that is
+quicker): 1.3-2.8x less CPU than PyAV's ``to_ndarray(format="rgb24")``, byte for byte the same.
 """
 
 from __future__ import annotations
