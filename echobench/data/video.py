@@ -27,7 +27,8 @@ a 16-frame clip by read_frames: 160-250 clips/s on the grey AVIs, 90-110 on the 
 torchcodec 0.9-1.3x) and 1.3-1.8x on H.264 MP4s, but it needs FFmpeg's shared libraries installed
 beside it; PyAV's wheel brings its own. Frames are converted to RGB by :class:`_RGBConverter` (one
 cached one-thread swscale context, or a calibrated luma table for grey frames where that is
-quicker): 1.3-2.8x less CPU than PyAV's ``to_ndarray(format="rgb24")``, byte for byte the same.
+quicker): read_video takes 1.3-2.8x less CPU than through PyAV's ``to_ndarray(format="rgb24")``
+(a swscale context per frame), byte for byte the same.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class VideoInfo:
 
 DECODER_THREADS = 0
 """FFmpeg decoder threads of a whole-video read (frame and slice threads; 0 = one per CPU, FFmpeg's
-choice): a wall-time aid for the serial decoding loops, at a CPU cost for H.264 (about 1.35x the
-CPU-s of one thread; MJPEG: the same), measured by benchmarks/test_video_readers.py."""
+choice): a wall-time aid for the serial decoding loops, at a CPU cost for H.264 (1.1-1.4x the CPU-s
+of one thread; MJPEG: the same within noise), measured by benchmarks/test_video_readers.py."""
 
 
 def _open(path: Path):
