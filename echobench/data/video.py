@@ -337,8 +337,8 @@ class _RGBConverter:
         if key not in _LUMA_TABLES:
             probe = av.VideoFrame(frame.width, frame.height, frame.format.name)
             probe.color_range, probe.colorspace = frame.color_range, frame.colorspace
-            rows, cols = np.mgrid[:frame.height, :frame.width]
-            luma = ((7 * rows + 13 * cols + rows * cols) % 256).astype(np.uint8)  # all 256 values when >= 20x20
+            # every luma value once in each run of 256 pixels (97 is odd), beside changing neighbours
+            luma = (97 * np.arange(frame.height * frame.width) % 256).astype(np.uint8).reshape(frame.height, -1)
             for plane, value in zip(probe.planes, (luma, cu, cv)):
                 np.ndarray((plane.height, plane.line_size), np.uint8, buffer=plane)[:, :plane.width] = value
             rgb = self._swscale.reformat(probe, format="rgb24", threads=1).to_ndarray()
