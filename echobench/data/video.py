@@ -17,16 +17,29 @@ NIfTI sequences (``*.nii``, ``*.nii.gz``, e.g. CAMUS half sequences) are a frame
 readers below dispatch them to :mod:`echobench.data.nifti` (the one place that knows the format), so
 they give the same ``(T, H, W, 3)`` uint8 frames as a video and every loader works unchanged.
 Any unreadable input raises :class:`echobench.errors.DataError` naming the file.
+
+Why PyAV (issue 15 item 2; ``benchmarks/test_video_readers.py``, CPU-s of one core, medians of 5
+interleaved rounds, three runs on a loaded 2-core machine): torchcodec 0.17's ``VideoDecoder``
+(``num_ffmpeg_threads=1``) gives the same pixels on every file tried and is 0.9-1.5x as fast on the
+MJPEG files echobench reads (whole grey 112x112 EchoNet-style AVIs: read_video 3,200-5,100 frames/s
+per core, torchcodec 1.0-1.5x; 224 px colour ``prepare dicom`` clips: 1,400-1,900 frames/s, 1.2-1.4x;
+a 16-frame clip by read_frames: 160-250 clips/s on the grey AVIs, 90-110 on the 224 px clips,
+torchcodec 0.9-1.3x) and 1.3-1.8x on H.264 MP4s, but it needs FFmpeg's shared libraries installed
+beside it; PyAV's wheel brings its own. Frames are converted to RGB by :class:`_RGBConverter` (one
+cached one-thread swscale context, or a calibrated luma table for grey frames where that is
+quicker): read_video takes 1.3-2.8x less CPU than through PyAV's ``to_ndarray(format="rgb24")``
+(a swscale context per frame), byte for byte the same.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,6 +65,12 @@ class VideoInfo:
     height: int
     width: int
     fps: float
+
+
+DECODER_THREADS = 0
+"""FFmpeg decoder threads of a whole-video read (frame and slice threads; 0 = one per CPU, FFmpeg's
+choice): a wall-time aid for the serial decoding loops, at a CPU cost for H.264 (1.1-1.4x the CPU-s
+of one thread; MJPEG: the same within noise), measured by benchmarks/test_video_readers.py."""
 
 
 def _open(path: Path):
@@ -157,30 +176,43 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if is_nifti(path):
         return read_nifti(path)
+    converter = _RGBConverter()
+    return np.stack([converter(frame) for frame in _decoded(path)])
+
+
+def _decoded(path: Path) -> Iterator:
+    """Every frame of the video at ``path``, decoded in order (PyAV ``VideoFrame`` objects, not yet
+    converted to RGB; frame threads on).
+
+    Raises:
+        DataError: as :func:`read_video` (the truncation check after the last frame).
+    """
     container = _open(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if stream.codec_context is not None:  # None: no decoder; decoding below fails with a DataError
+            stream.codec_context.thread_count = DECODER_THREADS
         announced = int(stream.frames or 0)
-        frames: list[np.ndarray] = []
+        count, size = 0, None
         try:
             for frame in container.decode(stream):
-                image = frame.to_ndarray(format="rgb24")
-                if frames and image.shape != frames[0].shape:
-                    (h, w), (h0, w0) = image.shape[:2], frames[0].shape[:2]
-                    raise DataError(f"{path}: frame {len(frames)} is {h}x{w} but frame 0 is {h0}x{w0} (damaged?)")
-                frames.append(image)
+                size = size or (frame.height, frame.width)
+                if (frame.height, frame.width) != size:
+                    raise DataError(f"{path}: frame {count} is {frame.height}x{frame.width} but frame 0 is "
+                                    f"{size[0]}x{size[1]} (damaged?)")
+                count += 1
+                yield frame
         except DataError:
             raise
         except Exception as exc:
-            raise DataError(f"{path}: cannot decode frame {len(frames)} ({type(exc).__name__})") from exc
+            raise DataError(f"{path}: cannot decode frame {count} ({type(exc).__name__})") from exc
     finally:
         container.close()
-    if not frames:
+    if not count:
         raise DataError(f"{path}: video has no decodable frames")
-    if announced and len(frames) < announced:
-        raise DataError(f"{path}: video is truncated ({len(frames)} of {announced} frames decodable)")
-    return np.stack(frames)
+    if announced and count < announced:
+        raise DataError(f"{path}: video is truncated ({count} of {announced} frames decodable)")
 
 
 def read_frames(path: str | os.PathLike, select: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +269,7 @@ def _decode_sampled(path: Path, container, stream, select: Callable[[int], np.nd
     converter = _RGBConverter()
     images: dict[int, np.ndarray] = {}
     shape: tuple[int, ...] = ()
-    for i in sorted({int(i) for i in indices if i < len(packets)}):
+    for i in sorted({int(i) for i in indices if i < len(packets)}) or [0]:  # frame 0 sizes an all-padding clip
         try:
             decoded = stream.codec_context.decode(packets[i])
         except Exception as exc:
@@ -274,7 +306,12 @@ class _RGBConverter:
     FFmpeg's swscale itself: a calibration frame of the same pixel format, size, colour range and
     space and chroma values, holding every luma value at many positions, is converted once per
     process, and the table is used only if that conversion depended on luma alone (every pixel of a
-    luma value got the same RGB). Any other frame goes through swscale (one cached context).
+    luma value got the same RGB) and the table lookup converts the calibration frame faster than
+    swscale does (measured: 4:4:4 full-range MJPEG, 1.3x at 224 px, a tie at 112 px; 4:2:0 H.264,
+    where swscale has a SIMD path, 4-10x slower, so not used; the bytes are the same either way).
+    Any other frame goes through swscale (one cached context, one thread: PyAV's default, automatic
+    slice threads, spends up to 2x the CPU on 112-224 px frames for the same bytes; a loader runs
+    one decoder per core).
     """
 
     def __init__(self) -> None:
@@ -291,7 +328,7 @@ class _RGBConverter:
                 table = self._table(frame, cu, cv)
                 if table is not None:
                     return np.take(table, _plane(planes[0]), axis=0)
-        return self._swscale.reformat(frame, format="rgb24").to_ndarray()
+        return self._swscale.reformat(frame, format="rgb24", threads=1).to_ndarray()
 
     def _table(self, frame, cu: int, cv: int) -> np.ndarray | None:
         import av
@@ -300,27 +337,51 @@ class _RGBConverter:
         if key not in _LUMA_TABLES:
             probe = av.VideoFrame(frame.width, frame.height, frame.format.name)
             probe.color_range, probe.colorspace = frame.color_range, frame.colorspace
-            rows, cols = np.mgrid[:frame.height, :frame.width]
-            luma = ((7 * rows + 13 * cols + rows * cols) % 256).astype(np.uint8)  # all 256 values when >= 20x20
+            # every luma value once in each run of 256 pixels (97 is odd), beside changing neighbours
+            luma = (97 * np.arange(frame.height * frame.width) % 256).astype(np.uint8).reshape(frame.height, -1)
             for plane, value in zip(probe.planes, (luma, cu, cv)):
                 np.ndarray((plane.height, plane.line_size), np.uint8, buffer=plane)[:, :plane.width] = value
-            rgb = self._swscale.reformat(probe, format="rgb24").to_ndarray()
+            rgb = self._swscale.reformat(probe, format="rgb24", threads=1).to_ndarray()
             table: np.ndarray = np.zeros((256, 3), np.uint8)
             table[luma.ravel()] = rgb.reshape(-1, 3)
-            complete = np.unique(luma).size == 256
-            _LUMA_TABLES[key] = table if complete and np.array_equal(table[luma], rgb) else None
+            exact = np.unique(luma).size == 256 and np.array_equal(table[luma], rgb)
+            faster = exact and _quicker(lambda: np.take(table, luma, axis=0),
+                                        lambda: self._swscale.reformat(probe, format="rgb24", threads=1).to_ndarray())
+            _LUMA_TABLES[key] = table if faster else None
         return _LUMA_TABLES[key]
 
 
+def _quicker(first: Callable[[], object], second: Callable[[], object], repeats: int = 5) -> bool:
+    """Whether ``first()`` takes less time than ``second()`` (the best of ``repeats`` calls each)."""
+    def best(call: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(first) < best(second)
+
+
 def _read_frames_whole(path: Path, select: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`read_frames` for codecs with inter-frame prediction: decode every frame, then gather."""
-    video = read_video(path)
-    indices = np.asarray(select(len(video)), dtype=np.int64)
+    """:func:`read_frames` for codecs with inter-frame prediction (and NIfTI): decode every frame, then
+    convert to RGB only the sampled ones (the same bytes as gathering them from :func:`read_video`)."""
+    convert: Callable[[object], np.ndarray]
+    if is_nifti(path):
+        frames, convert = list(read_nifti(path)), np.asarray
+    else:
+        frames, convert = list(_decoded(path)), _RGBConverter()
+    indices = np.asarray(select(len(frames)), dtype=np.int64)
     if (indices < 0).any():
         raise ValueError(f"negative frame index in {indices.tolist()}")
-    clip = np.zeros((len(indices),) + video.shape[1:], dtype=video.dtype)
-    inside = indices < len(video)
-    clip[inside] = video[indices[inside]]
+    sampled = sorted({int(i) for i in indices if i < len(frames)})
+    images = {i: convert(frames[i]) for i in sampled or [0]}  # frame 0 gives the size of an all-padding clip
+    shape = next(iter(images.values())).shape
+    clip = np.zeros((len(indices),) + shape, dtype=np.uint8)
+    for k, i in enumerate(indices.tolist()):
+        if i in images:
+            clip[k] = images[i]
     return clip, indices
 
 

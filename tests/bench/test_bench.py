@@ -161,6 +161,38 @@ def test_read_frames_is_bit_identical_to_whole_video_decoding(tmp_path):
             assert np.array_equal(indices, select(len(video)))
 
 
+@pytest.mark.parametrize("table_quicker", [True, False])
+def test_read_video_gives_the_bytes_of_pyav_rgb24_conversion(tmp_path, monkeypatch, table_quicker):
+    """read_video (grey frames through the luma table or swscale, whichever the timing picks: both
+    forced here; one cached swscale context otherwise) and read_frames' inter-frame route (only the
+    sampled frames converted) against every frame through PyAV's own ``to_ndarray(format="rgb24")``,
+    on MJPEG grey and colour, MPEG-4 and H.264 files."""
+    import av
+
+    from echobench.data import video
+
+    monkeypatch.setattr(video, "_LUMA_TABLES", {})
+    monkeypatch.setattr(video, "_quicker", lambda first, second: table_quicker)
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, (20, 32, 48), dtype=np.uint8)
+    colour = rng.integers(0, 256, (20, 32, 48, 3), dtype=np.uint8)
+    write_avi(tmp_path / "grey444.avi", grey, fps=50)
+    _write(tmp_path / "grey420.avi", np.repeat(grey[..., None], 3, -1), "mjpeg", "yuvj420p")
+    _write(tmp_path / "colour420.avi", colour, "mjpeg", "yuvj420p")
+    _write(tmp_path / "inter.avi", colour, "mpeg4", "yuv420p")
+    _write(tmp_path / "h264.mp4", colour, "libx264", "yuv420p")
+    for path in sorted(tmp_path.iterdir()):
+        with av.open(str(path)) as container:
+            expected = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        assert np.array_equal(read_video(path), expected), path.name
+        clip, indices = read_frames(path, lambda n: np.array([n - 1, 3, 3, n + 2]))
+        assert np.array_equal(clip[:3], expected[[len(expected) - 1, 3, 3]]) and not clip[3].any(), path.name
+        clip, _ = read_frames(path, lambda n: np.array([n, n + 1]))  # all padding: zero frames of the video's size
+        assert clip.shape == (2, 32, 48, 3) and not clip.any(), path.name
+    tables = [key[0] for key, table in video._LUMA_TABLES.items() if table is not None]
+    assert sorted(tables) == (["yuvj420p", "yuvj444p"] if table_quicker else []), video._LUMA_TABLES.keys()
+
+
 def test_loader_skips_and_counts_an_unreadable_file(tmp_path):
     write_avi(tmp_path / "ok.avi", np.full((12, 32, 32), 90, np.uint8), fps=50)
     (tmp_path / "empty.avi").write_bytes(b"")

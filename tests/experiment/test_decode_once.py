@@ -16,7 +16,7 @@ from echobench.data import video as video_module
 from echobench.errors import ConfigError
 from echobench.runner import RunConfig, run_experiment
 
-DECODERS = {"read_video", "read_frames"}  # the functions that open a container to decode frames
+DECODERS = {"read_frames", "_decoded"}  # the functions that open a container to decode frames (read_video: _decoded)
 
 
 def counted_run(data: Path, out: Path, protocol: str, monkeypatch) -> tuple[Counter, pl.DataFrame]:
