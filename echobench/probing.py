@@ -190,6 +190,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     from echobench.evaluation.clip_samplers import sampler_clips
     from echobench.evaluation.tracks import PROBE
     from echobench.protocols import get_protocol
+    from echobench.data.resolve import dataset_identity
     from echobench.experiment.record import MODEL_FREE, plugin_provenance, provenance, record_row, write_environment
     from echobench.provenance import device_name, git_sha, stable_hash
     from echobench.registry import get_registry
@@ -342,7 +343,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     plugins = plugin_provenance(registry, (("backbone", cfg.backbone),))
     common = provenance(cfg, run_id=run_id, created=created, weights=resolved, task=task, protocol=protocol, data=data,
                         config_hash=config_hash, setup_hash=None, plugins=plugins, sha=sha, device=device,
-                        precision="32-true", skipped=data.skipped, run_dir=run_dir)
+                        precision="32-true", skipped=data.skipped, run_dir=run_dir,
+                        dataset_tag=dataset_identity(data.dataset_spec))
     rows = [record_row(common, s, task if s.task == task.name else registry.get("task", s.task), split=split,
                        clips=clips, n=len(data.labels[split]), model=name, track=PROBE.tag,
                        **(MODEL_FREE if name == CONSTANT else

@@ -106,6 +106,10 @@ def test_selection_is_on_val_and_records_every_configuration(probed):
     records = read_records(cfg.results).filter(pl.col("run_id") == result.run_id)
     assert set(records["track"]) == {"probe@1"}
     assert set(records.filter(pl.col("split") == "TEST")["clips"]) == {"one", "uniform-2", "beats"}
+    # the dataset's identity, as every run records it (was null on probe rows)
+    assert set(records["trained_on_dataset"]) == set(records["evaluated_on_dataset"]) == {"echonet-dynamic"}
+    assert set(records["trained_on_dataset_hash"]) == set(records["dataset_hash"])
+    assert records["dataset_version"].null_count() == 0
     for fraction in cfg.train_fractions:
         grid = [r for r in result.grid if r["fraction"] == fraction]
         for kind in cfg.probes:
