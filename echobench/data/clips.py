@@ -13,9 +13,10 @@ Resizing, normalisation and flips happen on the batch, on the device, in
 :func:`echobench.data.transforms.prepare_clips`, so the loader only moves uint8.
 Every video is decoded once per run by :func:`decode_clips` (the pass that also validates it):
 clips of protocols whose training clip never changes (``echovisionfm``) are kept in memory, and so,
-when asked (``hold=True``), is every frame of the videos decoded whole, as long as they fit in the
-decode budget (:func:`decode_budget`); a :class:`ClipDataset` then takes each epoch's clip from those
-frames. Videos not held are streamed: their sampled frames are decoded again on every access.
+when asked (``hold=True``), is every frame of the videos decoded whole: in memory within the decode
+budget (:func:`decode_budget`), beyond it in files under :func:`spill_folder` read memory-mapped; a
+:class:`ClipDataset` then takes each epoch's clip from those frames. Videos not held (spilling off,
+or no room on disk) are streamed: their sampled frames are decoded again on every access.
 
 Mixed frame sizes (EchoNet-Dynamic's release has six 768x1024 / 768x1040 videos among 112x112):
 a batch needs one frame size, so :func:`decode_clips` takes the dataset's most common frame size
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -95,6 +97,7 @@ class DecodedClips:
     videos: list[np.ndarray | None] | None = None  # hold=True: every frame (N, H, W, C), at frame_size
     counts: list[np.ndarray | None] | None = None  # histograms=: (3, 256) channel counts, at frame_size
     streamed: str = ""  # hold=True but frames not held: why (the decode budget)
+    spilled: str = ""  # hold=True and frames over the budget held in a file (memory-mapped): where, how much
 
 
 BUDGET_ENV = "ECHOBENCH_DECODE_BUDGET"
@@ -125,6 +128,69 @@ def decode_budget() -> int:
     if not value >= 0:
         raise ConfigError(f"{BUDGET_ENV}={text!r}: expected a size in bytes, e.g. 8G or 500M")
     return int(value)
+
+
+SPILL_ENV = "ECHOBENCH_SPILL_DIR"
+
+
+def spill_folder() -> Path | None:
+    """Where :func:`decode_clips` keeps frames over the decode budget: ``ECHOBENCH_SPILL_DIR`` (``off``:
+    nowhere, such frames are streamed), else the system's temporary folder (``TMPDIR``)."""
+    import tempfile
+
+    text = os.environ.get(SPILL_ENV, "").strip()
+    if text.lower() in {"off", "0", "no", "none"}:
+        return None
+    return Path(text or tempfile.gettempdir())
+
+
+class _Spill:
+    """Frames over the decode budget, each video one ``.npy`` file in a private temporary folder under
+    ``base``, given back memory-mapped read-only (the page cache holds what is read often). A file is
+    unlinked as soon as it is mapped, so its space returns when the last process mapping it (this one
+    and the DataLoader workers it forks) ends, however it ends (a SIGKILL leaves nothing behind)."""
+
+    def __init__(self, base: Path, need: int) -> None:
+        import shutil
+        import tempfile
+
+        self.base, self.folder, self.bytes, self.videos = base, None, 0, 0
+        try:
+            free = shutil.disk_usage(base).free
+        except OSError as exc:
+            self.refused = f"{base}: cannot be used ({exc.strerror or exc})"
+            return
+        self.refused = (f"{base} has {_gib(free)} free, {_gib(need)} needed" if free < need * 1.05 + (1 << 30)
+                        else "")
+        if not self.refused:
+            try:
+                self.folder = tempfile.TemporaryDirectory(prefix="echobench-decoded-", dir=base)
+            except OSError as exc:
+                self.refused = f"{base}: cannot be used ({exc.strerror or exc})"
+
+    def keep(self, video: np.ndarray) -> np.ndarray:
+        """``video`` written to the folder and mapped back read-only (the same array)."""
+        path = Path(self.folder.name) / f"{self.videos:07d}.npy"
+        try:
+            np.save(path, video)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot keep decoded frames over the decode budget here "
+                            f"({exc.strerror or exc}); set {SPILL_ENV} to a folder with room, or to off") from None
+        mapped = np.load(path, mmap_mode="r")
+        try:
+            path.unlink()
+        except OSError:  # (Windows: a mapped file stays until the folder is cleaned up at exit)
+            pass
+        self.bytes, self.videos = self.bytes + video.nbytes, self.videos + 1
+        return mapped
+
+
+def _spill_or_why(base: Path | None, need: int) -> tuple[_Spill | None, str]:
+    """A spill folder under ``base`` with room for ``need`` bytes, or None and why not (for the log)."""
+    if base is None:
+        return None, f"; not spilled to disk ({SPILL_ENV}=off)"
+    disk = _Spill(base, need)
+    return (None, f"; not spilled to disk: {disk.refused}") if disk.refused else (disk, "")
 
 
 def _gib(n: float) -> str:
@@ -198,7 +264,7 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
                  whole: Callable[[VideoRecord], bool] | None = None, hold: bool = False,
                  budget: int | None = None,
                  histograms: Callable[[VideoRecord], bool] | None = None,
-                 workers: int | None = None) -> DecodedClips:
+                 workers: int | None = None, spill: Path | str | None | bool = True) -> DecodedClips:
     """Decode every video once: validate it, cache its clip when the protocol's clip is fixed, and
     optionally hold all its frames.
 
@@ -218,7 +284,11 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
             channel for grey videos), as long as their bytes stay within ``budget`` (default
             :func:`decode_budget`): estimated first from the records' frames x height x width (one
             byte per pixel, EchoNet's grey), then counted while decoding (colour videos take three).
-            Over budget, nothing is held (``videos`` is None) and ``streamed`` says why.
+            Over budget, the frames of the further videos are kept in files under ``spill`` and held
+            memory-mapped (``spilled`` says where and how much), the same arrays to every reader;
+            without ``spill``, or with too little free disk for the estimate, nothing is held
+            (``videos`` is None) and ``streamed`` says why.
+        spill: the folder for frames over the budget (default :func:`spill_folder`; None: none).
         histograms: which videos get their ``(3, 256)`` channel counts in ``counts``
             (:func:`~echobench.data.transforms.channel_counts`, for TRAIN mean/std); they must be
             decoded whole.
@@ -236,11 +306,18 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
                           counts=[] if histograms else None)
     held: list[np.ndarray | None] | None = [] if hold else None
     limit = decode_budget() if hold and budget is None else budget
+    disk: _Spill | None = None  # frames over the budget, memory-mapped from files (module docstring)
+    base = spill_folder() if spill is True else (Path(spill) if spill else None)
+    remaining = 0  # bytes still to decode whole (estimated): what a spill folder must have room for
+    why = ""
     if held is not None:
-        estimate = sum(r.num_frames * r.frame_height * r.frame_width for r in records if decoded_whole(r))
+        remaining = estimate = sum(r.num_frames * r.frame_height * r.frame_width
+                                   for r in records if decoded_whole(r))
         if estimate > limit:
-            held, result.streamed = None, (f"frames of {_gib(estimate)} (estimated) exceed the decode budget "
-                                           f"of {_gib(limit)} ({BUDGET_ENV}); streamed")
+            disk, why = _spill_or_why(base, estimate - limit)
+            if disk is None:
+                held, result.streamed = None, (f"frames of {_gib(estimate)} (estimated) exceed the decode budget "
+                                               f"of {_gib(limit)} ({BUDGET_ENV}){why}; streamed")
     held_bytes = 0
     sizes: list[tuple[int, int]] = []
 
@@ -284,11 +361,18 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
         if result.counts is not None:
             result.counts.append(one["counts"])
         if held is not None:
-            held_bytes += 0 if video is None else video.nbytes
+            remaining -= record.num_frames * record.frame_height * record.frame_width if decoded_whole(record) else 0
+            if video is not None and held_bytes + video.nbytes > limit:
+                if disk is None:  # the estimate was low (colour videos take three bytes a pixel)
+                    disk, why = _spill_or_why(base, 3 * max(remaining, 0) + video.nbytes)
+                if disk is not None:
+                    video = disk.keep(video)  # over the budget: on disk, memory-mapped
+            if video is not None and not isinstance(video, np.memmap):
+                held_bytes += video.nbytes
             held.append(video)
             if held_bytes > limit:
                 held, result.streamed = None, (f"decoded frames exceed the decode budget of {_gib(limit)} "
-                                               f"({BUDGET_ENV}) after {done + 1} videos; streamed")
+                                               f"({BUDGET_ENV}) after {done + 1} videos{why}; streamed")
                 jobs.keep = False  # (workers already started keep their copy: their frames are dropped here)
         if progress:
             progress(1)
@@ -306,6 +390,12 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
             if result.counts is not None and result.counts[i] is not None:  # counted at the file's size
                 result.counts[i] = channel_counts(held[i]) if held is not None and held[i] is not None else None
     result.videos = held
+    if disk is not None:
+        if disk.videos and held is not None:
+            result.spilled = (f"frames of {disk.videos} videos ({_gib(disk.bytes)}) over the decode budget of "
+                              f"{_gib(limit)} ({BUDGET_ENV}) kept on disk under {disk.base} ({SPILL_ENV}), read "
+                              f"memory-mapped")
+        disk.folder.cleanup()  # (its files are unlinked already: their space returns with the mappings)
     return result
 
 

@@ -12,10 +12,13 @@ video and keeps, as uint8 (one channel for EchoNet's grey videos), what the run 
   still demuxed and counted); TEST is decoded whole, its clip cached and its frames held for beats
   and robustness. Each file is opened for decoding once per run.
 
-Streaming fallback: when the frames decoded whole do not fit the decode budget
+Over the budget: frames decoded whole beyond the decode budget
 (:func:`echobench.data.clips.decode_budget`: ``ECHOBENCH_DECODE_BUDGET``, default a quarter of
-physical memory; estimated from the records' frames x height x width, then counted), nothing but the
-cached linspace clips is held and each later use decodes the file again: under ``echonet`` every
+physical memory; estimated from the records' frames x height x width, then counted) are kept on disk
+(:func:`echobench.data.clips.spill_folder`: ``ECHOBENCH_SPILL_DIR``, default the temporary folder) and
+read memory-mapped: still decoded once, the same numbers. Streaming fallback: with spilling off or
+too little free disk, nothing but the cached linspace clips is held and each later use decodes the
+file again: under ``echonet`` every
 epoch's TRAIN/VAL clip (only its frames), the prediction clip, the all-clips pass and the beats
 pass; under ``echovisionfm`` the TEST beats pass (and robustness). The run's log says which.
 """
@@ -153,6 +156,8 @@ def prepare_data(root: Path, task, protocol: Protocol, *, progress: ProgressFact
         log(message)
     if decoded.streamed:
         log(f"decode once: {decoded.streamed} (each use decodes the file again)")
+    if decoded.spilled:
+        log(f"decode once: {decoded.spilled}")
     by_split: dict[str, list[int]] = {s: [] for s in SPLITS}
     for i, r in enumerate(decoded.records):
         by_split[r.split].append(i)

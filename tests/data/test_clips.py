@@ -212,3 +212,34 @@ def test_train_flips_flip_exactly_the_drawn_clips_of_the_model_input(channels):
     expected = torch.stack([plain[0].flip(-1), plain[1].flip(-2), plain[2].flip(-1).flip(-2), plain[3]])
     assert flipped.shape == (4, 3, 4, p.size, p.size) and flipped.is_contiguous()
     assert torch.equal(flipped, expected)
+
+
+def test_frames_over_the_budget_are_kept_on_disk_memory_mapped(make_echonet, tmp_path, monkeypatch):
+    """Past the decode budget the further videos' frames go to files under the spill folder and come
+    back memory-mapped: the same arrays as held in memory, the files unlinked at once (nothing left);
+    with spilling off, or too little free disk, the run streams as before and says why."""
+    import shutil
+
+    d = make_echonet(6)
+    records = read_echonet(d.root).records
+    p = get_protocol("echonet")
+    held = decode_clips(records, p, hold=True, workers=0)
+    two = sum(v.nbytes for v in held.videos[:2])
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    kept = decode_clips(records, p, hold=True, budget=two, spill=spill, workers=0)
+    assert [isinstance(v, np.memmap) for v in kept.videos] == [False, False, True, True, True, True]
+    assert all(np.array_equal(a, b) for a, b in zip(held.videos, kept.videos))
+    assert not kept.streamed and "frames of 4 videos" in kept.spilled and str(spill) in kept.spilled
+    assert not any(spill.iterdir())  # unlinked once mapped: the space returns with the mappings
+    ds = ClipDataset(kept.records, np.zeros(len(records)), p, train=False, videos=kept.videos,
+                     frame_size=kept.frame_size)
+    reference = ClipDataset(held.records, np.zeros(len(records)), p, train=False, videos=held.videos,
+                            frame_size=held.frame_size)
+    assert torch.equal(ds[5]["clip"], reference[5]["clip"])
+
+    off = decode_clips(records, p, hold=True, budget=two, spill=None, workers=0)
+    assert off.videos is None and "streamed" in off.streamed and not off.spilled
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: shutil._ntuple_diskusage(10, 10, 10))
+    full = decode_clips(records, p, hold=True, budget=two, spill=spill, workers=0)
+    assert full.videos is None and "not spilled to disk" in full.streamed and "free" in full.streamed

@@ -67,21 +67,33 @@ def splits_of(data: Path) -> dict[str, str]:
 @pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
 def test_each_video_is_decoded_once_per_run_and_streaming_gives_the_same_numbers(protocol, short_videos, tmp_path,
                                                                                  monkeypatch):
+    """Held in memory, kept on disk over the budget (memory-mapped) and streamed: the same predictions;
+    held or on disk, every file is decoded once."""
     monkeypatch.delenv("ECHOBENCH_DECODE_BUDGET", raising=False)
     held, held_preds = counted_run(short_videos, tmp_path / "held", protocol, monkeypatch)
     split = splits_of(short_videos)
     assert set(held) == set(split) and set(held.values()) == {1}, held
 
-    monkeypatch.setenv("ECHOBENCH_DECODE_BUDGET", "0")  # nothing fits: the documented stream fallback
+    monkeypatch.setenv("ECHOBENCH_DECODE_BUDGET", "0")  # nothing fits in memory: kept on disk instead
+    monkeypatch.setenv("ECHOBENCH_SPILL_DIR", str(tmp_path / "spill"))
+    (tmp_path / "spill").mkdir()
+    spilled, spill_preds = counted_run(short_videos, tmp_path / "spilled", protocol, monkeypatch)
+    assert set(spilled.values()) == {1}, spilled  # still decoded once, read back memory-mapped
+    assert not any((tmp_path / "spill").iterdir())  # nothing left behind
+    log = next((tmp_path / "spilled" / "runs").glob("*/log.txt")).read_text()
+    assert "over the decode budget" in log and "memory-mapped" in log
+
+    monkeypatch.setenv("ECHOBENCH_SPILL_DIR", "off")  # nor on disk: the documented stream fallback
     streamed, stream_preds = counted_run(short_videos, tmp_path / "streamed", protocol, monkeypatch)
     epochs = 1
     uses = ({"TRAIN": 1, "VAL": 1, "TEST": 3} if protocol == "echovisionfm"  # pass; + beats and robustness on TEST
             else {"TRAIN": 1 + epochs, "VAL": 1 + epochs + 2, "TEST": 1 + 4})  # + per-epoch clips, predict, all clips, beats, robustness
     assert streamed == {name: uses[s] for name, s in split.items()}
     key = ["split", "clips", "FileName"]
-    a, b = held_preds.sort(key), stream_preds.sort(key)
-    assert a.select(key).equals(b.select(key))
+    a, b, c = held_preds.sort(key), stream_preds.sort(key), spill_preds.sort(key)
+    assert a.select(key).equals(b.select(key)) and a.select(key).equals(c.select(key))
     np.testing.assert_allclose(a["prediction"].to_numpy(), b["prediction"].to_numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(a["prediction"].to_numpy(), c["prediction"].to_numpy())  # the same frames
 
 
 @pytest.mark.parametrize("text, expected", [("0", 0), ("123", 123), ("4K", 4096), ("1.5M", 3 << 19), ("2g", 2 << 30)])
