@@ -119,6 +119,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     from echobench.protocols import get_protocol
     from echobench.results.records import write_record
     from echobench.runlog import RunLog
+    from echobench.experiment.task_data import decode_workers_of
     from echobench.runner import EVAL_SPLITS, RunResult, check_outputs, prepare_data
 
     runlog = RunLog(echo=echo)
@@ -140,7 +141,7 @@ def run_dense(cfg, task, *, registry, progress=None, log: Callable[[str], None] 
     device = fabric.device
     with runlog.phase("read and decode data"):
         data = prepared or prepare_data(Path(cfg.data), task, protocol, progress=progress, log=note,
-                                        dataset=cfg.dataset)
+                                        dataset=cfg.dataset, workers=decode_workers_of(cfg, fabric))
         records, masks, dense_skipped = _dense_records(data, task, registry, note)
     skipped = data.skipped + dense_skipped
     from echobench.data.resolve import dataset_identity

@@ -195,6 +195,7 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
     from echobench.provenance import device_name, git_sha, stable_hash
     from echobench.registry import get_registry
     from echobench.results.records import write_record
+    from echobench.experiment.task_data import decode_workers_of
     from echobench.runner import check_outputs, prepare_data
 
     log = log or (lambda _msg: None)
@@ -211,7 +212,8 @@ def run_probes(cfg: ProbeConfig, *, progress=None, log: Callable[[str], None] | 
         raise ConfigError("echobench probe runs in one process (the grid trains side by side on one device)")
     check_outputs(cfg.results, cfg.runs)
     data = (prepared if prepared is not None
-            else prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log))
+            else prepare_data(Path(cfg.data), task, protocol, progress=progress, log=log,
+                              workers=decode_workers_of(cfg, fabric)))
     if protocol.period is not None:
         log(f"protocol {protocol.name}: probes train on the fixed start-0 clip (random training starts "
             "cannot be cached)")

@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 
 from echobench.data.echonet import VideoRecord
 from echobench.data.video import common_frame_size, read_frames, read_video
-from echobench.errors import DataError
+from echobench.errors import DataError, EchobenchError
 from echobench.protocols import Protocol
 
 
@@ -214,8 +214,18 @@ class _DecodeJobs(Dataset):
 
     def __init__(self, records: list[VideoRecord], protocol: Protocol, *, whole: list[bool], cache: bool,
                  keep: bool, counts: list[bool]) -> None:
-        self.records, self.protocol, self.whole, self.cache, self.keep, self.counts = (
-            records, protocol, whole, cache, keep, counts)
+        import multiprocessing
+
+        self.records, self.protocol, self.whole, self.cache, self.counts = records, protocol, whole, cache, counts
+        self._keep = multiprocessing.RawValue("b", keep)  # shared with forked workers: turned off, they stop sending
+
+    @property
+    def keep(self) -> bool:
+        return bool(self._keep.value)
+
+    @keep.setter
+    def keep(self, value: bool) -> None:
+        self._keep.value = bool(value)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -234,6 +244,8 @@ class _DecodeJobs(Dataset):
                 clip, indices = read_frames(record.path, self.protocol.frame_indices)
         except DataError as exc:
             return {"error": str(exc)}
+        except EchobenchError as exc:  # raised again in the caller's process: one line, not a worker traceback
+            return {"raise": exc}
         return {"video": _compact(video) if video is not None and self.keep else None,
                 "clip": _compact(clip) if self.cache else None, "indices": indices,
                 "counts": channel_counts(video) if self.counts[i] and video is not None else None,
@@ -245,15 +257,25 @@ def _as_is(item):
     return item
 
 
+WORKER_TIMEOUT_S = 600
+"""Seconds :func:`decode_clips` waits for a worker's next video before decoding the rest itself."""
+
+
 def decode_workers(requested: int | None = None, processes: int = 1) -> int:
     """Worker processes for :func:`decode_clips`: ``requested`` (``--num-workers``) when given, else
     this machine's available cores (:func:`echobench.engine.devices.available_cores`) shared by the
     ``processes`` of this node that each decode (DDP ranks); 0 (decode in this process) when that
-    leaves one core. Decoding happens before the first step, so it does not compete with training."""
+    leaves one core, or where processes start by ``spawn`` (macOS, Windows: they would re-import the
+    caller's script). Decoding happens before the first step, so it does not compete with training."""
     if requested is not None:
         return max(0, int(requested))
+    import multiprocessing
+
     from echobench.engine.devices import available_cores
 
+    method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+    if method != "fork":
+        return 0  # (spawn: macOS, Windows) workers would re-import the caller's script; --num-workers asks
     share = available_cores() // max(1, processes)
     return share if share > 1 else 0
 
@@ -335,13 +357,26 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
     if workers > 0 and len(records) > 1:
         from torch.utils.data import DataLoader
 
+        from echobench.engine.devices import init_worker
+
         decoded = iter(DataLoader(jobs, batch_size=None, num_workers=min(workers, len(records)),
-                                  collate_fn=_as_is))
+                                  collate_fn=_as_is, worker_init_fn=init_worker, timeout=WORKER_TIMEOUT_S))
     else:
         decoded = (jobs[i] for i in range(len(jobs)))
     for done, record in enumerate(records):
         stopped(done)
-        one = next(decoded)
+        try:
+            one = next(decoded)
+        except RuntimeError as exc:  # a worker died (killed for memory) or stopped answering: go on here
+            if workers <= 0:
+                raise
+            result.messages.append(f"decoding workers failed ({str(exc).splitlines()[0][:160]}); the other "
+                                   f"{len(records) - done} videos are decoded in this process")
+            del decoded  # (shuts the workers down)
+            workers, decoded = 0, (jobs[i] for i in range(done, len(jobs)))
+            one = next(decoded)
+        if "raise" in one:
+            raise one["raise"]
         if "error" in one:
             result.skipped["video could not be decoded"] += 1
             result.messages.append(one["error"])
@@ -373,7 +408,7 @@ def decode_clips(records: Sequence[VideoRecord], protocol: Protocol, *,
             if held_bytes > limit:
                 held, result.streamed = None, (f"decoded frames exceed the decode budget of {_gib(limit)} "
                                                f"({BUDGET_ENV}) after {done + 1} videos{why}; streamed")
-                jobs.keep = False  # (workers already started keep their copy: their frames are dropped here)
+                jobs.keep = False  # (the workers see it too: whole videos in flight are dropped here)
         if progress:
             progress(1)
     stopped(len(records))

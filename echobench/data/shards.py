@@ -351,7 +351,8 @@ class ShardClipDataset:
         return {name: value[0] for name, value in self.__getitems__([key]).items()}
 
 
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") and "SC_IOV_MAX" in os.sysconf_names else 1024
+_IOV_MAX = (os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") and "SC_IOV_MAX" in os.sysconf_names else 0) or 1024
+_IOV_MAX = _IOV_MAX if _IOV_MAX > 0 else 1024  # (-1: no stated limit; POSIX guarantees at least 16, Linux 1024)
 
 
 def _batch_tensor(shape: tuple[int, ...]):

@@ -30,27 +30,24 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
         flip_draws: ``(B, 2)`` uniform draws in [0, 1) to use instead (a DDP process's rows of its
             global batch's draws); a draw below 0.5 flips (column 0 horizontally, 1 vertically).
         flips: ``(B, 2)`` bool, flip these samples (column 0 horizontally, 1 vertically) whatever
-            ``train`` and the protocol say: flips drawn by the loader (the pre-training clips').
+            ``train`` and the protocol say: flips drawn by the loader (the pre-training clips'),
+            applied to the stored frames before the resize (the numbers of flipping the uint8 frames).
 
     Raises:
         ValueError: ``train-mean-std`` protocol without ``mean``/``std``.
     """
     b, t, h, w, c = clip.shape
     x = clip.permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w).float().div_(255.0)
+    if flips is not None:  # the loader's draws: on the stored frames, as flipping the uint8 frames would
+        _flip_rows(x.view(b, t, c, h, w), flips)
     if (h, w) != (protocol.size, protocol.size):
         x = F.interpolate(x, size=(protocol.size, protocol.size), mode="bilinear", align_corners=False)
     x = x.reshape(b, t, c, protocol.size, protocol.size)
     if flips is None and train and protocol.train_flips:
-        flips = (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)) < 0.5
-    if flips is not None:
         # Flips permute pixels, so they commute exactly with the channel expansion and normalisation
         # below: done here, in place on the flipped samples' one-channel frames, they cost a fraction
         # of flipping the expanded three-channel batch (the same numbers, bit for bit).
-        flips = flips.cpu()
-        for dim, column in ((-1, 0), (-2, 1)):  # horizontal, then vertical
-            flipped = torch.nonzero(flips[:, column]).flatten().to(x.device)
-            if len(flipped):
-                x[flipped] = x[flipped].flip(dim)
+        _flip_rows(x, (flip_draws if flip_draws is not None else torch.rand((b, 2), generator=generator)) < 0.5)
     x = x.permute(0, 2, 1, 3, 4)
     if c == 1:  # grey clips travel as one channel and become three here, on the device
         x = x.expand(b, 3, t, protocol.size, protocol.size)
@@ -61,6 +58,16 @@ def prepare_clips(clip: torch.Tensor, protocol: Protocol, *, train: bool,
         s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
         x = (x - m) / s
     return x.contiguous()
+
+
+def _flip_rows(x: torch.Tensor, flags: torch.Tensor) -> None:
+    """Flip, in place, the samples of ``x (B, T, C, H, W)`` whose ``flags (B, 2)`` say so (column 0:
+    horizontally, 1: vertically)."""
+    flags = flags.cpu()
+    for dim, column in ((-1, 0), (-2, 1)):  # horizontal, then vertical
+        flipped = torch.nonzero(flags[:, column]).flatten().to(x.device)
+        if len(flipped):
+            x[flipped] = x[flipped].flip(dim)
 
 
 def channel_counts(video: np.ndarray) -> np.ndarray:

@@ -69,8 +69,10 @@ class VideoInfo:
 
 DECODER_THREADS = 0
 """FFmpeg decoder threads of a whole-video read (frame and slice threads; 0 = one per CPU, FFmpeg's
-choice): a wall-time aid for the serial decoding loops, at a CPU cost for H.264 (1.1-1.4x the CPU-s
-of one thread; MJPEG: the same within noise), measured by benchmarks/test_video_readers.py."""
+choice): a wall-time aid where one process decodes, at a CPU cost for H.264 (1.1-1.4x the CPU-s of
+one thread; MJPEG: the same within noise), measured by benchmarks/test_video_readers.py. echobench's
+DataLoader and decoding workers set it to 1 (:func:`echobench.engine.devices.init_worker`): their
+siblings fill the other cores."""
 
 
 def _open(path: Path):
@@ -338,7 +340,8 @@ class _RGBConverter:
             probe = av.VideoFrame(frame.width, frame.height, frame.format.name)
             probe.color_range, probe.colorspace = frame.color_range, frame.colorspace
             # every luma value once in each run of 256 pixels (97 is odd), beside changing neighbours
-            luma = (97 * np.arange(frame.height * frame.width) % 256).astype(np.uint8).reshape(frame.height, -1)
+            luma: np.ndarray = (97 * np.arange(frame.height * frame.width) % 256).astype(np.uint8)
+            luma = luma.reshape(frame.height, -1)
             for plane, value in zip(probe.planes, (luma, cu, cv)):
                 np.ndarray((plane.height, plane.line_size), np.uint8, buffer=plane)[:, :plane.width] = value
             rgb = self._swscale.reformat(probe, format="rgb24", threads=1).to_ndarray()

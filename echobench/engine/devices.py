@@ -16,13 +16,52 @@ import os
 from echobench.errors import ConfigError, describe
 
 
+CPU_QUOTA_FILES = ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+"""Where a container's CPU quota is (cgroup v2 ``cpu.max``: ``"<quota> <period>"`` or ``"max ..."``;
+v1 ``cpu.cfs_quota_us`` beside ``cpu.cfs_period_us``; -1: none)."""
+
+
+def _cpu_quota() -> int | None:
+    """Cores a cgroup CPU quota allows (``docker --cpus 4``, Kubernetes limits), rounded up; None: no quota."""
+    import math
+
+    for path in CPU_QUOTA_FILES:
+        try:
+            text = open(path).read().split()
+            if path.endswith("cpu.max"):
+                quota, period = text[0], text[1] if len(text) > 1 else "100000"
+            else:
+                quota, period = text[0], open(os.path.join(os.path.dirname(path), "cpu.cfs_period_us")).read()
+            if quota != "max" and int(quota) > 0 and int(period) > 0:
+                return max(1, math.ceil(int(quota) / int(period)))
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def available_cores() -> int:
-    """CPU cores this process may run on (``os.sched_getaffinity``: a SLURM or container CPU limit,
-    not the machine's count), or ``os.cpu_count()`` where there is no affinity call."""
+    """CPU cores this process may run on: the CPUs it may be scheduled on (``os.sched_getaffinity``: a
+    SLURM or cpuset limit, not the machine's count; ``os.cpu_count()`` where there is no affinity
+    call), capped by a cgroup CPU quota (containers: :data:`CPU_QUOTA_FILES`)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return min(cores, quota) if quota else cores
+
+
+def init_worker(_worker_id: int = 0) -> None:
+    """``worker_init_fn`` of echobench's DataLoaders: a worker ignores SIGINT/SIGTERM (a terminal's
+    Ctrl-C reaches the whole process group; the job in the main process decides to stop and stops its
+    workers) and decodes video with one FFmpeg thread (its siblings fill the other cores)."""
+    import signal
+
+    from echobench.data import video
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    video.DECODER_THREADS = 1
 
 
 def default_workers(fabric, requested: int | None = None) -> int:
@@ -43,12 +82,14 @@ def local_processes(fabric) -> int:
 
 def loader_options(fabric, requested: int | None = None, *, persistent: bool = True) -> dict:
     """Keyword arguments for a ``DataLoader`` on ``fabric``'s device: ``num_workers``
-    (:func:`default_workers`), ``pin_memory`` on CUDA (page-locked batches copy to the GPU
-    asynchronously), and ``persistent_workers`` on CUDA with workers when ``persistent`` (no worker
-    start-up per pass; only for datasets without per-epoch state, since workers keep their own copy)."""
+    (:func:`default_workers`; each started by :func:`init_worker`), ``pin_memory`` on CUDA (page-locked
+    batches copy to the GPU asynchronously), and ``persistent_workers`` on CUDA with workers when
+    ``persistent`` (no worker start-up per pass; only for datasets without per-epoch state, since
+    workers keep their own copy)."""
     workers = default_workers(fabric, requested)
     cuda = fabric.device.type == "cuda"
-    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": bool(cuda and persistent and workers)}
+    return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": bool(cuda and persistent and workers),
+            "worker_init_fn": init_worker if workers else None}
 
 
 def make_fabric(*, gpus: int | None = None, precision: str | None = None, num_nodes: int = 1,

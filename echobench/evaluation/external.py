@@ -107,9 +107,10 @@ def check_external(entries, tasks: list[TaskSpec], trained_on: DatasetSpec, *, r
 
 def prepare_external(name: str | None, root: str | os.PathLike, task: TaskSpec, protocol, *,
                      trained_on: DatasetSpec, progress: Callable[[str, int | None], Callable[[int], None]] | None = None,
-                     log: Callable[[str], None] | None = None) -> ExternalData:
+                     log: Callable[[str], None] | None = None, workers: int | None = None) -> ExternalData:
     """Read ``root`` as dataset ``name`` (None: detected), check the pairing with ``trained_on``,
-    pick the rows of :data:`EXTERNAL_RULE` and decode their clips (each video once).
+    pick the rows of :data:`EXTERNAL_RULE` and decode their clips (each video once; ``workers``: as
+    :func:`echobench.data.clips.decode_clips`).
 
     Raises:
         ConfigError: the evaluation dataset lacks the task's label or gives it in other units than
@@ -132,7 +133,7 @@ def prepare_external(name: str | None, root: str | os.PathLike, task: TaskSpec, 
     if not chosen:
         raise DataError(f"{root}: no video with a usable {task.label} to score for external validation")
     decoded = decode_clips(chosen, protocol, progress=progress(f"decode {spec.name} videos", len(chosen))
-                           if progress else None)
+                           if progress else None, workers=workers)
     skipped.update(decoded.skipped)
     for message in decoded.messages:
         log(message)

@@ -37,6 +37,7 @@ def external_data(cfg: RunConfig, setup: Setup, data: PreparedData) -> list:
     once for all the runs that share ``data`` (a sweep's: kept in ``data.externals`` by dataset, folder
     and task); a refused pairing fails here, before training."""
     from echobench.evaluation.external import prepare_external
+    from echobench.experiment.task_data import decode_workers_of
 
     out = []
     with setup.runlog.phase("read and decode external validation data"):
@@ -48,7 +49,7 @@ def external_data(cfg: RunConfig, setup: Setup, data: PreparedData) -> list:
             else:
                 data.externals[key] = prepare_external(name, root, setup.task, setup.protocol,
                                                        trained_on=data.dataset_spec, progress=setup.progress,
-                                                       log=setup.log)
+                                                       log=setup.log, workers=decode_workers_of(cfg, setup.fabric))
             out.append(data.externals[key])
     return out
 

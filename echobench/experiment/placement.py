@@ -7,7 +7,9 @@ head, task and seed, every setting spelled out, ``--gpus 1``), so a run placed a
 finishing at once lose nothing, :mod:`echobench.results.records`).
 
 - :func:`place_per_device`: at most one process per device at a time, each with
-  ``CUDA_VISIBLE_DEVICES`` set to its device, the next run starting on a device as soon as its
+  ``CUDA_VISIBLE_DEVICES`` set to its device and its own share of the CPU cores (its affinity: so its
+  decoding and DataLoader workers, sized by the cores a process may use, do not multiply across the
+  devices), the next run starting on a device as soon as its
   previous run ends; each run's output goes to ``<logs>/run-<i>.log``. A run that fails is counted
   and the sweep goes on (as in one process).
 - :func:`submit_jobs`: each command as one job through submitit (``AutoExecutor``: SLURM where
@@ -50,6 +52,18 @@ def run_command_argv(words: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "echobench", *words[1:]]
 
 
+def device_cores(devices: Sequence[str]) -> dict[str, list[int]]:
+    """Each device's share of the CPUs this process may use: consecutive blocks of
+    ``len(cpus) // len(devices)`` (NUMA neighbours stay together); empty (no pinning) where there is no
+    affinity call or fewer CPUs than devices."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return {d: [] for d in devices}
+    block = len(cpus) // max(1, len(devices))
+    return {d: cpus[k * block:(k + 1) * block] if block else [] for k, d in enumerate(devices)}
+
+
 def place_per_device(commands: Sequence[Sequence[str]], devices: Sequence[str], *, logs: Path,
                      on_event: Callable[[str], None] | None = None, poll_s: float = 0.2) -> list[Placed]:
     """Run ``commands`` with at most one process per entry of ``devices`` at a time, each process
@@ -68,6 +82,7 @@ def place_per_device(commands: Sequence[Sequence[str]], devices: Sequence[str], 
     running: dict[str, tuple[int, subprocess.Popen, Path]] = {}
     done: dict[int, Placed] = {}
     free = list(devices)
+    cores = device_cores(devices)
     while waiting or running:
         while waiting and free:
             i, command = waiting.pop(0)
@@ -75,8 +90,9 @@ def place_per_device(commands: Sequence[Sequence[str]], devices: Sequence[str], 
             log = logs / f"run-{i + 1}.log"
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
             with open(log, "wb") as fh:
-                running[device] = (i, subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env),
-                                   log)
+                pin = (lambda share=cores[device]: os.sched_setaffinity(0, share)) if cores[device] else None
+                running[device] = (i, subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                                       preexec_fn=pin), log)
             say(f"run {i + 1}/{len(commands)} started on device {device} (log {log})")
         for device, (i, process, log) in list(running.items()):
             code = process.poll()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from echobench.experiment.config import ProgressFactory, RunConfig, RunResult
-from echobench.experiment.task_data import PreparedData, prepare_data
+from echobench.experiment.task_data import PreparedData, decode_workers_of, prepare_data
 
 
 def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
@@ -69,9 +69,7 @@ def run_experiment(cfg: RunConfig, *, progress: ProgressFactory | None = None,
 
 def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) -> RunResult | None:
     """The five stages in order (:func:`run_experiment`)."""
-    from echobench.data.clips import decode_workers
     from echobench.data.resolve import dataset_identity
-    from echobench.engine.devices import local_processes
     from echobench.experiment.evaluate import external_data, predict_splits, score_predictions
     from echobench.experiment.fit import fit_model
     from echobench.experiment.record import write_run
@@ -89,8 +87,7 @@ def _stages(cfg: RunConfig, *, progress, log, registry, prepared, stop, echo) ->
     if prepared is None:
         with setup.runlog.phase("read and decode data"):  # `stop` is for training
             data = prepare_data(Path(cfg.data), setup.task, setup.protocol, progress=setup.progress, log=setup.log,
-                                dataset=cfg.dataset,
-                                workers=decode_workers(cfg.num_workers, local_processes(setup.fabric)))
+                                dataset=cfg.dataset, workers=decode_workers_of(cfg, setup.fabric))
     else:
         data = prepared
         setup.runlog.line(f"data: read and decoded before this run (shared by the runs of a sweep): {data.root}")

@@ -92,7 +92,7 @@ def run_sweep(configs: Sequence[RunConfig], *, registry=None, progress: Progress
     from echobench.engine.loop import Interrupted
     from echobench.errors import EchobenchError
     from echobench.experiment.run import run_experiment
-    from echobench.experiment.task_data import prepare_data
+    from echobench.experiment.task_data import decode_workers_of, prepare_data
     from echobench.protocols import get_protocol
     from echobench.registry import get_registry
 
@@ -107,7 +107,7 @@ def run_sweep(configs: Sequence[RunConfig], *, registry=None, progress: Progress
         try:
             if key not in prepared:
                 prepared[key] = prepare_data(cfg.data, task, get_protocol(cfg.protocol), progress=progress, log=log,
-                                             stop=stop, dataset=cfg.dataset, workers=cfg.num_workers)
+                                             stop=stop, dataset=cfg.dataset, workers=decode_workers_of(cfg))
             result = run_experiment(cfg, progress=progress, log=log, registry=registry, prepared=prepared[key],
                                     stop=stop, echo=echo)
         except Interrupted:

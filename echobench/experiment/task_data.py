@@ -93,6 +93,21 @@ class PreparedData:
                 for r, v in zip(self.records[split], held)]
 
 
+def decode_workers_of(cfg, fabric=None) -> int:
+    """The decoding workers of a run (:func:`echobench.data.clips.decode_workers`): ``cfg.num_workers``
+    when given, else the available cores shared by this node's processes (``fabric``'s, else the
+    ``cfg.gpus`` / ``cfg.cpu_processes`` it will start)."""
+    from echobench.data.clips import decode_workers
+
+    if fabric is not None:
+        from echobench.engine.devices import local_processes
+
+        processes = local_processes(fabric)
+    else:
+        processes = max(1, getattr(cfg, "gpus", None) or 1, getattr(cfg, "cpu_processes", 1) or 1)
+    return decode_workers(getattr(cfg, "num_workers", None), processes)
+
+
 def _train_stats(train: list, counts: list, frame_size) -> tuple[list[float], list[float]]:
     """Per-channel TRAIN mean/std over the :data:`STATS_VIDEOS` videos drawn with seed 0 (protocol
     ``echonet`` version 2), from the decoding pass's histograms; a video resized to the run's frame

@@ -124,13 +124,21 @@ def test_decoding_stops_when_asked(make_echonet, monkeypatch, workers):
 
     d = make_echonet(6)
     records = read_echonet(d.root).records
-    decoded: list = []
-    real = clips.read_video
-    monkeypatch.setattr(clips, "read_video", lambda path: decoded.append(path) or real(path))
+    log = d.root / "decoded.txt"  # appended to by whichever process decodes
+    real = clips.read_frames
+
+    def counted(path, select):
+        with open(log, "a") as fh:
+            fh.write(f"{path}\n")
+        return real(path, select)
+
+    monkeypatch.setattr(clips, "read_frames", counted)
     polls = iter([False, False, True])
     with pytest.raises(Interrupted, match="2 of 6 decoded"):
-        decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls), workers=workers)
-    assert len(decoded) == (2 if workers == 0 else 0)  # workers decode in their own processes
+        decode_clips(records, get_protocol("echovisionfm"), stop=lambda: next(polls), workers=workers,
+                     whole=lambda _r: False)
+    # in this process exactly the 2 taken; workers at most those plus the 2 x 2 they prefetch
+    assert 2 <= len(log.read_text().splitlines()) <= (2 if workers == 0 else 6)
 
 
 @pytest.mark.parametrize("protocol", ["echovisionfm", "echonet"])
@@ -243,3 +251,53 @@ def test_frames_over_the_budget_are_kept_on_disk_memory_mapped(make_echonet, tmp
     monkeypatch.setattr(shutil, "disk_usage", lambda _path: shutil._ntuple_diskusage(10, 10, 10))
     full = decode_clips(records, p, hold=True, budget=two, spill=spill, workers=0)
     assert full.videos is None and "not spilled to disk" in full.streamed and "free" in full.streamed
+
+
+def test_decode_workers_follow_the_cores_and_never_spawn(monkeypatch):
+    """Default: the available cores shared by the node's processes (0 when that leaves one); 0 where
+    processes would start by spawn (macOS, Windows: a worker re-imports the caller's script)."""
+    import multiprocessing
+
+    from echobench.data.clips import decode_workers
+    from echobench.engine import devices
+
+    monkeypatch.setattr(devices, "available_cores", lambda: 16)
+    assert (decode_workers(), decode_workers(processes=8), decode_workers(processes=16), decode_workers(3)) == (
+        16, 2, 0, 3)
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
+    assert decode_workers() == 0 and decode_workers(4) == 4
+
+
+def test_an_error_in_a_decode_worker_is_the_same_one_line_error(make_echonet, monkeypatch):
+    from echobench.data import clips
+    from echobench.errors import ConfigError
+
+    d = make_echonet(4)
+
+    def broken(path):
+        raise ConfigError(f"{path}: no such setting")
+
+    monkeypatch.setattr(clips, "read_video", broken)
+    with pytest.raises(ConfigError, match=r"^\S+\.avi: no such setting$"):
+        decode_clips(read_echonet(d.root).records, get_protocol("echonet"), workers=2)
+
+
+def test_a_decode_worker_that_stops_answering_leaves_the_rest_to_this_process(make_echonet, monkeypatch):
+    """A worker that hangs (or dies) does not hang the run: after the wait the videos still to come are
+    decoded here, the result is the one-process result, and the messages say so."""
+    import os
+    import time
+
+    from echobench.data import clips
+
+    d = make_echonet(5)
+    records = read_echonet(d.root).records
+    p = get_protocol("echovisionfm")
+    expected = decode_clips(records, p, workers=0)
+    real, main = clips.read_video, os.getpid()
+    monkeypatch.setattr(clips, "read_video", lambda path: time.sleep(3) if os.getpid() != main else real(path))
+    monkeypatch.setattr(clips, "WORKER_TIMEOUT_S", 1)
+    got = decode_clips(records, p, workers=2)
+    assert got.records == expected.records and len(got.clips) == len(records)
+    assert all(np.array_equal(a, b) for a, b in zip(got.clips, expected.clips))
+    assert any("decoding workers failed" in m and "5 videos are decoded in this process" in m for m in got.messages)

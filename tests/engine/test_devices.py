@@ -58,3 +58,23 @@ def test_torchrun_and_slurm_processes_take_their_rank_from_the_environment(monke
     assert type(environment).__name__ == kind
     assert environment.creates_processes_externally  # Fabric's launcher will not spawn more
     assert (fabric.world_size, fabric.global_rank, fabric.local_rank, fabric.node_rank) == (4, rank, local, 1)
+
+
+def test_available_cores_follow_a_container_cpu_quota(tmp_path, monkeypatch):
+    """`docker --cpus 1.5` / a Kubernetes limit (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`) caps the
+    cores echobench sizes its workers by, rounded up; no quota (`max`, -1) leaves the affinity count."""
+    from echobench.engine import devices
+
+    v2, v1 = tmp_path / "cpu.max", tmp_path / "v1" / "cpu.cfs_quota_us"
+    v1.parent.mkdir()
+    monkeypatch.setattr(devices, "CPU_QUOTA_FILES", (str(v2), str(v1)))
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    v2.write_text("150000 100000\n")
+    assert devices.available_cores() == 2
+    v2.write_text("max 100000\n")
+    assert devices.available_cores() == 64
+    v1.write_text("300000\n")
+    (v1.parent / "cpu.cfs_period_us").write_text("100000\n")
+    assert devices.available_cores() == 3
+    v1.write_text("-1\n")
+    assert devices.available_cores() == 64

@@ -13,8 +13,9 @@ from echobench.experiment import placement
 from echobench.experiment.placement import Placed, place_per_device, submit_jobs
 
 PROBE = ("import json, os, sys, time\nstart = time.time(); time.sleep(0.4)\n"
-         "open(sys.argv[1], 'w').write(json.dumps([os.environ.get('CUDA_VISIBLE_DEVICES'), start, time.time()]))\n"
-         "sys.exit(int(sys.argv[2]))")
+         "cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []\n"
+         "open(sys.argv[1], 'w').write(json.dumps([os.environ.get('CUDA_VISIBLE_DEVICES'), start, time.time(), "
+         "cpus]))\nsys.exit(int(sys.argv[2]))")
 
 
 def test_one_process_per_device_at_a_time_and_a_failed_run_is_counted(tmp_path):
@@ -22,12 +23,17 @@ def test_one_process_per_device_at_a_time_and_a_failed_run_is_counted(tmp_path):
     placed = place_per_device(commands, ["0", "1"], logs=tmp_path / "logs", poll_s=0.05)
     assert [p.returncode for p in placed] == [0, 0, 3, 0] and all(p.log.is_file() for p in placed)
     seen = [json.loads((tmp_path / f"r{i}.json").read_text()) for i in range(4)]
-    assert {device for device, _, _ in seen} == {"0", "1"}
+    assert {device for device, _, _, _ in seen} == {"0", "1"}
     for device in ("0", "1"):  # never two runs on one device at once
-        spans = sorted((start, end) for d, start, end in seen if d == device)
+        spans = sorted((start, end) for d, start, end, _ in seen if d == device)
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
-    starts = sorted(start for _, start, _ in seen)
-    assert starts[1] < min(end for _, _, end in seen)  # the two devices ran at the same time
+    starts = sorted(start for _, start, _, _ in seen)
+    assert starts[1] < min(end for _, _, end, _ in seen)  # the two devices ran at the same time
+    share = placement.device_cores(["0", "1"])
+    for device, _, _, cpus in seen:  # each device's runs on its own share of the cores (none: not pinned)
+        assert cpus == (share[device] or cpus)
+    if all(share.values()):
+        assert not set(share["0"]) & set(share["1"])
 
 
 def test_each_command_is_one_submitit_job(tmp_path):

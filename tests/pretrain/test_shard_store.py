@@ -201,14 +201,15 @@ def test_flips_are_drawn_from_the_sample_seed_and_applied_on_the_device(store, s
     assert flip_flags(5, False) == (False, False) and flip_flags(5, True) == flip_flags(5, True)
     batch = next(iter(_loader(store, total=1, batch=8)))
     assert batch["flips"].shape == (8, 2) and batch["flips"].any() and not batch["flips"].all()
-    protocol = Protocol(name="pretrain", version="-", frames=16, period=2, size=56, normalization="unit",
-                        train_flips=False, scaled_targets=False, summary="pre-training clips")
     flipped = batch["clip"].clone()
     for row, (h, v) in enumerate(batch["flips"].tolist()):
         flipped[row] = flipped[row].flip(2) if h else flipped[row]
         flipped[row] = flipped[row].flip(1) if v else flipped[row]
-    device = prepare_clips(batch["clip"], protocol, train=False, flips=batch["flips"])
-    assert torch.equal(device, prepare_clips(flipped, protocol, train=False))
+    for size in (56, 80, 36):  # as stored, and resized up and down on the device
+        protocol = Protocol(name="pretrain", version="-", frames=16, period=2, size=size, normalization="unit",
+                            train_flips=False, scaled_targets=False, summary="pre-training clips")
+        device = prepare_clips(batch["clip"], protocol, train=False, flips=batch["flips"])
+        assert torch.equal(device, prepare_clips(flipped, protocol, train=False)), size
     avi = next(iter(_loader(list_pretrain_videos(small_clips).paths, total=1, batch=8)))
     assert torch.equal(avi["flips"], batch["flips"])
 
