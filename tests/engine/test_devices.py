@@ -19,12 +19,18 @@ def _fabric(device: str, world: int = 1, nodes: int = 1):
 
 def test_loader_options_use_the_cores_available_on_cuda_and_nothing_extra_on_the_cpu(monkeypatch) -> None:
     monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(devices, "_cpu_quota", lambda: None)  # (this machine's own container quota)
     assert devices.available_cores() == 16
-    assert loader_options(_fabric("cuda")) == {"num_workers": 15, "pin_memory": True, "persistent_workers": True}
+    init = {"worker_init_fn": devices.init_worker}
+    assert loader_options(_fabric("cuda")) == {"num_workers": 15, "pin_memory": True, "persistent_workers": True,
+                                               **init}
     assert loader_options(_fabric("cuda", world=8, nodes=2))["num_workers"] == 3  # 4 processes share a node's 16
     assert loader_options(_fabric("cuda"), persistent=False)["persistent_workers"] is False
-    assert loader_options(_fabric("cuda"), 0) == {"num_workers": 0, "pin_memory": True, "persistent_workers": False}
-    assert loader_options(_fabric("cpu")) == {"num_workers": 0, "pin_memory": False, "persistent_workers": False}
+    none = {"worker_init_fn": None}
+    assert loader_options(_fabric("cuda"), 0) == {"num_workers": 0, "pin_memory": True, "persistent_workers": False,
+                                                  **none}
+    assert loader_options(_fabric("cpu")) == {"num_workers": 0, "pin_memory": False, "persistent_workers": False,
+                                              **none}
     assert loader_options(_fabric("cpu"), 3)["num_workers"] == 3
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from echobench.experiment import placement
 from echobench.experiment.placement import Placed, place_per_device, submit_jobs
 
-PROBE = ("import json, os, sys, time\nstart = time.time(); time.sleep(0.4)\n"
+PROBE = ("import json, os, sys, time\nstart = time.time(); time.sleep(1.5)\n"
          "cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []\n"
          "open(sys.argv[1], 'w').write(json.dumps([os.environ.get('CUDA_VISIBLE_DEVICES'), start, time.time(), "
          "cpus]))\nsys.exit(int(sys.argv[2]))")
