@@ -237,7 +237,8 @@ def _measure(model, result: ModelThroughput, settings: BenchSettings, memory: Pe
     def train() -> Any:
         model.train()
         with autocast(settings.device, settings.dtype):
-            loss = F.mse_loss(model(clip, frames).float(), target)
+            output = model(clip, frames).float()  # (B,) a score, or a dense head's (B, T, ...) map
+            loss = F.mse_loss(output, target.view(-1, *[1] * (output.dim() - 1)).expand_as(output))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

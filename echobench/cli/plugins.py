@@ -20,7 +20,10 @@ PROTOCOL = "protocol"
 
 
 def _options(spec) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(spec.defaults.items())) or "–"
+    """The fixed factory options, then the declared ones (``--backbone-option KEY=VALUE``) at their defaults."""
+    fixed = [f"{k}={v}" for k, v in sorted(spec.defaults.items())]
+    declared = [f"{o.name}={o.default}" for o in getattr(spec, "options", ()) if o.name not in spec.defaults]
+    return ", ".join(fixed + declared) or "–"
 
 
 def listing(registry, kinds: tuple[str, ...]) -> dict[str, list[dict]]:

@@ -242,8 +242,8 @@ def demo(
     results: Annotated[Path, typer.Option(help="Leaderboard directory for the run record.")] = Path("leaderboard"),
     runs: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
 ) -> None:
-    """Synthesize a small EchoNet-format dataset, fine-tune echo-videomae (tiny) + the demo's head
-    (``DEMO_HEAD``) on EF, and print the TEST and VAL results next to the constant predictor."""
+    """Synthesize a small EchoNet-format dataset, fine-tune echo-videomae (tiny, 32 px patches) + the
+    STFF-Net head on EF, and print the TEST and VAL results next to the constant predictor."""
     import json
 
     from echobench.data.synth import VERSION as SYNTH_VERSION

@@ -195,6 +195,8 @@ def read_echonet(
     """
     root = Path(root)
     filelist = root / "FileList.csv"
+    if root.is_file():
+        raise DataError(f"{root}: is a file; give the data directory that holds it ({root.parent})")
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found")
     if not filelist.is_file():

@@ -570,3 +570,9 @@ def test_mp4_videos_and_mp4_beside_avi(make_echonet):
     assert not report.unlisted_videos
     clips = decode_clips([by_name[stem(0)]], get_protocol("echovisionfm"))
     assert len(clips.clips) == 1 and not clips.skipped
+
+
+def test_the_filelist_itself_given_as_the_data_directory_is_named_as_such(make_echonet):
+    d = make_echonet(N)
+    with pytest.raises(DataError, match=r"FileList\.csv: is a file; give the data directory that holds it"):
+        read_echonet(d.root / "FileList.csv")
