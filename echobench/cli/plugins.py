@@ -20,10 +20,7 @@ PROTOCOL = "protocol"
 
 
 def _options(spec) -> str:
-    """The fixed factory options, then the declared ones (``--backbone-option KEY=VALUE``) at their defaults."""
-    fixed = [f"{k}={v}" for k, v in sorted(spec.defaults.items())]
-    declared = [f"{o.name}={o.default}" for o in getattr(spec, "options", ()) if o.name not in spec.defaults]
-    return ", ".join(fixed + declared) or "–"
+    return ", ".join(f"{k}={v}" for k, v in sorted(spec.defaults.items())) or "–"
 
 
 def listing(registry, kinds: tuple[str, ...]) -> dict[str, list[dict]]:
