@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np

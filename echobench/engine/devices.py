@@ -12,6 +12,7 @@ started by Fabric: its launcher re-runs the current command for the other local 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from echobench.errors import ConfigError, describe
 
@@ -27,11 +28,11 @@ def _cpu_quota() -> int | None:
 
     for path in CPU_QUOTA_FILES:
         try:
-            text = open(path).read().split()
+            text = Path(path).read_text().split()
             if path.endswith("cpu.max"):
                 quota, period = text[0], text[1] if len(text) > 1 else "100000"
             else:
-                quota, period = text[0], open(os.path.join(os.path.dirname(path), "cpu.cfs_period_us")).read()
+                quota, period = text[0], (Path(path).parent / "cpu.cfs_period_us").read_text()
             if quota != "max" and int(quota) > 0 and int(period) > 0:
                 return max(1, math.ceil(int(quota) / int(period)))
         except (OSError, ValueError, IndexError):

@@ -90,9 +90,13 @@ def place_per_device(commands: Sequence[Sequence[str]], devices: Sequence[str], 
             log = logs / f"run-{i + 1}.log"
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
             with open(log, "wb") as fh:
-                pin = (lambda share=cores[device]: os.sched_setaffinity(0, share)) if cores[device] else None
-                running[device] = (i, subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                                       preexec_fn=pin), log)
+                process = subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT, env=env)
+            if cores[device]:  # (set from here, not in a preexec_fn: that is unsafe beside threads)
+                try:
+                    os.sched_setaffinity(process.pid, cores[device])
+                except OSError:  # it already ended
+                    pass
+            running[device] = (i, process, log)
             say(f"run {i + 1}/{len(commands)} started on device {device} (log {log})")
         for device, (i, process, log) in list(running.items()):
             code = process.poll()
